@@ -1,0 +1,43 @@
+# Thin wrapper over meson for the README's commands.
+#   make          build into build/ (build/umpath among the outputs)
+#   make check    build and run every test (unit, conformance, integration)
+#   make check-sanitize   the same suite under ASan + UBSan (build-san/)
+#   make demo     the main job: a live multipath device while paths fail
+BUILD ?= build
+SAN_BUILD ?= build-san
+MESON_TEST_ARGS ?= --print-errorlogs
+
+.PHONY: all deps check check-sanitize demo bench clean
+
+all: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+deps:
+	@sh scripts/deps.sh
+
+# CI builds treat warnings as errors.
+MESON_SETUP_ARGS ?= $(if $(CI),-Dwerror=true,)
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) $(MESON_SETUP_ARGS)
+
+$(SAN_BUILD)/build.ninja:
+	meson setup $(SAN_BUILD) $(MESON_SETUP_ARGS) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+
+check: all
+	meson test -C $(BUILD) $(MESON_TEST_ARGS)
+
+check-sanitize: deps $(SAN_BUILD)/build.ninja
+	ninja -C $(SAN_BUILD)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	meson test -C $(SAN_BUILD) $(MESON_TEST_ARGS) --no-suite bench
+
+demo: all
+	$(BUILD)/umpath demo
+
+bench: all
+	$(BUILD)/bench/engine
+
+clean:
+	rm -rf $(BUILD) $(SAN_BUILD)

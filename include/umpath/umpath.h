@@ -1,0 +1,188 @@
+/* umpath.h - public API of libumpath, the userspace dm-multipath engine.
+ *
+ * A context owns an event loop thread, the registry of open paths and the
+ * hardware-handler (pg_init) hooks.  A map is one multipath device: a
+ * dm-multipath table (priority groups, selectors, paths) plus the I/O that
+ * flows through it.  Every function returns 0 (or a positive count) on
+ * success and -errno on failure; output parameters named ret_* are written
+ * only on success.
+ */
+#ifndef UMPATH_UMPATH_H
+#define UMPATH_UMPATH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
+#define UMPATH_SECTOR_SIZE 512u
+
+struct umpath_ctx;
+struct umpath_map;
+
+/* ---- context ---------------------------------------------------------- */
+
+struct umpath_ctx_opts {
+	unsigned io_timeout_ms;	/* per-I/O deadline on real transports; 0: default */
+	unsigned pool_size;	/* requests per map; 0: default (UMPATH_DEFAULT_POOL) */
+};
+
+#define UMPATH_DEFAULT_POOL 1024u
+
+int umpath_ctx_new(const struct umpath_ctx_opts *opts, struct umpath_ctx **ret_ctx);
+/* Every map must have been freed first. */
+void umpath_ctx_free(struct umpath_ctx *ctx);
+
+/* ---- maps ------------------------------------------------------------- */
+
+/* Create a map from a dm-multipath table, the words after "multipath" in a
+ * dm table line.  size_bytes 0 takes the size of the paths (all must agree);
+ * otherwise every path must be at least that large.  On a refused table,
+ * -errno is returned, err (if not NULL) holds the kernel's reason, and
+ * nothing is left behind. */
+int umpath_map_new(struct umpath_ctx *ctx, const char *name, const char *table,
+		   uint64_t size_bytes, char *err, size_t errlen,
+		   struct umpath_map **ret_map);
+/* Fails every queued I/O, waits for in-flight I/O, frees the map. */
+void umpath_map_free(struct umpath_map *map);
+
+const char *umpath_map_name(const struct umpath_map *map);
+uint64_t umpath_map_size(const struct umpath_map *map);
+
+/* Load an inactive table; it replaces the live one at the next resume. */
+int umpath_map_load(struct umpath_map *map, const char *table, char *err, size_t errlen);
+/* Drop a loaded inactive table (dmsetup clear). */
+int umpath_map_clear(struct umpath_map *map);
+
+#define UMPATH_SUSPEND_NOFLUSH 1u
+/* Suspend: new I/O is held; with a flushing suspend queue_if_no_path is
+ * switched off for the duration (queued I/O with no path fails); returns
+ * once no I/O is in flight.  -EINVAL if already suspended. */
+int umpath_map_suspend(struct umpath_map *map, unsigned flags);
+/* Resume: swap in a loaded table, restore queue_if_no_path, release held I/O. */
+int umpath_map_resume(struct umpath_map *map);
+int umpath_map_is_suspended(struct umpath_map *map);
+
+/* A target message, as "dmsetup message NAME 0 ARGS...": 0 or -errno. */
+int umpath_map_message(struct umpath_map *map, int argc, char **argv);
+/* Same, the words in one string. */
+int umpath_map_message_str(struct umpath_map *map, const char *msg);
+
+/* TABLE and INFO status lines, as dmsetup table/status print them after
+ * "START LEN multipath ", without a trailing space.  Return the length
+ * (like snprintf; output truncated when buf is too small). */
+int umpath_map_table(struct umpath_map *map, char *buf, size_t len);
+int umpath_map_status(struct umpath_map *map, char *buf, size_t len);
+
+/* Events: a counter bumped (and the callback called, without the map lock)
+ * on every path failure, reinstatement, group bypass, switch or table swap. */
+enum umpath_event_type {
+	UMPATH_EV_PATH_FAILED,
+	UMPATH_EV_PATH_REINSTATED,
+	UMPATH_EV_GROUP_BYPASSED,
+	UMPATH_EV_GROUP_ENABLED,
+	UMPATH_EV_GROUP_SWITCHED,
+	UMPATH_EV_TABLE_SWAPPED,
+	UMPATH_EV_QUEUE_MODE,	/* queue_if_no_path switched on or off */
+};
+struct umpath_event {
+	enum umpath_event_type type;
+	uint32_t event_nr;
+	const char *path;	/* path events: the path string */
+	unsigned group;		/* group events: 1-based group number */
+	unsigned nr_valid_paths;
+};
+typedef void (*umpath_event_fn)(struct umpath_map *map, const struct umpath_event *ev,
+				void *opaque);
+void umpath_map_set_event_cb(struct umpath_map *map, umpath_event_fn fn, void *opaque);
+uint32_t umpath_map_event_nr(struct umpath_map *map);
+
+/* ---- I/O -------------------------------------------------------------- */
+
+enum umpath_op {
+	UMPATH_OP_READ,
+	UMPATH_OP_WRITE,
+	UMPATH_OP_FLUSH,
+	UMPATH_OP_TRIM,
+	UMPATH_OP_WRITE_ZEROES,
+};
+
+#define UMPATH_IO_FUA     1u	/* write/zeroes: durable before completion */
+#define UMPATH_IO_NO_HOLE 2u	/* write_zeroes: allocate, do not punch */
+
+struct umpath_io {
+	enum umpath_op op;
+	unsigned flags;
+	uint64_t offset;	/* bytes */
+	uint64_t length;	/* bytes; 0 for flush */
+	void *buf;		/* read/write data */
+	/* Called exactly once, 0 or -errno, on any thread, without locks held. */
+	void (*done)(struct umpath_io *io, int err);
+	void *opaque;
+};
+
+/* Submit an I/O.  0: accepted, done() will be called (maybe before this
+ * returns).  -errno: refused, done() is never called: -EINVAL (range or
+ * op), -EAGAIN (the map's request pool is empty; retry after a completion). */
+int umpath_map_submit(struct umpath_map *map, struct umpath_io *io);
+
+/* Path error or target error (Linux blk_path_error): 1 if an I/O that ended
+ * with -err should fail its path and be retried on another one. */
+int umpath_is_path_error(int err);
+
+/* ---- hardware handlers (the kernel's pg_init) ------------------------- */
+
+enum umpath_pg_init_result {
+	UMPATH_PG_INIT_OK,
+	UMPATH_PG_INIT_RETRY,		/* try again after pg_init_delay_msecs */
+	UMPATH_PG_INIT_IMM_RETRY,	/* try again now */
+	UMPATH_PG_INIT_BUSY,		/* controller busy: bypass this group */
+	UMPATH_PG_INIT_FAIL,		/* fail this path */
+};
+/* activate() is called on the context's loop thread and must eventually
+ * call complete(token, result) exactly once, from any thread. */
+struct umpath_hw_handler {
+	const char *name;
+	void (*activate)(const char *path, const char *params, void *opaque,
+			 void (*complete)(void *token, enum umpath_pg_init_result r),
+			 void *token);
+	void *opaque;
+};
+int umpath_register_hw_handler(struct umpath_ctx *ctx, const struct umpath_hw_handler *h);
+
+/* ---- the in-memory test transport ("mem:NAME" paths) ------------------ */
+
+/* Create a store of size bytes reachable by nr paths named names[i]; the
+ * paths are then usable in tables as "mem:NAME" or, if bare is set, "NAME". */
+int umpath_mem_store_new(struct umpath_ctx *ctx, uint64_t size, unsigned nr,
+			 const char *const *names, int bare);
+enum umpath_mem_fault {
+	UMPATH_MEM_ONLINE,	/* works */
+	UMPATH_MEM_OFFLINE,	/* every I/O fails with EIO */
+	UMPATH_MEM_HANG,	/* I/O is held until the fault changes */
+	UMPATH_MEM_DELAY,	/* every I/O completes after arg microseconds */
+	UMPATH_MEM_ERROR,	/* every I/O fails with -arg (an errno) */
+};
+/* Held (hung) I/O is released into the new state: done when online or
+ * delayed, failed when offline or erroring. */
+int umpath_mem_set_fault(struct umpath_ctx *ctx, const char *name,
+			 enum umpath_mem_fault fault, unsigned arg);
+/* I/O count seen by a mem path (for tests of selector spread). */
+int umpath_mem_io_count(struct umpath_ctx *ctx, const char *name, uint64_t *ret_count);
+/* Forget every mem store whose paths no map uses any more. */
+void umpath_mem_reset(struct umpath_ctx *ctx);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,43 @@
+/* ctx.c - the library context: loop thread, path registry, options. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define UMPATH_DEFAULT_IO_TIMEOUT_MS 10000u
+
+int umpath_ctx_new(const struct umpath_ctx_opts *opts, struct umpath_ctx **ret_ctx)
+{
+	struct umpath_ctx *ctx = calloc(1, sizeof(*ctx));
+	int r;
+
+	if (!ctx)
+		return -ENOMEM;
+	pthread_mutex_init(&ctx->lock, NULL);
+	list_init(&ctx->paths);
+	list_init(&ctx->hw_handlers);
+	list_init(&ctx->mem_stores);
+	ctx->io_timeout_ms = opts && opts->io_timeout_ms ? opts->io_timeout_ms
+							 : UMPATH_DEFAULT_IO_TIMEOUT_MS;
+	ctx->pool_size = opts && opts->pool_size ? opts->pool_size : UMPATH_DEFAULT_POOL;
+	r = um_loop_new(&ctx->loop);
+	if (r < 0) {
+		pthread_mutex_destroy(&ctx->lock);
+		free(ctx);
+		return r;
+	}
+	*ret_ctx = ctx;
+	return 0;
+}
+
+void umpath_ctx_free(struct umpath_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	/* The loop goes first: no timer or transport callback runs after. */
+	um_loop_free(ctx->loop);
+	um_mem_stores_free(ctx);
+	um_hw_handlers_free(ctx);
+	pthread_mutex_destroy(&ctx->lock);
+	free(ctx);
+}

@@ -1,0 +1,118 @@
+/* internal.h - what the parts of libumpath share: the event loop, paths and
+ * their transports, the context.  The map and its tables are in mpath.h. */
+#ifndef UMPATH_INTERNAL_H
+#define UMPATH_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <umpath/umpath.h>
+
+#include "list.h"
+
+#define UM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- event loop: one thread, epoll, timers ---------------------------- */
+
+struct um_loop;
+
+struct um_timer {
+	struct list_head node;		/* guarded by loop lock */
+	uint64_t deadline_ns;		/* guarded by loop lock */
+	bool armed;			/* guarded by loop lock */
+	void (*fn)(struct um_timer *t);
+};
+
+int um_loop_new(struct um_loop **ret_loop);
+void um_loop_free(struct um_loop *loop);
+bool um_loop_is_current(struct um_loop *loop);
+/* (Re)arm: fn runs on the loop thread after delay_ns. */
+void um_timer_arm(struct um_loop *loop, struct um_timer *t, uint64_t delay_ns);
+/* Disarm; if fn is running on the loop thread, wait for it (unless called
+ * from the loop thread itself), so that t may be freed afterwards. */
+void um_timer_cancel(struct um_loop *loop, struct um_timer *t);
+/* fn(opaque, events) runs on the loop thread when fd is ready. */
+typedef void (*um_fd_fn)(void *opaque, uint32_t events);
+int um_loop_add_fd(struct um_loop *loop, int fd, uint32_t events, um_fd_fn fn, void *opaque);
+int um_loop_mod_fd(struct um_loop *loop, int fd, uint32_t events);
+void um_loop_del_fd(struct um_loop *loop, int fd);
+
+/* ---- transports and paths --------------------------------------------- */
+
+/* One I/O handed to a transport.  The transport calls done exactly once,
+ * on any thread, never with a lock of the engine held. */
+struct um_tio {
+	enum umpath_op op;
+	unsigned flags;		/* UMPATH_IO_* */
+	uint64_t offset;
+	uint64_t length;
+	void *buf;
+	void (*done)(struct um_tio *tio, int err);
+	struct list_head tp_node;	/* free for the transport's own lists */
+	uint64_t tp_time_ns;		/* free for the transport (deadlines) */
+};
+
+struct um_path;
+
+struct um_transport {
+	const char *name;
+	/* 1 if this transport serves the path string. */
+	int (*claims)(struct umpath_ctx *ctx, const char *path);
+	/* Whether the path names something that exists (for messages naming a
+	 * path outside the map: EINVAL if it exists, ENOENT if not). */
+	bool (*exists)(struct umpath_ctx *ctx, const char *path);
+	/* Open: set p->priv and p->size.  -ENOENT etc. */
+	int (*open)(struct umpath_ctx *ctx, struct um_path *p);
+	void (*close)(struct um_path *p);
+	void (*submit)(struct um_path *p, struct um_tio *tio);
+};
+
+/* An open path, shared by every table and map naming the same string. */
+struct um_path {
+	struct list_head node;		/* in ctx->paths, guarded by ctx->lock */
+	unsigned refs;			/* guarded by ctx->lock */
+	struct umpath_ctx *ctx;
+	char *name;
+	const struct um_transport *tp;
+	void *priv;			/* the transport's */
+	uint64_t size;
+	/* Flush fan-out: a path is dirty while write_gen != flushed_gen. */
+	_Atomic uint64_t write_gen;
+	_Atomic uint64_t flushed_gen;
+};
+
+int um_path_get(struct umpath_ctx *ctx, const char *name, struct um_path **ret_path);
+void um_path_put(struct um_path *p);
+bool um_path_exists(struct umpath_ctx *ctx, const char *name);
+static inline void um_path_submit(struct um_path *p, struct um_tio *tio)
+{
+	p->tp->submit(p, tio);
+}
+
+extern const struct um_transport um_mem_transport;
+
+/* ---- context ---------------------------------------------------------- */
+
+struct um_hw_entry {
+	struct list_head node;
+	struct umpath_hw_handler h;
+	char *name;
+};
+
+struct umpath_ctx {
+	pthread_mutex_t lock;
+	struct list_head paths;		/* guarded by lock */
+	struct list_head hw_handlers;	/* guarded by lock */
+	struct list_head mem_stores;	/* guarded by lock (mem transport) */
+	struct um_loop *loop;
+	unsigned io_timeout_ms;
+	unsigned pool_size;
+};
+
+const struct umpath_hw_handler *um_hw_handler_find(struct umpath_ctx *ctx, const char *name);
+void um_hw_handlers_free(struct umpath_ctx *ctx);
+void um_mem_stores_free(struct umpath_ctx *ctx);
+
+#endif

@@ -1,0 +1,366 @@
+/* io.c - one I/O's life through a map: taken from the map's request pool,
+ * mapped to a path by the current group's selector (or queued, or killed),
+ * handed to the path's transport, and on completion either returned to the
+ * caller or - on a path error - the path failed and the I/O mapped again.
+ * A flush first visits every path that completed writes since its last
+ * flush (separate connections do not share a write cache). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpath.h"
+
+#define REQUEUE_DELAY_NS (100u * 1000000u)	/* the kernel's DM_MAPIO_DELAY_REQUEUE */
+
+enum disposition {
+	DISP_SUBMIT,	/* hand rq->tio to *ret_path */
+	DISP_QUEUED,	/* parked on the queued or held list */
+	DISP_KILL,	/* complete with *ret_err */
+};
+
+static void req_tio_done(struct um_tio *tio, int err);
+
+static void requeue_timer_fn(struct um_timer *t)
+{
+	struct umpath_map *map = container_of(t, struct umpath_map, requeue_timer);
+
+	map_kick_queue(map);
+}
+
+int map_pool_init(struct umpath_map *map, unsigned size)
+{
+	map->reqs = calloc(size, sizeof(*map->reqs));
+	if (!map->reqs)
+		return -ENOMEM;
+	for (unsigned i = 0; i < size; i++) {
+		struct mp_req *rq = &map->reqs[i];
+
+		rq->map = map;
+		rq->tio.done = req_tio_done;
+		list_init(&rq->tio.tp_node);
+		list_add_tail(&rq->node, &map->free_reqs);
+	}
+	list_init(&map->requeue_timer.node);
+	map->requeue_timer.fn = requeue_timer_fn;
+	return 0;
+}
+
+void map_pool_free(struct umpath_map *map)
+{
+	free(map->reqs);
+	map->reqs = NULL;
+}
+
+static void req_release_locked(struct umpath_map *map, struct mp_req *rq)
+{
+	map_assert_locked(map);
+	rq->io = NULL;
+	rq->pgpath = NULL;
+	list_add(&rq->node, &map->free_reqs);	/* LIFO: warm in cache */
+	if (!--map->busy)
+		pthread_cond_broadcast(&map->cond);
+}
+
+static bool op_writes(enum umpath_op op)
+{
+	return op == UMPATH_OP_WRITE || op == UMPATH_OP_TRIM || op == UMPATH_OP_WRITE_ZEROES;
+}
+
+static bool path_dirty(struct um_path *p)
+{
+	return atomic_load(&p->write_gen) != atomic_load(&p->flushed_gen);
+}
+
+/* Record that everything written through p up to gen is durable. */
+static void path_mark_flushed(struct um_path *p, uint64_t gen)
+{
+	uint64_t cur = atomic_load(&p->flushed_gen);
+
+	while (cur < gen && !atomic_compare_exchange_weak(&p->flushed_gen, &cur, gen))
+		;
+}
+
+/* The next path after `after` (or the first, if NULL) in table order with
+ * unflushed writes.  A path named twice is flushed once: the second visit
+ * finds it clean. */
+static struct pgpath *next_dirty_locked(struct multipath *m, struct pgpath *after)
+{
+	struct priority_group *pg;
+	struct pgpath *p;
+	bool seen = after == NULL;
+
+	list_for_each_entry(pg, &m->priority_groups, list) {
+		list_for_each_entry(p, &pg->pgpaths, list) {
+			if (!seen) {
+				seen = p == after;
+				continue;
+			}
+			if (path_dirty(p->path))
+				return p;
+		}
+	}
+	return NULL;
+}
+
+static void dispatch_to_locked(struct umpath_map *map, struct mp_req *rq, struct pgpath *pgpath)
+{
+	rq->pgpath = pgpath;
+	rq->start_ns = um_now_ns();
+	map->inflight++;
+}
+
+/* The kernel's multipath_clone_and_map.  remap: the request was mapped
+ * before (requeued after a path error, or queued), so a suspended map maps
+ * it again rather than holding it back. */
+static enum disposition map_io_locked(struct umpath_map *map, struct mp_req *rq, bool remap,
+				      struct um_path **ret_path, int *ret_err)
+{
+	struct multipath *m = map->live;
+	size_t nr_bytes = (size_t)rq->io->length;
+	struct pgpath *pgpath;
+
+	map_assert_locked(map);
+	if (map->dying) {
+		*ret_err = -EIO;
+		return DISP_KILL;
+	}
+	if (map->suspended && !remap) {
+		list_add_tail(&rq->node, &map->held);
+		return DISP_QUEUED;
+	}
+
+	if (rq->kind == REQ_FLUSH_FANOUT) {
+		pgpath = next_dirty_locked(m, NULL);
+		if (pgpath) {
+			rq->flush_gen = atomic_load(&pgpath->path->write_gen);
+			dispatch_to_locked(map, rq, pgpath);
+			*ret_path = pgpath->path;
+			return DISP_SUBMIT;
+		}
+		rq->kind = REQ_NORMAL;	/* nothing dirty: one flush, anywhere */
+	}
+
+	pgpath = m->current_pgpath;
+	if (!pgpath || !(m->flags & MPATHF_QUEUE_IO))
+		pgpath = choose_pgpath_locked(m, nr_bytes);
+
+	if (!pgpath) {
+		if (must_push_back_locked(m)) {
+			rq->pgpath = NULL;
+			list_add_tail(&rq->node, &map->queued);
+			return DISP_QUEUED;
+		}
+		*ret_err = -EIO;
+		return DISP_KILL;
+	}
+	if (m->flags & (MPATHF_QUEUE_IO | MPATHF_PG_INIT_REQUIRED)) {
+		pg_init_all_paths_locked(m);
+		rq->pgpath = NULL;
+		list_add_tail(&rq->node, &map->queued);
+		/* pg_init_done kicks the queue; this catches the cases where
+		 * no activation could be started. */
+		um_timer_arm(map->ctx->loop, &map->requeue_timer, REQUEUE_DELAY_NS);
+		return DISP_QUEUED;
+	}
+
+	pgpath->pg->ps.type->start_io(&pgpath->pg->ps, &pgpath->ps, nr_bytes);
+	dispatch_to_locked(map, rq, pgpath);
+	*ret_path = pgpath->path;
+	return DISP_SUBMIT;
+}
+
+static void req_prepare_tio(struct mp_req *rq)
+{
+	struct umpath_io *io = rq->io;
+
+	rq->tio.op = io->op;
+	rq->tio.flags = io->flags;
+	rq->tio.offset = io->offset;
+	rq->tio.length = io->op == UMPATH_OP_FLUSH ? 0 : io->length;
+	rq->tio.buf = io->buf;
+}
+
+/* Act on a mapping decision, without the lock. */
+static void req_act(struct mp_req *rq, enum disposition d, struct um_path *path, int err)
+{
+	struct umpath_map *map = rq->map;
+	struct umpath_io *io;
+
+	switch (d) {
+	case DISP_SUBMIT:
+		req_prepare_tio(rq);
+		um_path_submit(path, &rq->tio);
+		break;
+	case DISP_QUEUED:
+		break;
+	case DISP_KILL:
+		map_lock(map);
+		io = rq->io;
+		req_release_locked(map, rq);
+		map_unlock(map);
+		io->done(io, err);
+		break;
+	}
+}
+
+static void req_remap(struct mp_req *rq)
+{
+	struct umpath_map *map = rq->map;
+	struct um_path *path = NULL;
+	enum disposition d;
+	int err = 0;
+
+	map_lock(map);
+	d = map_io_locked(map, rq, true, &path, &err);
+	map_unlock(map);
+	req_act(rq, d, path, err);
+}
+
+void map_kick_queue(struct umpath_map *map)
+{
+	struct list_head todo;
+	struct mp_req *rq, *n;
+
+	list_init(&todo);
+	map_lock(map);
+	list_splice_tail_init(&map->queued, &todo);
+	map_unlock(map);
+	list_for_each_entry_safe(rq, n, &todo, node) {
+		list_del_init(&rq->node);
+		req_remap(rq);
+	}
+}
+
+/* A step of a flush fan-out ended.  Returns true if rq went on (to the next
+ * dirty path, or to be mapped as a covering flush); false if it is done
+ * with *err. */
+static bool fanout_step_locked(struct umpath_map *map, struct mp_req *rq, int *err,
+			       struct um_path **ret_path, bool *ret_remap)
+{
+	struct pgpath *pgpath = rq->pgpath;
+	struct pgpath *next;
+
+	if (!*err) {
+		path_mark_flushed(pgpath->path, rq->flush_gen);
+	} else if (umpath_is_path_error(*err)) {
+		/* Its cache may be lost with it; the covering flush through a
+		 * working path is all that can still be done (docs/flush.md). */
+		fail_path_locked(pgpath);
+		path_mark_flushed(pgpath->path, rq->flush_gen);
+		rq->flush_cover = true;
+	} else if (!rq->flush_err) {
+		rq->flush_err = *err;
+	}
+
+	next = map->dying ? NULL : next_dirty_locked(map->live, pgpath);
+	if (next) {
+		rq->flush_gen = atomic_load(&next->path->write_gen);
+		dispatch_to_locked(map, rq, next);
+		*ret_path = next->path;
+		return true;
+	}
+	if (rq->flush_cover && !rq->flush_err) {
+		rq->kind = REQ_NORMAL;
+		*ret_remap = true;
+		return true;
+	}
+	*err = rq->flush_err;
+	return false;
+}
+
+static void req_tio_done(struct um_tio *tio, int err)
+{
+	struct mp_req *rq = container_of(tio, struct mp_req, tio);
+	struct umpath_map *map = rq->map;
+	struct pgpath *pgpath = rq->pgpath;
+	struct um_path *next_path = NULL;
+	struct umpath_io *io = NULL;
+	bool requeue = false;
+
+	map_lock(map);
+	if (!--map->inflight)
+		pthread_cond_broadcast(&map->cond);
+
+	if (rq->kind == REQ_FLUSH_FANOUT) {
+		if (fanout_step_locked(map, rq, &err, &next_path, &requeue))
+			goto out;
+		goto complete;
+	}
+
+	if (!err && op_writes(tio->op) && !(tio->flags & UMPATH_IO_FUA))
+		atomic_fetch_add(&pgpath->path->write_gen, 1);
+	else if (!err && tio->op == UMPATH_OP_FLUSH)
+		path_mark_flushed(pgpath->path, atomic_load(&pgpath->path->write_gen));
+
+	if (err && umpath_is_path_error(err)) {
+		/* Mapped again even when no path is left: the mapping then
+		 * queues it or fails it with EIO, and clears the current group
+		 * as Linux 6.12 is seen to do (tests/conformance/
+		 * no-queue-no-path, last-path-fails). */
+		requeue = true;
+		fail_path_locked(pgpath);
+	}
+	pgpath->pg->ps.type->end_io(&pgpath->pg->ps, &pgpath->ps, (size_t)tio->length,
+				    rq->start_ns);
+	if (requeue)
+		goto out;
+complete:
+	io = rq->io;
+	req_release_locked(map, rq);
+out:
+	map_unlock(map);
+	if (next_path)
+		um_path_submit(next_path, tio);
+	else if (requeue)
+		req_remap(rq);
+	else
+		io->done(io, err);
+}
+
+int umpath_map_submit(struct umpath_map *map, struct umpath_io *io)
+{
+	struct um_path *path = NULL;
+	struct mp_req *rq;
+	enum disposition d;
+	int err = 0;
+
+	switch (io->op) {
+	case UMPATH_OP_FLUSH:
+		break;
+	case UMPATH_OP_READ:
+	case UMPATH_OP_WRITE:
+		if (!io->buf && io->length)
+			return -EINVAL;
+		/* fall through */
+	case UMPATH_OP_TRIM:
+	case UMPATH_OP_WRITE_ZEROES:
+		if (io->offset > map->size || io->length > map->size - io->offset)
+			return -EINVAL;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (!io->done)
+		return -EINVAL;
+
+	map_lock(map);
+	if (map->dying) {
+		map_unlock(map);
+		return -ENXIO;
+	}
+	if (list_empty(&map->free_reqs)) {
+		map_unlock(map);
+		return -EAGAIN;
+	}
+	rq = list_first_entry(&map->free_reqs, struct mp_req, node);
+	list_del_init(&rq->node);
+	map->busy++;
+	rq->io = io;
+	rq->kind = io->op == UMPATH_OP_FLUSH ? REQ_FLUSH_FANOUT : REQ_NORMAL;
+	rq->flush_cover = false;
+	rq->flush_err = 0;
+	d = map_io_locked(map, rq, false, &path, &err);
+	map_unlock(map);
+	req_act(rq, d, path, err);
+	return 0;
+}

@@ -1,0 +1,811 @@
+/* map.c - map state as the kernel's dm-mpath keeps it: choosing a priority
+ * group and path, failing and reinstating paths, bypassing and switching
+ * groups, queue_if_no_path, pg_init (hardware handler activation), the
+ * target messages, suspend/resume with table reload, and events.
+ * The I/O lifecycle itself is in io.c. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mpath.h"
+
+/* ---- lock and events -------------------------------------------------- */
+
+void map_lock(struct umpath_map *map)
+{
+	pthread_mutex_lock(&map->lock);
+	map->lock_owner = pthread_self();
+	map->lock_held = true;
+}
+
+static void map_unlock_raw(struct umpath_map *map)
+{
+	map->lock_held = false;
+	pthread_mutex_unlock(&map->lock);
+}
+
+/* Wait on map->cond; the caller holds the lock. */
+static void map_wait_locked(struct umpath_map *map)
+{
+	map_assert_locked(map);
+	map->lock_held = false;
+	pthread_cond_wait(&map->cond, &map->lock);
+	map->lock_owner = pthread_self();
+	map->lock_held = true;
+}
+
+void map_event_locked(struct umpath_map *map, enum umpath_event_type type,
+		      const char *path, unsigned group)
+{
+	struct pending_event *pe;
+
+	map_assert_locked(map);
+	map->event_nr++;
+	if (!map->event_fn || map->npending == MAP_PENDING_EVENTS)
+		return;	/* the counter still tells that something happened */
+	pe = &map->pending[map->npending];
+	pe->path = path ? strdup(path) : NULL;
+	pe->ev = (struct umpath_event){
+		.type = type,
+		.event_nr = map->event_nr,
+		.path = pe->path,
+		.group = group,
+		.nr_valid_paths = map->live ? map->live->nr_valid_paths : 0,
+	};
+	map->npending++;
+}
+
+/* Unlock; first re-dispatch queued I/O if something asked for it, then
+ * deliver pending events, in order, from one thread at a time. */
+void map_unlock(struct umpath_map *map)
+{
+	for (;;) {
+		if (map->kick) {
+			map->kick = false;
+			map_unlock_raw(map);
+			map_kick_queue(map);
+			map_lock(map);
+			continue;
+		}
+		if (map->npending && !map->delivering) {
+			struct pending_event evs[MAP_PENDING_EVENTS];
+			unsigned n = map->npending;
+			umpath_event_fn fn = map->event_fn;
+			void *opaque = map->event_opaque;
+
+			memcpy(evs, map->pending, n * sizeof(evs[0]));
+			map->npending = 0;
+			map->delivering = true;
+			map_unlock_raw(map);
+			for (unsigned i = 0; i < n; i++) {
+				if (fn)
+					fn(map, &evs[i].ev, opaque);
+				free(evs[i].path);
+			}
+			map_lock(map);
+			map->delivering = false;
+			pthread_cond_broadcast(&map->cond);
+			continue;
+		}
+		break;
+	}
+	map_unlock_raw(map);
+}
+
+void umpath_map_set_event_cb(struct umpath_map *map, umpath_event_fn fn, void *opaque)
+{
+	map_lock(map);
+	map->event_fn = fn;
+	map->event_opaque = opaque;
+	map_unlock(map);
+}
+
+uint32_t umpath_map_event_nr(struct umpath_map *map)
+{
+	uint32_t nr;
+
+	map_lock(map);
+	nr = map->event_nr;
+	map_unlock(map);
+	return nr;
+}
+
+/* ---- choosing a group and a path -------------------------------------- */
+
+static void switch_pg_locked(struct multipath *m, struct priority_group *pg)
+{
+	map_assert_locked(m->map);
+	m->current_pg = pg;
+	/* Must we initialise the group first, and queue I/O till it's ready? */
+	if (m->hw_handler_name)
+		m->flags |= MPATHF_PG_INIT_REQUIRED | MPATHF_QUEUE_IO;
+	else
+		m->flags &= ~(MPATHF_PG_INIT_REQUIRED | MPATHF_QUEUE_IO);
+	m->pg_init_count = 0;
+}
+
+static struct pgpath *choose_path_in_pg_locked(struct multipath *m, struct priority_group *pg,
+					       size_t nr_bytes)
+{
+	struct ps_path *path = pg->ps.type->select_path(&pg->ps, nr_bytes);
+	struct pgpath *pgpath;
+
+	if (!path)
+		return NULL;
+	pgpath = container_of(path, struct pgpath, ps);
+	if (m->current_pg != pg) {
+		/* Only update current_pgpath if the group changed. */
+		m->current_pgpath = pgpath;
+		switch_pg_locked(m, pg);
+	}
+	return pgpath;
+}
+
+struct pgpath *choose_pgpath_locked(struct multipath *m, size_t nr_bytes)
+{
+	struct priority_group *pg;
+	struct pgpath *pgpath;
+	unsigned bypassed = 1;
+
+	map_assert_locked(m->map);
+	if (!m->nr_valid_paths) {
+		m->flags &= ~MPATHF_QUEUE_IO;
+		goto failed;
+	}
+
+	/* Were we instructed to switch group? */
+	if (m->next_pg) {
+		pg = m->next_pg;
+		m->next_pg = NULL;
+		pgpath = choose_path_in_pg_locked(m, pg, nr_bytes);
+		if (pgpath)
+			return pgpath;
+	}
+
+	/* Don't change group until it has no remaining paths. */
+	if (m->current_pg) {
+		pgpath = choose_path_in_pg_locked(m, m->current_pg, nr_bytes);
+		if (pgpath)
+			return pgpath;
+	}
+
+	/* Loop through groups until a usable path is found: first skipping
+	 * bypassed groups, then trying only those, with a delayed pg_init
+	 * retry so as not to hammer controllers. */
+	do {
+		list_for_each_entry(pg, &m->priority_groups, list) {
+			if (pg->bypassed == !!bypassed)
+				continue;
+			pgpath = choose_path_in_pg_locked(m, pg, nr_bytes);
+			if (pgpath) {
+				if (!bypassed)
+					m->flags |= MPATHF_PG_INIT_DELAY_RETRY;
+				return pgpath;
+			}
+		}
+	} while (bypassed--);
+
+failed:
+	m->current_pgpath = NULL;
+	m->current_pg = NULL;
+	return NULL;
+}
+
+bool must_push_back_locked(struct multipath *m)
+{
+	struct umpath_map *map = m->map;
+
+	map_assert_locked(map);
+	return (m->flags & MPATHF_QUEUE_IF_NO_PATH) || (map->suspended && map->noflush);
+}
+
+/* ---- failing and reinstating paths ------------------------------------ */
+
+int fail_path_locked(struct pgpath *pgpath)
+{
+	struct multipath *m = pgpath->pg->m;
+
+	map_assert_locked(m->map);
+	if (!pgpath->is_active)
+		return 0;
+	pgpath->pg->ps.type->fail_path(&pgpath->pg->ps, &pgpath->ps);
+	pgpath->is_active = false;
+	pgpath->fail_count++;
+	m->nr_valid_paths--;
+	if (pgpath == m->current_pgpath)
+		m->current_pgpath = NULL;
+	map_event_locked(m->map, UMPATH_EV_PATH_FAILED, pgpath->path->name, pgpath->pg->pg_num);
+	return 0;
+}
+
+static void activate_path_queue_locked(struct pgpath *pgpath, uint64_t delay_ns)
+{
+	struct multipath *m = pgpath->pg->m;
+
+	if (pgpath->activating)
+		return;
+	pgpath->activating = true;
+	m->pg_init_in_progress++;
+	um_timer_arm(m->map->ctx->loop, &pgpath->activate, delay_ns);
+}
+
+static int reinstate_path_locked(struct pgpath *pgpath)
+{
+	struct multipath *m = pgpath->pg->m;
+	int r;
+
+	map_assert_locked(m->map);
+	if (pgpath->is_active)
+		return 0;
+	r = pgpath->pg->ps.type->reinstate_path(&pgpath->pg->ps, &pgpath->ps);
+	if (r < 0)
+		return r;
+	pgpath->is_active = true;
+	if (++m->nr_valid_paths == 1) {
+		m->current_pgpath = NULL;
+		m->map->kick = true;
+	} else if (m->hw_handler_name && m->current_pg == pgpath->pg) {
+		activate_path_queue_locked(pgpath, 0);
+	}
+	map_event_locked(m->map, UMPATH_EV_PATH_REINSTATED, pgpath->path->name,
+			 pgpath->pg->pg_num);
+	/* Not in the kernel, which polls its requeue list: queued I/O retries
+	 * at once on any reinstatement. */
+	m->map->kick = true;
+	return 0;
+}
+
+typedef int (*action_fn)(struct pgpath *pgpath);
+
+/* Apply an action to every occurrence of the path in the table.  A path
+ * that exists but is not in the map is EINVAL, as in the kernel; one that
+ * does not exist at all is ENOENT. */
+static int action_dev_locked(struct multipath *m, const char *name, action_fn action,
+			     bool *ret_found)
+{
+	struct priority_group *pg;
+	struct pgpath *pgpath;
+	int r = -EINVAL;
+
+	*ret_found = false;
+	list_for_each_entry(pg, &m->priority_groups, list) {
+		list_for_each_entry(pgpath, &pg->pgpaths, list) {
+			if (!strcmp(pgpath->path->name, name)) {
+				*ret_found = true;
+				r = action(pgpath);
+			}
+		}
+	}
+	return r;
+}
+
+/* ---- groups ----------------------------------------------------------- */
+
+static void bypass_pg_locked(struct multipath *m, struct priority_group *pg, bool bypassed)
+{
+	map_assert_locked(m->map);
+	pg->bypassed = bypassed;
+	m->current_pgpath = NULL;
+	m->current_pg = NULL;
+	map_event_locked(m->map, bypassed ? UMPATH_EV_GROUP_BYPASSED : UMPATH_EV_GROUP_ENABLED,
+			 NULL, pg->pg_num);
+	if (!bypassed)
+		m->map->kick = true;
+}
+
+static int pg_num_arg(struct multipath *m, const char *s, unsigned *ret_num)
+{
+	unsigned pgnum;
+
+	if (!s || um_parse_uint(s, &pgnum) < 0 || !pgnum || !m->nr_priority_groups ||
+	    pgnum > m->nr_priority_groups)
+		return -EINVAL;
+	*ret_num = pgnum;
+	return 0;
+}
+
+static int switch_pg_num_locked(struct multipath *m, const char *s)
+{
+	struct priority_group *pg;
+	unsigned pgnum;
+
+	if (pg_num_arg(m, s, &pgnum) < 0)
+		return -EINVAL;
+	list_for_each_entry(pg, &m->priority_groups, list) {
+		pg->bypassed = false;
+		if (--pgnum)
+			continue;
+		if (m->current_pg != pg)
+			m->current_pgpath = NULL;
+		m->current_pg = NULL;
+		m->next_pg = pg;
+		map_event_locked(m->map, UMPATH_EV_GROUP_SWITCHED, NULL, pg->pg_num);
+	}
+	m->map->kick = true;
+	return 0;
+}
+
+static int bypass_pg_num_locked(struct multipath *m, const char *s, bool bypassed)
+{
+	struct priority_group *pg;
+	unsigned pgnum;
+
+	if (pg_num_arg(m, s, &pgnum) < 0)
+		return -EINVAL;
+	list_for_each_entry(pg, &m->priority_groups, list)
+		if (!--pgnum)
+			break;
+	bypass_pg_locked(m, pg, bypassed);
+	return 0;
+}
+
+/* ---- queue_if_no_path ------------------------------------------------- */
+
+static void queue_if_no_path_locked(struct multipath *m, bool queue, bool save_old)
+{
+	bool bit = m->flags & MPATHF_QUEUE_IF_NO_PATH;
+	bool saved = m->flags & MPATHF_SAVED_QUEUE_IF_NO_PATH;
+
+	map_assert_locked(m->map);
+	if (save_old) {
+		/* Saving "off" over a saved "on" would lose the state. */
+		if (bit || !saved) {
+			if (bit)
+				m->flags |= MPATHF_SAVED_QUEUE_IF_NO_PATH;
+			else
+				m->flags &= ~MPATHF_SAVED_QUEUE_IF_NO_PATH;
+		}
+	} else if (!queue && saved) {
+		/* An explicit fail_if_no_path must be honoured at resume. */
+		m->flags &= ~MPATHF_SAVED_QUEUE_IF_NO_PATH;
+	}
+	if (queue)
+		m->flags |= MPATHF_QUEUE_IF_NO_PATH;
+	else
+		m->flags &= ~MPATHF_QUEUE_IF_NO_PATH;
+	if (bit != queue)
+		map_event_locked(m->map, UMPATH_EV_QUEUE_MODE, NULL, 0);
+	if (!queue)
+		m->map->kick = true;	/* queued I/O now fails, or goes */
+}
+
+/* ---- pg_init: activating a group through its hardware handler --------- */
+
+bool pg_init_all_paths_locked(struct multipath *m)
+{
+	struct pgpath *pgpath;
+	uint64_t delay_ns = 0;
+
+	map_assert_locked(m->map);
+	if (m->pg_init_in_progress || (m->flags & MPATHF_PG_INIT_DISABLED))
+		return false;
+	m->pg_init_count++;
+	m->flags &= ~MPATHF_PG_INIT_REQUIRED;
+	if (!m->current_pg)
+		return false;
+	if (m->flags & MPATHF_PG_INIT_DELAY_RETRY)
+		delay_ns = (uint64_t)(m->pg_init_delay_msecs != PG_INIT_DELAY_DEFAULT ?
+				      m->pg_init_delay_msecs : PG_INIT_DELAY_MSECS) * 1000000u;
+	list_for_each_entry(pgpath, &m->current_pg->pgpaths, list) {
+		if (!pgpath->is_active)
+			continue;
+		activate_path_queue_locked(pgpath, delay_ns);
+	}
+	return m->pg_init_in_progress;
+}
+
+static bool pg_init_limit_reached_locked(struct multipath *m)
+{
+	if (m->pg_init_count <= m->pg_init_retries && !(m->flags & MPATHF_PG_INIT_DISABLED)) {
+		m->flags |= MPATHF_PG_INIT_REQUIRED;
+		return false;
+	}
+	return true;
+}
+
+static void pg_init_done(void *token, enum umpath_pg_init_result result)
+{
+	struct pgpath *pgpath = token;
+	struct priority_group *pg = pgpath->pg;
+	struct multipath *m = pg->m;
+	struct umpath_map *map = m->map;
+	bool delay_retry = false;
+	bool errors = false;
+
+	map_lock(map);
+	switch (result) {
+	case UMPATH_PG_INIT_OK:
+		break;
+	case UMPATH_PG_INIT_BUSY:
+		/* Probably a firmware upgrade or the like: try the other group. */
+		bypass_pg_locked(m, pg, true);
+		errors = true;
+		break;
+	case UMPATH_PG_INIT_RETRY:
+		delay_retry = true;
+		/* fall through */
+	case UMPATH_PG_INIT_IMM_RETRY:
+		if (pg_init_limit_reached_locked(m))
+			fail_path_locked(pgpath);
+		break;
+	case UMPATH_PG_INIT_FAIL:
+	default:
+		fail_path_locked(pgpath);
+		errors = true;
+		break;
+	}
+	pgpath->activating = false;
+
+	if (errors) {
+		if (pgpath == m->current_pgpath) {
+			m->current_pgpath = NULL;
+			m->current_pg = NULL;
+		}
+	} else if (!(m->flags & MPATHF_PG_INIT_REQUIRED)) {
+		pg->bypassed = false;
+	}
+
+	if (--m->pg_init_in_progress > 0)
+		goto out;	/* activations of other paths are still going on */
+
+	if (m->flags & MPATHF_PG_INIT_REQUIRED) {
+		if (delay_retry)
+			m->flags |= MPATHF_PG_INIT_DELAY_RETRY;
+		else
+			m->flags &= ~MPATHF_PG_INIT_DELAY_RETRY;
+		if (pg_init_all_paths_locked(m))
+			goto out;
+	}
+	m->flags &= ~MPATHF_QUEUE_IO;
+	map->kick = true;
+	pthread_cond_broadcast(&map->cond);	/* a suspend may wait for us */
+out:
+	map_unlock(map);
+}
+
+void activate_path_timer(struct um_timer *t)
+{
+	struct pgpath *pgpath = container_of(t, struct pgpath, activate);
+	struct multipath *m = pgpath->pg->m;
+	bool active;
+
+	map_lock(m->map);
+	active = pgpath->is_active;
+	map_unlock(m->map);
+	/* The table cannot go away: suspend waits for pg_init_in_progress. */
+	if (!active || !m->hwh) {
+		pg_init_done(pgpath, UMPATH_PG_INIT_FAIL);
+		return;
+	}
+	m->hwh->activate(pgpath->path->name, m->hw_handler_params, m->hwh->opaque,
+			 pg_init_done, pgpath);
+}
+
+/* Wait until no pg_init runs on the live table (flush_multipath_work). */
+static void flush_pg_init_locked(struct umpath_map *map)
+{
+	struct multipath *m = map->live;
+
+	if (!m->pg_init_in_progress || (m->flags & MPATHF_PG_INIT_DISABLED))
+		return;
+	m->flags |= MPATHF_PG_INIT_DISABLED;
+	while (m->pg_init_in_progress)
+		map_wait_locked(map);
+	m->flags &= ~MPATHF_PG_INIT_DISABLED;
+}
+
+/* ---- messages --------------------------------------------------------- */
+
+int umpath_map_message(struct umpath_map *map, int argc, char **argv)
+{
+	struct multipath *m;
+	action_fn action;
+	bool found;
+	int r = -EINVAL;
+
+	map_lock(map);
+	m = map->live;
+	if (map->suspended) {
+		r = -EBUSY;
+		goto out;
+	}
+	if (argc == 1) {
+		if (!strcasecmp(argv[0], "queue_if_no_path")) {
+			queue_if_no_path_locked(m, true, false);
+			r = 0;
+			goto out;
+		} else if (!strcasecmp(argv[0], "fail_if_no_path")) {
+			queue_if_no_path_locked(m, false, false);
+			r = 0;
+			goto out;
+		}
+	}
+	if (argc != 2)
+		goto out;	/* "Invalid multipath message arguments" */
+
+	if (!strcasecmp(argv[0], "disable_group")) {
+		r = bypass_pg_num_locked(m, argv[1], true);
+		goto out;
+	} else if (!strcasecmp(argv[0], "enable_group")) {
+		r = bypass_pg_num_locked(m, argv[1], false);
+		goto out;
+	} else if (!strcasecmp(argv[0], "switch_group")) {
+		r = switch_pg_num_locked(m, argv[1]);
+		goto out;
+	} else if (!strcasecmp(argv[0], "reinstate_path")) {
+		action = reinstate_path_locked;
+	} else if (!strcasecmp(argv[0], "fail_path")) {
+		action = fail_path_locked;
+	} else {
+		goto out;	/* "Unrecognised multipath message received" */
+	}
+	r = action_dev_locked(m, argv[1], action, &found);
+	if (!found) {
+		/* The kernel first looks the device up: ENOENT if it does not
+		 * exist.  Asking a transport may block briefly: drop the lock. */
+		char *name = strdup(argv[1]);
+
+		map_unlock(map);
+		r = name && um_path_exists(map->ctx, name) ? -EINVAL : -ENOENT;
+		free(name);
+		return r;
+	}
+out:
+	map_unlock(map);
+	return r;
+}
+
+int umpath_map_message_str(struct umpath_map *map, const char *msg)
+{
+	char *copy = strdup(msg ? msg : "");
+	char *argv[8];
+	int argc = 0;
+	char *save = NULL;
+	int r;
+
+	if (!copy)
+		return -ENOMEM;
+	for (char *w = strtok_r(copy, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
+		if (argc == (int)UM_ARRAY_SIZE(argv)) {
+			free(copy);
+			return -EINVAL;
+		}
+		argv[argc++] = w;
+	}
+	r = umpath_map_message(map, argc, argv);
+	free(copy);
+	return r;
+}
+
+/* ---- status ----------------------------------------------------------- */
+
+int umpath_map_table(struct umpath_map *map, char *buf, size_t len)
+{
+	struct sbuf sb;
+
+	sbuf_init(&sb, buf, len);
+	map_lock(map);
+	mp_table_emit(map->live, &sb);
+	map_unlock(map);
+	return (int)sb.len;
+}
+
+int umpath_map_status(struct umpath_map *map, char *buf, size_t len)
+{
+	struct sbuf sb;
+
+	sbuf_init(&sb, buf, len);
+	map_lock(map);
+	mp_status_emit(map->live, &sb);
+	map_unlock(map);
+	return (int)sb.len;
+}
+
+const char *umpath_map_name(const struct umpath_map *map)
+{
+	return map->name;
+}
+
+uint64_t umpath_map_size(const struct umpath_map *map)
+{
+	return map->size;
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+static int check_size(struct multipath *m, uint64_t size, char *err, size_t errlen)
+{
+	if (m->nr_valid_paths && m->min_size < size) {
+		if (err && errlen)
+			snprintf(err, errlen, "device too small for target");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int umpath_map_new(struct umpath_ctx *ctx, const char *name, const char *table,
+		   uint64_t size_bytes, char *err, size_t errlen, struct umpath_map **ret_map)
+{
+	struct umpath_map *map;
+	struct multipath *m = NULL;
+	int r;
+
+	if (!name || !*name)
+		return -EINVAL;
+	map = calloc(1, sizeof(*map));
+	if (!map)
+		return -ENOMEM;
+	map->ctx = ctx;
+	pthread_mutex_init(&map->lock, NULL);
+	pthread_cond_init(&map->cond, NULL);
+	list_init(&map->queued);
+	list_init(&map->held);
+	list_init(&map->free_reqs);
+	map->name = strdup(name);
+	if (!map->name) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = mp_table_parse(map, table, err, errlen, &m);
+	if (r < 0)
+		goto fail;
+	if (!size_bytes) {
+		r = -EINVAL;
+		if (!m->nr_valid_paths) {
+			snprintf(err, err ? errlen : 0, "a map without paths needs a size");
+			goto fail;
+		}
+		if (!m->common_size) {
+			snprintf(err, err ? errlen : 0, "paths differ in size");
+			goto fail;
+		}
+		size_bytes = m->common_size;
+	}
+	r = check_size(m, size_bytes, err, errlen);
+	if (r < 0)
+		goto fail;
+	map->size = size_bytes;
+	r = map_pool_init(map, ctx->pool_size);
+	if (r < 0)
+		goto fail;
+	map->live = m;
+	*ret_map = map;
+	return 0;
+fail:
+	mp_table_free(m);
+	map_pool_free(map);
+	free(map->name);
+	pthread_mutex_destroy(&map->lock);
+	pthread_cond_destroy(&map->cond);
+	free(map);
+	return r;
+}
+
+int umpath_map_load(struct umpath_map *map, const char *table, char *err, size_t errlen)
+{
+	struct multipath *m, *old;
+	int r;
+
+	r = mp_table_parse(map, table, err, errlen, &m);
+	if (r < 0)
+		return r;
+	r = check_size(m, map->size, err, errlen);
+	if (r < 0) {
+		mp_table_free(m);
+		return r;
+	}
+	map_lock(map);
+	old = map->inactive;
+	map->inactive = m;
+	map_unlock(map);
+	mp_table_free(old);
+	return 0;
+}
+
+int umpath_map_clear(struct umpath_map *map)
+{
+	struct multipath *old;
+
+	map_lock(map);
+	old = map->inactive;
+	map->inactive = NULL;
+	map_unlock(map);
+	mp_table_free(old);
+	return 0;
+}
+
+int umpath_map_is_suspended(struct umpath_map *map)
+{
+	int s;
+
+	map_lock(map);
+	s = map->suspended;
+	map_unlock(map);
+	return s;
+}
+
+int umpath_map_suspend(struct umpath_map *map, unsigned flags)
+{
+	map_lock(map);
+	if (map->suspended) {
+		map_unlock(map);
+		return 0;
+	}
+	map->noflush = flags & UMPATH_SUSPEND_NOFLUSH;
+	/* presuspend: a flushing suspend must not wait on queued I/O forever */
+	if (!map->noflush || map->live->queue_mode == QUEUE_MODE_BIO)
+		queue_if_no_path_locked(map->live, false, true);
+	map->suspended = true;
+	map_unlock(map);	/* runs the kick: queued I/O goes or fails */
+
+	map_lock(map);
+	while (map->inflight)
+		map_wait_locked(map);
+	flush_pg_init_locked(map);
+	map_unlock(map);
+	return 0;
+}
+
+int umpath_map_resume(struct umpath_map *map)
+{
+	struct multipath *old = NULL;
+
+	map_lock(map);
+	if (map->inactive && !map->suspended) {
+		map_unlock(map);
+		umpath_map_suspend(map, 0);
+		map_lock(map);
+	}
+	if (map->inactive) {
+		/* Requests the kick mapped while suspended must end first. */
+		while (map->inflight)
+			map_wait_locked(map);
+		old = map->live;
+		map->live = map->inactive;
+		map->inactive = NULL;
+		map_event_locked(map, UMPATH_EV_TABLE_SWAPPED, NULL, 0);
+	}
+	/* multipath_resume: restore queue_if_no_path */
+	if (map->live->flags & MPATHF_SAVED_QUEUE_IF_NO_PATH) {
+		map->live->flags |= MPATHF_QUEUE_IF_NO_PATH;
+		map->live->flags &= ~MPATHF_SAVED_QUEUE_IF_NO_PATH;
+	}
+	map->suspended = false;
+	map->noflush = false;
+	list_splice_tail_init(&map->held, &map->queued);
+	map->kick = true;
+	map_unlock(map);
+	mp_table_free(old);
+	return 0;
+}
+
+void umpath_map_free(struct umpath_map *map)
+{
+	if (!map)
+		return;
+	map_lock(map);
+	map->dying = true;
+	map->live->flags &= ~MPATHF_QUEUE_IF_NO_PATH;
+	list_splice_tail_init(&map->held, &map->queued);
+	map->kick = true;
+	map_unlock(map);	/* queued and held I/O fail with EIO */
+
+	map_lock(map);
+	while (map->inflight || map->busy || map->delivering)
+		map_wait_locked(map);
+	flush_pg_init_locked(map);
+	map_unlock_raw(map);
+
+	um_timer_cancel(map->ctx->loop, &map->requeue_timer);
+	mp_table_free(map->live);
+	mp_table_free(map->inactive);
+	for (unsigned i = 0; i < map->npending; i++)
+		free(map->pending[i].path);
+	map_pool_free(map);
+	free(map->name);
+	pthread_mutex_destroy(&map->lock);
+	pthread_cond_destroy(&map->cond);
+	free(map);
+}

@@ -1,0 +1,171 @@
+/* mpath.h - the multipath map and its tables, modelled on the kernel's
+ * drivers/md/dm-mpath.c: a map (the dm device) holds a live table and maybe
+ * a loaded inactive one; a table (struct multipath, the dm target instance)
+ * holds priority groups, each with a path selector and its paths.
+ *
+ * Locking rule: one mutex per map, map->lock, guards the map's fields, both
+ * of its tables, every group, path state and selector.  It is held for short
+ * bounded work only, never across a transport submit, a completion callback,
+ * a hardware-handler call or an event callback.  Functions ending in _locked
+ * must be called with it held and assert so.
+ */
+#ifndef UMPATH_MPATH_H
+#define UMPATH_MPATH_H
+
+#include <assert.h>
+
+#include "internal.h"
+#include "selector.h"
+
+enum {
+	MPATHF_QUEUE_IO = 1u << 0,		/* must we queue all I/O? */
+	MPATHF_QUEUE_IF_NO_PATH = 1u << 1,	/* queue I/O if last path fails? */
+	MPATHF_SAVED_QUEUE_IF_NO_PATH = 1u << 2, /* value saved over a suspend */
+	MPATHF_RETAIN_ATTACHED_HW_HANDLER = 1u << 3,
+	MPATHF_PG_INIT_DISABLED = 1u << 4,	/* pg_init may not be started */
+	MPATHF_PG_INIT_REQUIRED = 1u << 5,	/* pg_init needs calling? */
+	MPATHF_PG_INIT_DELAY_RETRY = 1u << 6,	/* delay pg_init retry? */
+};
+
+enum queue_mode {
+	QUEUE_MODE_RQ,		/* the kernel's default, request-based */
+	QUEUE_MODE_BIO,
+};
+
+#define PG_INIT_DELAY_DEFAULT ((unsigned)-1)	/* "not set" */
+#define PG_INIT_DELAY_MSECS 2000u		/* used when not set */
+
+struct multipath;
+struct priority_group;
+
+struct pgpath {
+	struct list_head list;		/* in pg->pgpaths */
+	struct priority_group *pg;
+	struct um_path *path;		/* the open path, shared */
+	struct ps_path ps;		/* the selector's view */
+	bool is_active;			/* guarded by map lock */
+	unsigned fail_count;		/* guarded by map lock */
+	struct um_timer activate;	/* delayed pg_init of this path */
+	bool activating;		/* guarded by map lock: activate queued/running */
+};
+
+struct priority_group {
+	struct list_head list;		/* in m->priority_groups */
+	struct multipath *m;
+	struct path_selector ps;
+	unsigned pg_num;		/* 1-based */
+	unsigned nr_pgpaths;
+	bool bypassed;			/* guarded by map lock */
+	struct list_head pgpaths;
+};
+
+struct multipath {
+	struct umpath_map *map;
+	struct list_head priority_groups;
+	unsigned nr_priority_groups;
+	struct priority_group *current_pg;	/* guarded by map lock */
+	struct priority_group *next_pg;		/* guarded by map lock */
+	struct pgpath *current_pgpath;		/* guarded by map lock */
+	unsigned nr_valid_paths;		/* guarded by map lock */
+	unsigned flags;				/* MPATHF_*, guarded by map lock */
+	unsigned pg_init_retries;
+	unsigned pg_init_delay_msecs;
+	enum queue_mode queue_mode;
+	char *hw_handler_name;
+	char *hw_handler_params;
+	const struct umpath_hw_handler *hwh;
+	unsigned pg_init_in_progress;		/* guarded by map lock */
+	unsigned pg_init_count;			/* guarded by map lock */
+	uint64_t min_size;			/* smallest path */
+	uint64_t common_size;			/* paths' size, or 0 if they differ */
+};
+
+/* One request in flight through the map: taken from the map's pool. */
+enum req_kind {
+	REQ_NORMAL,		/* mapped through the selector */
+	REQ_FLUSH_FANOUT,	/* a flush visiting every dirty path in turn */
+};
+
+struct mp_req {
+	struct list_head node;		/* free list, queued or held list */
+	struct umpath_map *map;
+	struct umpath_io *io;
+	struct um_tio tio;
+	struct pgpath *pgpath;		/* where tio is (or was) dispatched */
+	uint64_t start_ns;
+	enum req_kind kind;
+	/* flush fan-out */
+	uint64_t flush_gen;		/* write_gen of the path being flushed */
+	bool flush_cover;		/* a path's flush failed: flush via another */
+	int flush_err;			/* first target error of the fan-out */
+};
+
+#define MAP_PENDING_EVENTS 64
+
+struct pending_event {
+	struct umpath_event ev;
+	char *path;
+};
+
+struct umpath_map {
+	struct umpath_ctx *ctx;
+	char *name;
+	uint64_t size;
+	pthread_mutex_t lock;
+	pthread_t lock_owner;		/* for map_assert_locked() */
+	bool lock_held;
+	pthread_cond_t cond;		/* in-flight drained / events delivered */
+	struct multipath *live;		/* guarded by lock */
+	struct multipath *inactive;	/* guarded by lock */
+	bool suspended;			/* guarded by lock: new I/O is held */
+	bool noflush;			/* guarded by lock: a noflush suspend */
+	bool dying;			/* guarded by lock: being freed */
+	bool kick;			/* guarded by lock: re-dispatch queued I/O at unlock */
+	struct um_timer requeue_timer;	/* retries I/O queued for pg_init */
+	struct list_head queued;	/* guarded by lock: mapped, waiting for a path */
+	struct list_head held;		/* guarded by lock: not mapped, map suspended */
+	unsigned inflight;		/* guarded by lock: reqs at a transport */
+	unsigned busy;			/* guarded by lock: reqs out of the pool */
+	/* pool */
+	struct mp_req *reqs;
+	struct list_head free_reqs;	/* guarded by lock */
+	/* events */
+	uint32_t event_nr;		/* guarded by lock */
+	umpath_event_fn event_fn;	/* guarded by lock */
+	void *event_opaque;		/* guarded by lock */
+	struct pending_event pending[MAP_PENDING_EVENTS]; /* guarded by lock */
+	unsigned npending;		/* guarded by lock */
+	bool delivering;		/* guarded by lock */
+};
+
+static inline void map_assert_locked(struct umpath_map *map)
+{
+	assert(map->lock_held && pthread_equal(map->lock_owner, pthread_self()));
+}
+
+/* table.c */
+int mp_table_parse(struct umpath_map *map, const char *table, char *err, size_t errlen,
+		   struct multipath **ret_m);
+void mp_table_free(struct multipath *m);
+void mp_table_emit(struct multipath *m, struct sbuf *sb);
+void mp_status_emit(struct multipath *m, struct sbuf *sb);
+
+/* map.c */
+void map_lock(struct umpath_map *map);
+/* Unlock, then deliver pending events. */
+void map_unlock(struct umpath_map *map);
+void map_event_locked(struct umpath_map *map, enum umpath_event_type type,
+		      const char *path, unsigned group);
+struct pgpath *choose_pgpath_locked(struct multipath *m, size_t nr_bytes);
+int fail_path_locked(struct pgpath *pgpath);
+bool must_push_back_locked(struct multipath *m);
+bool pg_init_all_paths_locked(struct multipath *m);
+void activate_path_timer(struct um_timer *t);
+
+/* io.c */
+int map_pool_init(struct umpath_map *map, unsigned size);
+void map_pool_free(struct umpath_map *map);
+/* Re-dispatch every queued (and, when resumed, held) request. */
+void map_kick_queue(struct umpath_map *map);
+
+#endif

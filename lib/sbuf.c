@@ -1,0 +1,24 @@
+/* sbuf.c - string builder for status and table lines. */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "sbuf.h"
+
+void sbuf_printf(struct sbuf *sb, const char *fmt, ...)
+{
+	va_list ap;
+	size_t room = sb->len < sb->cap ? sb->cap - sb->len : 0;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(room ? sb->buf + sb->len : NULL, room, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		sb->len += (size_t)n;
+}
+
+void sbuf_trim(struct sbuf *sb)
+{
+	if (sb->len && sb->len < sb->cap && sb->buf[sb->len - 1] == ' ')
+		sb->buf[--sb->len] = '\0';
+}

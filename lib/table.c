@@ -1,0 +1,527 @@
+/* table.c - the dm-multipath table language: parse a table into a struct
+ * multipath with the kernel's count ranges and refusal reasons (its
+ * ti->error strings), and print the TABLE and INFO status lines exactly as
+ * Linux 6.12 dm-multipath v1.14.0 does, paths shown by their own strings.
+ *
+ *   <#features> <features...> <#hw args> [<hw handler> <hw args...>]
+ *   <#groups> <initial group> { <selector> <#sel args> <sel args...>
+ *     <#paths> <#args per path> { <path> <path args...> }... }...
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mpath.h"
+
+/* The kernel's struct dm_arg_set: the words still to be read. */
+struct arg_set {
+	unsigned argc;
+	char **argv;
+};
+
+struct arg_range {
+	unsigned min, max;
+	const char *error;
+};
+
+struct parse {
+	struct arg_set as;
+	const char *error;	/* the kernel's ti->error */
+};
+
+static char *shift_arg(struct arg_set *as)
+{
+	if (!as->argc)
+		return NULL;
+	as->argc--;
+	return *as->argv++;
+}
+
+static void consume_args(struct arg_set *as, unsigned n)
+{
+	if (n > as->argc)
+		n = as->argc;
+	as->argc -= n;
+	as->argv += n;
+}
+
+/* dm_read_arg / dm_read_arg_group: a number within range; a group count
+ * must also not exceed the words left. */
+static int read_arg(struct parse *ps, const struct arg_range *r, unsigned *value, bool grouped)
+{
+	const char *s = shift_arg(&ps->as);
+
+	if (!s || um_parse_uint(s, value) < 0 || *value < r->min || *value > r->max ||
+	    (grouped && ps->as.argc < *value)) {
+		ps->error = r->error;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* dm_split_args: words separated by white space, backslash escapes one. */
+static int split_args(const char *line, unsigned *ret_argc, char ***ret_argv, char **ret_buf)
+{
+	size_t len = strlen(line);
+	char *buf = malloc(len + 1);
+	char **argv = calloc(len / 2 + 2, sizeof(*argv));
+	unsigned argc = 0;
+	const char *p = line;
+	char *out = buf;
+
+	if (!buf || !argv) {
+		free(buf);
+		free(argv);
+		return -ENOMEM;
+	}
+	for (;;) {
+		while (isspace((unsigned char)*p))
+			p++;
+		if (!*p)
+			break;
+		argv[argc++] = out;
+		while (*p && !isspace((unsigned char)*p)) {
+			if (*p == '\\' && p[1])
+				p++;
+			*out++ = *p++;
+		}
+		*out++ = '\0';
+	}
+	*ret_argc = argc;
+	*ret_argv = argv;
+	*ret_buf = buf;
+	return 0;
+}
+
+static int parse_features(struct parse *ps, struct multipath *m)
+{
+	static const struct arg_range ranges[] = {
+		{ 0, 8, "invalid number of feature args" },
+		{ 1, 50, "pg_init_retries must be between 1 and 50" },
+		{ 0, 60000, "pg_init_delay_msecs must be between 0 and 60000" },
+	};
+	unsigned argc;
+	int r = 0;
+
+	if (read_arg(ps, &ranges[0], &argc, true) < 0)
+		return -EINVAL;
+	if (!argc)
+		return 0;
+
+	do {
+		const char *name = shift_arg(&ps->as);
+
+		argc--;
+		if (!strcasecmp(name, "queue_if_no_path")) {
+			m->flags |= MPATHF_QUEUE_IF_NO_PATH;
+			continue;
+		}
+		if (!strcasecmp(name, "retain_attached_hw_handler")) {
+			m->flags |= MPATHF_RETAIN_ATTACHED_HW_HANDLER;
+			continue;
+		}
+		if (!strcasecmp(name, "pg_init_retries") && argc >= 1) {
+			r = read_arg(ps, &ranges[1], &m->pg_init_retries, false);
+			argc--;
+			continue;
+		}
+		if (!strcasecmp(name, "pg_init_delay_msecs") && argc >= 1) {
+			r = read_arg(ps, &ranges[2], &m->pg_init_delay_msecs, false);
+			argc--;
+			continue;
+		}
+		if (!strcasecmp(name, "queue_mode") && argc >= 1) {
+			const char *mode = shift_arg(&ps->as);
+
+			if (!strcasecmp(mode, "bio")) {
+				m->queue_mode = QUEUE_MODE_BIO;
+			} else if (!strcasecmp(mode, "rq") || !strcasecmp(mode, "mq")) {
+				m->queue_mode = QUEUE_MODE_RQ;
+			} else {
+				ps->error = "Unknown 'queue_mode' requested";
+				r = -EINVAL;
+			}
+			argc--;
+			continue;
+		}
+		ps->error = "Unrecognised multipath feature request";
+		r = -EINVAL;
+	} while (argc && !r);
+
+	return r;
+}
+
+static int parse_hw_handler(struct parse *ps, struct multipath *m)
+{
+	static const struct arg_range range = { 0, 1024, "invalid number of hardware handler args" };
+	unsigned hw_argc;
+
+	if (read_arg(ps, &range, &hw_argc, true) < 0)
+		return -EINVAL;
+	if (!hw_argc)
+		return 0;
+	if (m->queue_mode == QUEUE_MODE_BIO) {
+		/* bio-based multipath ignores hardware handler args */
+		consume_args(&ps->as, hw_argc);
+		return 0;
+	}
+	m->hw_handler_name = strdup(shift_arg(&ps->as));
+	if (!m->hw_handler_name)
+		return -ENOMEM;
+	if (hw_argc > 1) {
+		/* Kept as the kernel does: "<count> <arg>..." for the handler. */
+		size_t len = 16;
+
+		for (unsigned i = 0; i < hw_argc - 1; i++)
+			len += strlen(ps->as.argv[i]) + 1;
+		m->hw_handler_params = malloc(len);
+		if (!m->hw_handler_params)
+			return -ENOMEM;
+		int n = snprintf(m->hw_handler_params, len, "%u", hw_argc - 1);
+		for (unsigned i = 0; i < hw_argc - 1; i++)
+			n += snprintf(m->hw_handler_params + n, len - (size_t)n, " %s", ps->as.argv[i]);
+	}
+	consume_args(&ps->as, hw_argc - 1);
+	return 0;
+}
+
+static void free_pgpath(struct pgpath *p)
+{
+	if (!p)
+		return;
+	um_path_put(p->path);
+	free(p);
+}
+
+static struct pgpath *parse_path(struct parse *ps, struct arg_set *as,
+				 struct priority_group *pg, struct multipath *m, int *ret_err)
+{
+	struct pgpath *p;
+	const char *name;
+	int r;
+
+	if (as->argc < 1) {
+		ps->error = "no device given";
+		*ret_err = -EINVAL;
+		return NULL;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		*ret_err = -ENOMEM;
+		return NULL;
+	}
+	list_init(&p->list);
+	list_init(&p->activate.node);
+	p->activate.fn = activate_path_timer;
+	p->is_active = true;
+	name = shift_arg(as);
+	r = um_path_get(m->map->ctx, name, &p->path);
+	if (r < 0) {
+		ps->error = "error getting device";
+		goto bad;
+	}
+	if (m->hw_handler_name && !m->hwh) {
+		m->hwh = um_hw_handler_find(m->map->ctx, m->hw_handler_name);
+		if (!m->hwh) {
+			ps->error = "error attaching hardware handler";
+			r = -EINVAL;
+			goto bad;
+		}
+	}
+	r = pg->ps.type->add_path(&pg->ps, &p->ps, as->argc, as->argv, &ps->error);
+	if (r < 0)
+		goto bad;
+	p->pg = pg;
+	return p;
+bad:
+	free_pgpath(p);
+	*ret_err = r;
+	return NULL;
+}
+
+static void free_priority_group(struct priority_group *pg)
+{
+	struct pgpath *p, *n;
+
+	if (!pg)
+		return;
+	if (pg->ps.type)
+		pg->ps.type->destroy(&pg->ps);
+	list_for_each_entry_safe(p, n, &pg->pgpaths, list)
+		free_pgpath(p);
+	free(pg);
+}
+
+static int parse_path_selector(struct parse *ps, struct priority_group *pg)
+{
+	static const struct arg_range range = { 0, 1024, "invalid number of path selector args" };
+	const struct path_selector_type *pst;
+	unsigned ps_argc;
+	int r;
+
+	pst = ps_lookup(shift_arg(&ps->as));
+	if (!pst) {
+		ps->error = "unknown path selector type";
+		return -EINVAL;
+	}
+	if (read_arg(ps, &range, &ps_argc, true) < 0)
+		return -EINVAL;
+	r = pst->create(&pg->ps, ps_argc, ps->as.argv);
+	if (r < 0) {
+		ps->error = "path selector constructor failed";
+		return r;
+	}
+	pg->ps.type = pst;
+	consume_args(&ps->as, ps_argc);
+	return 0;
+}
+
+static struct priority_group *parse_priority_group(struct parse *ps, struct multipath *m,
+						   int *ret_err)
+{
+	static const struct arg_range ranges[] = {
+		{ 1, 1024, "invalid number of paths" },
+		{ 0, 1024, "invalid number of selector args" },
+	};
+	struct priority_group *pg;
+	unsigned nr_selector_args, nr_args;
+	int r;
+
+	if (ps->as.argc < 2) {
+		ps->as.argc = 0;
+		ps->error = "not enough priority group arguments";
+		*ret_err = -EINVAL;
+		return NULL;
+	}
+	pg = calloc(1, sizeof(*pg));
+	if (!pg) {
+		ps->error = "couldn't allocate priority group";
+		*ret_err = -ENOMEM;
+		return NULL;
+	}
+	list_init(&pg->pgpaths);
+	pg->m = m;
+
+	r = parse_path_selector(ps, pg);
+	if (r < 0)
+		goto bad;
+	r = read_arg(ps, &ranges[0], &pg->nr_pgpaths, false);
+	if (r < 0)
+		goto bad;
+	r = read_arg(ps, &ranges[1], &nr_selector_args, false);
+	if (r < 0)
+		goto bad;
+
+	nr_args = 1 + nr_selector_args;
+	for (unsigned i = 0; i < pg->nr_pgpaths; i++) {
+		struct arg_set path_args;
+		struct pgpath *p;
+
+		if (ps->as.argc < nr_args) {
+			ps->error = "not enough path parameters";
+			r = -EINVAL;
+			goto bad;
+		}
+		path_args.argc = nr_args;
+		path_args.argv = ps->as.argv;
+		p = parse_path(ps, &path_args, pg, m, &r);
+		if (!p)
+			goto bad;
+		list_add_tail(&p->list, &pg->pgpaths);
+		consume_args(&ps->as, nr_args);
+	}
+	return pg;
+bad:
+	free_priority_group(pg);
+	*ret_err = r;
+	return NULL;
+}
+
+void mp_table_free(struct multipath *m)
+{
+	struct priority_group *pg, *n;
+
+	if (!m)
+		return;
+	list_for_each_entry_safe(pg, n, &m->priority_groups, list)
+		free_priority_group(pg);
+	free(m->hw_handler_name);
+	free(m->hw_handler_params);
+	free(m);
+}
+
+int mp_table_parse(struct umpath_map *map, const char *table, char *err, size_t errlen,
+		   struct multipath **ret_m)
+{
+	static const struct arg_range ranges[] = {
+		{ 0, 1024, "invalid number of priority groups" },
+		{ 0, 1024, "invalid initial priority group number" },
+	};
+	struct parse ps = { .error = NULL };
+	struct multipath *m;
+	unsigned next_pg_num, pg_count = 0;
+	char **argv = NULL, *buf = NULL;
+	int r;
+
+	r = split_args(table ? table : "", &ps.as.argc, &argv, &buf);
+	if (r < 0)
+		return r;
+	ps.as.argv = argv;
+
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		r = -ENOMEM;
+		goto out;
+	}
+	m->map = map;
+	list_init(&m->priority_groups);
+	m->queue_mode = QUEUE_MODE_RQ;
+	m->pg_init_delay_msecs = PG_INIT_DELAY_DEFAULT;
+
+	r = parse_features(&ps, m);
+	if (r < 0)
+		goto bad;
+	/* alloc_multipath_stage2: bio-based never manages the handler. */
+	if (m->queue_mode == QUEUE_MODE_BIO)
+		m->flags |= MPATHF_RETAIN_ATTACHED_HW_HANDLER;
+	m->flags |= MPATHF_QUEUE_IO;
+
+	r = parse_hw_handler(&ps, m);
+	if (r < 0)
+		goto bad;
+	r = read_arg(&ps, &ranges[0], &m->nr_priority_groups, false);
+	if (r < 0)
+		goto bad;
+	r = read_arg(&ps, &ranges[1], &next_pg_num, false);
+	if (r < 0)
+		goto bad;
+	if ((!m->nr_priority_groups && next_pg_num) || (m->nr_priority_groups && !next_pg_num)) {
+		ps.error = "invalid initial priority group";
+		r = -EINVAL;
+		goto bad;
+	}
+
+	while (ps.as.argc) {
+		struct priority_group *pg = parse_priority_group(&ps, m, &r);
+
+		if (!pg)
+			goto bad;
+		m->nr_valid_paths += pg->nr_pgpaths;
+		list_add_tail(&pg->list, &m->priority_groups);
+		pg->pg_num = ++pg_count;
+		if (!--next_pg_num)
+			m->next_pg = pg;
+	}
+	if (pg_count != m->nr_priority_groups) {
+		ps.error = "priority group count mismatch";
+		r = -EINVAL;
+		goto bad;
+	}
+
+	/* Sizes, for the map to check against its own. */
+	bool first = true;
+	struct priority_group *pg;
+	struct pgpath *p;
+	list_for_each_entry(pg, &m->priority_groups, list) {
+		list_for_each_entry(p, &pg->pgpaths, list) {
+			uint64_t sz = p->path->size;
+
+			if (first) {
+				m->min_size = m->common_size = sz;
+				first = false;
+			}
+			if (sz < m->min_size)
+				m->min_size = sz;
+			if (sz != m->common_size)
+				m->common_size = 0;
+		}
+	}
+
+	*ret_m = m;
+	m = NULL;
+	r = 0;
+	goto out;
+bad:
+	if (err && errlen)
+		snprintf(err, errlen, "%s", ps.error ? ps.error : strerror(-r));
+	mp_table_free(m);
+out:
+	free(argv);
+	free(buf);
+	return r;
+}
+
+void mp_table_emit(struct multipath *m, struct sbuf *sb)
+{
+	struct priority_group *pg;
+	struct pgpath *p;
+
+	map_assert_locked(m->map);
+	sbuf_printf(sb, "%u ", !!(m->flags & MPATHF_QUEUE_IF_NO_PATH) +
+			       (m->pg_init_retries > 0) * 2 +
+			       (m->pg_init_delay_msecs != PG_INIT_DELAY_DEFAULT) * 2 +
+			       !!(m->flags & MPATHF_RETAIN_ATTACHED_HW_HANDLER) +
+			       (m->queue_mode != QUEUE_MODE_RQ) * 2);
+	if (m->flags & MPATHF_QUEUE_IF_NO_PATH)
+		sbuf_printf(sb, "queue_if_no_path ");
+	if (m->pg_init_retries)
+		sbuf_printf(sb, "pg_init_retries %u ", m->pg_init_retries);
+	if (m->pg_init_delay_msecs != PG_INIT_DELAY_DEFAULT)
+		sbuf_printf(sb, "pg_init_delay_msecs %u ", m->pg_init_delay_msecs);
+	if (m->flags & MPATHF_RETAIN_ATTACHED_HW_HANDLER)
+		sbuf_printf(sb, "retain_attached_hw_handler ");
+	if (m->queue_mode == QUEUE_MODE_BIO)
+		sbuf_printf(sb, "queue_mode bio ");
+
+	if (m->hw_handler_name)
+		sbuf_printf(sb, "1 %s ", m->hw_handler_name);
+	else
+		sbuf_printf(sb, "0 ");
+
+	sbuf_printf(sb, "%u ", m->nr_priority_groups);
+	sbuf_printf(sb, "%u ", m->next_pg ? m->next_pg->pg_num :
+			       m->current_pg ? m->current_pg->pg_num :
+			       m->nr_priority_groups ? 1u : 0u);
+
+	list_for_each_entry(pg, &m->priority_groups, list) {
+		sbuf_printf(sb, "%s ", pg->ps.type->name);
+		pg->ps.type->status(&pg->ps, NULL, PS_STATUS_TABLE, sb);
+		sbuf_printf(sb, "%u %u ", pg->nr_pgpaths, pg->ps.type->table_args);
+		list_for_each_entry(p, &pg->pgpaths, list) {
+			sbuf_printf(sb, "%s ", p->path->name);
+			pg->ps.type->status(&pg->ps, &p->ps, PS_STATUS_TABLE, sb);
+		}
+	}
+	sbuf_trim(sb);
+}
+
+void mp_status_emit(struct multipath *m, struct sbuf *sb)
+{
+	struct priority_group *pg;
+	struct pgpath *p;
+
+	map_assert_locked(m->map);
+	sbuf_printf(sb, "2 %u %u ", !!(m->flags & MPATHF_QUEUE_IO), m->pg_init_count);
+	sbuf_printf(sb, "0 ");
+	sbuf_printf(sb, "%u ", m->nr_priority_groups);
+	sbuf_printf(sb, "%u ", m->next_pg ? m->next_pg->pg_num :
+			       m->current_pg ? m->current_pg->pg_num :
+			       m->nr_priority_groups ? 1u : 0u);
+
+	list_for_each_entry(pg, &m->priority_groups, list) {
+		char state = pg->bypassed ? 'D' : pg == m->current_pg ? 'A' : 'E';
+
+		sbuf_printf(sb, "%c ", state);
+		pg->ps.type->status(&pg->ps, NULL, PS_STATUS_INFO, sb);
+		sbuf_printf(sb, "%u %u ", pg->nr_pgpaths, pg->ps.type->info_args);
+		list_for_each_entry(p, &pg->pgpaths, list) {
+			sbuf_printf(sb, "%s %s %u ", p->path->name, p->is_active ? "A" : "F",
+				    p->fail_count);
+			pg->ps.type->status(&pg->ps, &p->ps, PS_STATUS_INFO, sb);
+		}
+	}
+	sbuf_trim(sb);
+}

@@ -1,0 +1,44 @@
+#!/bin/sh
+# deps.sh - make sure the Debian packages umpath builds and tests with are
+# installed.  As root, installs what is missing with apt-get; otherwise
+# names the packages and fails.
+set -eu
+
+# command-or-pkgconfig-module : Debian package
+need="
+cmd:cc:gcc
+cmd:meson:meson
+cmd:ninja:ninja-build
+cmd:pkg-config:pkg-config
+pc:nettle:nettle-dev
+pc:liburing:liburing-dev
+pc:libnbd:libnbd-dev
+pc:fuse3:libfuse3-dev
+cmd:nbdkit:nbdkit
+cmd:qemu-img:qemu-utils
+cmd:qemu-io:qemu-utils
+cmd:fio:fio
+cmd:nbdinfo:libnbd-bin
+cmd:nbdcopy:libnbd-bin
+cmd:python3:python3
+"
+missing=""
+for item in $need; do
+  kind=${item%%:*}; rest=${item#*:}; what=${rest%%:*}; pkg=${rest#*:}
+  case $kind in
+    cmd) command -v "$what" >/dev/null 2>&1 && continue ;;
+    pc) command -v pkg-config >/dev/null 2>&1 && pkg-config --exists "$what" 2>/dev/null && continue ;;
+  esac
+  case " $missing " in *" $pkg "*) ;; *) missing="$missing $pkg" ;; esac
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "umpath needs these Debian packages:$missing" >&2
+  echo "install them (sudo apt-get install$missing) or run this as root" >&2
+  exit 1
+fi
+echo "installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
