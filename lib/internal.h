@@ -81,6 +81,9 @@ struct um_path {
 	/* Flush fan-out: a path is dirty while write_gen != flushed_gen. */
 	_Atomic uint64_t write_gen;
 	_Atomic uint64_t flushed_gen;
+	/* Statistics, kept by the engine around every transport I/O. */
+	_Atomic uint64_t st_ios, st_bytes, st_errors, st_lat_ns_sum;
+	_Atomic uint32_t st_inflight;
 };
 
 int um_path_get(struct umpath_ctx *ctx, const char *name, struct um_path **ret_path);
@@ -91,7 +94,13 @@ static inline void um_path_submit(struct um_path *p, struct um_tio *tio)
 	p->tp->submit(p, tio);
 }
 
+/* Probe a path as a checker does: read its first 4 KiB (or less).  done is
+ * called once with 0 or -errno, on any thread. */
+int um_path_probe(struct um_path *p, void (*done)(void *opaque, int err), void *opaque);
+
 extern const struct um_transport um_mem_transport;
+extern const struct um_transport um_nbd_transport;
+extern const struct um_transport um_file_transport;
 
 /* ---- context ---------------------------------------------------------- */
 

@@ -107,6 +107,18 @@ static void dispatch_to_locked(struct umpath_map *map, struct mp_req *rq, struct
 	rq->pgpath = pgpath;
 	rq->start_ns = um_now_ns();
 	map->inflight++;
+	atomic_fetch_add_explicit(&pgpath->path->st_inflight, 1, memory_order_relaxed);
+}
+
+static void path_account(struct um_path *p, const struct um_tio *tio, int err, uint64_t start_ns)
+{
+	atomic_fetch_sub_explicit(&p->st_inflight, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->st_ios, 1, memory_order_relaxed);
+	if (tio->op == UMPATH_OP_READ || tio->op == UMPATH_OP_WRITE)
+		atomic_fetch_add_explicit(&p->st_bytes, tio->length, memory_order_relaxed);
+	if (err)
+		atomic_fetch_add_explicit(&p->st_errors, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->st_lat_ns_sum, um_now_ns() - start_ns, memory_order_relaxed);
 }
 
 /* The kernel's multipath_clone_and_map.  remap: the request was mapped
@@ -277,6 +289,7 @@ static void req_tio_done(struct um_tio *tio, int err)
 	struct umpath_io *io = NULL;
 	bool requeue = false;
 
+	path_account(pgpath->path, tio, err, rq->start_ns);
 	map_lock(map);
 	if (!--map->inflight)
 		pthread_cond_broadcast(&map->cond);

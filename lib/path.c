@@ -7,8 +7,11 @@
 
 #include "internal.h"
 
+/* In order: the first transport that claims a path string serves it. */
 static const struct um_transport *const transports[] = {
-	&um_mem_transport,
+	&um_mem_transport,	/* mem:NAME, or a registered bare name */
+	&um_nbd_transport,	/* nbd://, nbds://, nbd+unix://, ... URIs */
+	&um_file_transport,	/* anything else: a file or block device */
 };
 
 static const struct um_transport *transport_for(struct umpath_ctx *ctx, const char *name)
@@ -102,4 +105,64 @@ void um_path_put(struct um_path *p)
 	p->tp->close(p);
 	free(p->name);
 	free(p);
+}
+
+struct probe {
+	struct um_tio tio;
+	void (*done)(void *opaque, int err);
+	void *opaque;
+	unsigned char buf[];
+};
+
+static void probe_done(struct um_tio *tio, int err)
+{
+	struct probe *pr = container_of(tio, struct probe, tio);
+
+	pr->done(pr->opaque, err);
+	free(pr);
+}
+
+int um_path_probe(struct um_path *p, void (*done)(void *opaque, int err), void *opaque)
+{
+	uint64_t len = p->size < 4096 ? p->size : 4096;
+	struct probe *pr;
+
+	/* Aligned for O_DIRECT paths. */
+	if (posix_memalign((void **)&pr, 4096, sizeof(*pr) + 4096 + 4096))
+		return -ENOMEM;
+	memset(&pr->tio, 0, sizeof(pr->tio));
+	list_init(&pr->tio.tp_node);
+	pr->done = done;
+	pr->opaque = opaque;
+	pr->tio.op = UMPATH_OP_READ;
+	pr->tio.length = len;
+	pr->tio.buf = (void *)(((uintptr_t)pr->buf + 4095) & ~(uintptr_t)4095);
+	pr->tio.done = probe_done;
+	um_path_submit(p, &pr->tio);
+	return 0;
+}
+
+int umpath_path_stats(struct umpath_ctx *ctx, const char *name, struct umpath_path_stats *ret)
+{
+	struct um_path *p;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&ctx->lock);
+	list_for_each_entry(p, &ctx->paths, node) {
+		if (!strcmp(p->name, name)) {
+			uint64_t ios = atomic_load(&p->st_ios);
+
+			*ret = (struct umpath_path_stats){
+				.ios = ios,
+				.bytes = atomic_load(&p->st_bytes),
+				.errors = atomic_load(&p->st_errors),
+				.inflight = atomic_load(&p->st_inflight),
+				.mean_latency_ns = ios ? atomic_load(&p->st_lat_ns_sum) / ios : 0,
+			};
+			r = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	return r;
 }

@@ -132,6 +132,17 @@ struct umpath_io {
  * op), -EAGAIN (the map's request pool is empty; retry after a completion). */
 int umpath_map_submit(struct umpath_map *map, struct umpath_io *io);
 
+/* Counters of an open path (shared by every map naming the same string),
+ * kept since it was opened.  -ENOENT if no map has it open. */
+struct umpath_path_stats {
+	uint64_t ios;			/* completed I/Os */
+	uint64_t bytes;			/* bytes read and written */
+	uint64_t errors;		/* I/Os that ended in an error */
+	uint32_t inflight;		/* I/Os at the transport now */
+	uint64_t mean_latency_ns;	/* mean completion time */
+};
+int umpath_path_stats(struct umpath_ctx *ctx, const char *path, struct umpath_path_stats *ret_stats);
+
 /* Path error or target error (Linux blk_path_error): 1 if an I/O that ended
  * with -err should fail its path and be retried on another one. */
 int umpath_is_path_error(int err);
