@@ -19,6 +19,10 @@ void sbuf_printf(struct sbuf *sb, const char *fmt, ...)
 
 void sbuf_trim(struct sbuf *sb)
 {
-	if (sb->len && sb->len < sb->cap && sb->buf[sb->len - 1] == ' ')
-		sb->buf[--sb->len] = '\0';
+	/* Every emitter ends its words with a space, written or not. */
+	if (!sb->len)
+		return;
+	sb->len--;
+	if (sb->len < sb->cap)
+		sb->buf[sb->len] = '\0';
 }

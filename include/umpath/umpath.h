@@ -63,7 +63,8 @@ int umpath_map_clear(struct umpath_map *map);
 #define UMPATH_SUSPEND_NOFLUSH 1u
 /* Suspend: new I/O is held; with a flushing suspend queue_if_no_path is
  * switched off for the duration (queued I/O with no path fails); returns
- * once no I/O is in flight.  -EINVAL if already suspended. */
+ * once no I/O is in flight.  Suspending a suspended map does nothing (like
+ * dmsetup). */
 int umpath_map_suspend(struct umpath_map *map, unsigned flags);
 /* Resume: swap in a loaded table, restore queue_if_no_path, release held I/O. */
 int umpath_map_resume(struct umpath_map *map);
