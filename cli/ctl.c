@@ -1,0 +1,2 @@
+/* ctl.c - placeholder: the control-socket verbs are being written. */
+#include "cli.h"

@@ -1,0 +1,188 @@
+/* main.c - umpathd: hosts multipath maps and serves them over NBD and as
+ * FUSE files, with a control socket for the umpath tool.  Runs in the
+ * foreground and logs to stderr; SIGTERM or SIGINT drains in-flight I/O,
+ * flushes every map and exits. */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctlproto.h"
+#include "daemon.h"
+#include "log.h"
+
+#define MAX_EXPORTS 32
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: umpathd [--map NAME='TABLE']... [--nbd unix:PATH | --nbd tcp:[HOST:]PORT]...\n"
+		"               [--fuse DIR] [--control PATH] [--io-timeout SECONDS]\n"
+		"\n"
+		"  --map NAME=TABLE     create map NAME from a dm-multipath table (the words\n"
+		"                       after \"multipath\" in a dm table line); its paths are\n"
+		"                       files, block devices (file:PATH?direct for O_DIRECT)\n"
+		"                       or NBD URIs (nbd://HOST:PORT/EXPORT,\n"
+		"                       nbd+unix:///EXPORT?socket=PATH)\n"
+		"  --nbd unix:PATH      serve every map over NBD on a unix socket\n"
+		"  --nbd tcp:HOST:PORT  ... on TCP (tcp: alone is 127.0.0.1:10809); the\n"
+		"                       export name is the map name\n"
+		"  --fuse DIR           show every map as a file DIR/NAME\n"
+		"  --control PATH       the control socket (default: $UMPATH_CONTROL, or\n"
+		"                       /run/umpath/control as root, else\n"
+		"                       $XDG_RUNTIME_DIR/umpath/control)\n"
+		"  --io-timeout SECONDS deadline of every I/O on a path (default 10)\n"
+		"  --help, --version\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "map", required_argument, NULL, 'm' },
+		{ "nbd", required_argument, NULL, 'n' },
+		{ "fuse", required_argument, NULL, 'f' },
+		{ "control", required_argument, NULL, 'S' },
+		{ "io-timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *maps[256], *nbds[MAX_EXPORTS], *fuses[MAX_EXPORTS];
+	unsigned nmaps = 0, nnbd = 0, nfuse = 0;
+	struct umd_export *exports[2 * MAX_EXPORTS];
+	const struct umd_export_ops *export_ops[2 * MAX_EXPORTS];
+	unsigned nexports = 0;
+	const char *control = NULL;
+	char ctlbuf[512];
+	struct umd_opts opts = { .io_timeout_ms = 0 };
+	struct umd_control *ctl = NULL;
+	struct umd d;
+	int c, r, ret = 1;
+
+	while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			if (nmaps == sizeof(maps) / sizeof(maps[0]))
+				goto toomany;
+			maps[nmaps++] = optarg;
+			break;
+		case 'n':
+			if (nnbd == MAX_EXPORTS)
+				goto toomany;
+			nbds[nnbd++] = optarg;
+			break;
+		case 'f':
+			if (nfuse == MAX_EXPORTS)
+				goto toomany;
+			fuses[nfuse++] = optarg;
+			break;
+		case 'S':
+			control = optarg;
+			break;
+		case 't': {
+			char *end;
+			double s = strtod(optarg, &end);
+
+			if (*end || !(s > 0) || s > 3600) {
+				fprintf(stderr, "umpathd: --io-timeout: not a number of seconds in (0, 3600]: %s\n",
+					optarg);
+				return 2;
+			}
+			opts.io_timeout_ms = (unsigned)(s * 1000 + 0.5);
+			if (!opts.io_timeout_ms)
+				opts.io_timeout_ms = 1;
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("umpathd %s\n", UMPATH_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "umpathd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	/* Every thread inherits this mask: only sigwait() below sees them. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	r = umd_init(&d, &opts);
+	if (r < 0) {
+		fprintf(stderr, "umpathd: cannot start the engine: %s\n", strerror(-r));
+		return 1;
+	}
+	for (unsigned i = 0; i < nmaps; i++) {
+		const char *eq = strchr(maps[i], '=');
+		char name[256], err[512] = "";
+
+		if (!eq || eq == maps[i] || (size_t)(eq - maps[i]) >= sizeof(name)) {
+			fprintf(stderr, "umpathd: --map %s: expected NAME='TABLE'\n", maps[i]);
+			goto out;
+		}
+		memcpy(name, maps[i], (size_t)(eq - maps[i]));
+		name[eq - maps[i]] = '\0';
+		r = umd_map_create(&d, name, eq + 1, err, sizeof(err));
+		if (r < 0) {
+			fprintf(stderr, "umpathd: map %s: %s\n", name, *err ? err : strerror(-r));
+			goto out;
+		}
+		um_log("map %s: created: %s", name, eq + 1);
+	}
+
+	ctl_socket_path(control, ctlbuf, sizeof(ctlbuf));
+	r = umd_control_start(&d, ctlbuf, &ctl);
+	if (r < 0) {
+		fprintf(stderr, "umpathd: control socket %s: %s\n", ctlbuf, strerror(-r));
+		goto out;
+	}
+	um_log("control socket %s", ctlbuf);
+
+	for (unsigned i = 0; i < nnbd + nfuse; i++) {
+		const struct umd_export_ops *ops = i < nnbd ? &umd_nbd_export : &umd_fuse_export;
+		const char *spec = i < nnbd ? nbds[i] : fuses[i - nnbd];
+
+		r = ops->start(&d, spec, &exports[nexports]);
+		if (r < 0) {
+			fprintf(stderr, "umpathd: --%s %s: %s\n", ops->name, spec, strerror(-r));
+			goto out;
+		}
+		export_ops[nexports++] = ops;
+		um_log("%s export on %s", ops->name, spec);
+	}
+
+	um_log("ready");
+	int sig = 0;
+	while (sigwait(&sigs, &sig))
+		;
+	um_log("%s: draining I/O and stopping", strsignal(sig));
+	ret = 0;
+out:
+	/* Exports first: they stop taking requests and wait for theirs. */
+	while (nexports--)
+		export_ops[nexports]->stop(exports[nexports]);
+	umd_control_stop(ctl);
+	umd_flush_all(&d);
+	umd_fini(&d);
+	if (!ret)
+		um_log("stopped");
+	return ret;
+toomany:
+	fprintf(stderr, "umpathd: too many --map, --nbd or --fuse options\n");
+	return 2;
+}
