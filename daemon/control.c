@@ -1,14 +1,950 @@
-/* control.c - placeholder: the control socket is being written. */
+/* control.c - umpathd's control socket: the dmsetup-like verbs of the umpath
+ * tool (ls, create, remove, reload, load, table, status, message, suspend,
+ * resume, info) over a unix stream socket, in the wire format of
+ * ctlproto.h.
+ *
+ * Threads: one acceptor thread, and one short-lived detached thread per
+ * connection.  A thread per connection rather than serving connections one
+ * after the other: a request may legitimately take long (a suspend waits
+ * for in-flight I/O, up to the I/O deadline of a hung path), and a client
+ * may stay silent; served in turn, either would hold up every other client,
+ * including the one that would fix things (a status, a fail_path).  The
+ * threads are bounded (CTL_MAX_CONNS, further connections are refused with
+ * EAGAIN) and so is each one's life: the request must arrive within
+ * CTL_RECV_TIMEOUT_MS and the reply may block at most CTL_SEND_TIMEOUT_S.
+ *
+ * Access: the socket is 0600 in a directory created 0700, and each peer is
+ * checked with SO_PEERCRED: root and the daemon's own uid only.
+ *
+ * Locking: c->lock guards the connection list, the count and the names
+ * being changed.  No lock of ours, nor the registry's, is held across an
+ * engine call that may wait (load, suspend, resume).  Requests that change
+ * a map's state (load, reload, suspend, resume) are serialised per map
+ * name, as the kernel's suspend_lock does, so that a reload's
+ * load-suspend-resume is never interleaved with another load or resume.
+ */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "ctlproto.h"
 #include "daemon.h"
+#include "log.h"
+
+#define CTL_MAX_CONNS 64		/* connection threads at once */
+#define CTL_RECV_TIMEOUT_MS 5000	/* the whole request must arrive in this */
+#define CTL_SEND_TIMEOUT_S 5		/* one blocked send of the reply */
+#define CTL_STOP_TIMEOUT_S 30		/* umd_control_stop waits this for requests */
+#define CTL_REASON_MAX 512
+#define CTL_BUF_INIT 4096
+
+struct umd_control {
+	struct umd *d;
+	char *path;
+	int listen_fd;
+	int stop_pipe[2];		/* written once to stop the acceptor */
+	dev_t sock_dev;			/* the socket file we made, to unlink */
+	ino_t sock_ino;			/* only that one at stop */
+	pthread_t acceptor;
+	bool acceptor_running;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;		/* a connection ended or a name was freed */
+	struct list_head conns;		/* guarded by lock */
+	unsigned nconns;		/* guarded by lock */
+	unsigned refs;			/* guarded by lock: 1 + one per connection */
+	struct list_head busy;		/* guarded by lock: names being changed */
+};
+
+struct ctl_conn {
+	struct list_head node;		/* in c->conns, guarded by c->lock */
+	struct umd_control *c;
+	int fd;
+	uid_t uid;
+	pid_t pid;
+	bool allowed;
+};
+
+struct ctl_busy {
+	struct list_head node;		/* in c->busy, guarded by c->lock */
+	const char *name;
+};
+
+/* One request's answer: an error (err < 0, reason) or output. */
+struct ctl_reply {
+	int err;
+	char reason[CTL_REASON_MAX];
+	FILE *out;
+	char *buf;
+	size_t len;
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static const char *errname(int err)
+{
+	const char *n = strerrorname_np(err < 0 ? -err : err);
+
+	return n ? n : "EIO";
+}
+
+__attribute__((format(printf, 3, 4)))
+static int fail(struct ctl_reply *rep, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	rep->err = err;
+	va_start(ap, fmt);
+	vsnprintf(rep->reason, sizeof(rep->reason), fmt, ap);
+	va_end(ap);
+	/* The status line is one line: a name or table word from the client
+	 * may hold anything. */
+	for (char *p = rep->reason; *p; p++)
+		if ((unsigned char)*p < ' ' || *p == 0x7f)
+			*p = '?';
+	return err;
+}
+
+/* The engine's reason if it gave one, else the errno's text. */
+static int fail_engine(struct ctl_reply *rep, int err, const char *why)
+{
+	return fail(rep, err, "%s", why && *why ? why : strerror(-err));
+}
+
+static char *join_words(int argc, char **argv)
+{
+	size_t len = 1;
+	char *s, *p;
+
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	s = malloc(len);
+	if (!s)
+		return NULL;
+	p = s;
+	for (int i = 0; i < argc; i++) {
+		size_t n = strlen(argv[i]);
+
+		if (i)
+			*p++ = ' ';
+		memcpy(p, argv[i], n);
+		p += n;
+	}
+	*p = '\0';
+	return s;
+}
+
+static int send_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- per-name serialisation of state changes ---------------------------- */
+
+static void busy_enter(struct umd_control *c, struct ctl_busy *b, const char *name)
+{
+	struct ctl_busy *o;
+	bool taken;
+
+	b->name = name;
+	pthread_mutex_lock(&c->lock);
+	do {
+		taken = false;
+		list_for_each_entry(o, &c->busy, node) {
+			if (!strcmp(o->name, name)) {
+				taken = true;
+				break;
+			}
+		}
+		if (taken)
+			pthread_cond_wait(&c->cond, &c->lock);
+	} while (taken);
+	list_add_tail(&b->node, &c->busy);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void busy_leave(struct umd_control *c, struct ctl_busy *b)
+{
+	pthread_mutex_lock(&c->lock);
+	list_del_init(&b->node);
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- verbs ---------------------------------------------------------------- */
+
+/* Look the map up with a reference, or fail with ENXIO like dmsetup on an
+ * unknown device. */
+static struct umd_map *get_map(struct umd *d, const char *name, struct ctl_reply *rep)
+{
+	struct umd_map *m = umd_map_get(d, name, false);
+
+	if (!m)
+		fail(rep, -ENXIO, "no such map");
+	return m;
+}
+
+static unsigned map_opens(struct umd_map *m)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&m->d->lock);
+	n = m->opens;
+	pthread_mutex_unlock(&m->d->lock);
+	return n;
+}
+
+static unsigned long long map_sectors(struct umd_map *m)
+{
+	return (unsigned long long)(umpath_map_size(m->map) / UMPATH_SECTOR_SIZE);
+}
+
+/* One of the engine's status lines, whatever its length. */
+static int print_line(struct umd_map *m, bool table, struct ctl_reply *rep)
+{
+	size_t cap = CTL_BUF_INIT;
+	char *buf = NULL;
+
+	for (;;) {
+		char *nb = realloc(buf, cap);
+		int n;
+
+		if (!nb) {
+			free(buf);
+			return fail(rep, -ENOMEM, "out of memory");
+		}
+		buf = nb;
+		n = table ? umpath_map_table(m->map, buf, cap) : umpath_map_status(m->map, buf, cap);
+		if (n >= 0 && (size_t)n < cap)
+			break;
+		cap = (size_t)n + 1;	/* it may have grown since: loop */
+	}
+	fprintf(rep->out, "0 %llu multipath %s\n", map_sectors(m), buf);
+	free(buf);
+	return 0;
+}
+
+struct ls_state {
+	FILE *out;
+	unsigned n;
+};
+
+static void ls_one(struct umd_map *m, void *opaque)
+{
+	struct ls_state *st = opaque;
+
+	fprintf(st->out, "%s\t%llu\t%u\n", m->name, map_sectors(m), map_opens(m));
+	st->n++;
+}
+
+static int do_ls(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
+{
+	struct ls_state st = { .out = rep->out };
+
+	if (argc != 1)
+		return fail(rep, -EINVAL, "usage: ls");
+	umd_map_foreach(c->d, ls_one, &st);
+	if (!st.n)
+		fprintf(rep->out, "No devices found\n");
+	return 0;
+}
+
+static int do_create(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
+{
+	char err[CTL_REASON_MAX] = "";
+	char *table;
+	int r;
+
+	if (argc < 2)
+		return fail(rep, -EINVAL, "usage: create NAME TABLE...");
+	table = join_words(argc - 2, argv + 2);
+	if (!table)
+		return fail(rep, -ENOMEM, "out of memory");
+	r = umd_map_create(c->d, argv[1], table, err, sizeof(err));
+	if (r < 0)
+		fail_engine(rep, r, err);
+	else
+		um_log("map %s: created: %s", argv[1], table);
+	free(table);
+	return r;
+}
+
+static int do_remove(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
+{
+	bool force = false;
+	int r;
+
+	if (argc == 3 && !strcmp(argv[2], "--force"))
+		force = true;
+	else if (argc != 2)
+		return fail(rep, -EINVAL, "usage: remove NAME [--force]");
+	r = umd_map_remove(c->d, argv[1], force);
+	if (r == -ENXIO)
+		return fail(rep, r, "no such map");
+	if (r == -EBUSY)
+		return fail(rep, r, "map is open by a client (--force removes it anyway)");
+	if (r < 0)
+		return fail_engine(rep, r, NULL);
+	um_log("map %s: removed%s", argv[1], force ? " (forced)" : "");
+	return 0;
+}
+
+/* load, and reload = load + noflush suspend + resume. */
+static int do_load(struct umd_control *c, int argc, char **argv, bool reload,
+		   struct ctl_reply *rep)
+{
+	char err[CTL_REASON_MAX] = "";
+	struct ctl_busy busy;
+	struct umd_map *m;
+	char *table;
+	int r;
+
+	if (argc < 2)
+		return fail(rep, -EINVAL, "usage: %s NAME TABLE...", argv[0]);
+	m = get_map(c->d, argv[1], rep);
+	if (!m)
+		return rep->err;
+	table = join_words(argc - 2, argv + 2);
+	if (!table) {
+		umd_map_put(m, false);
+		return fail(rep, -ENOMEM, "out of memory");
+	}
+	busy_enter(c, &busy, argv[1]);
+	r = umpath_map_load(m->map, table, err, sizeof(err));
+	if (r < 0) {
+		fail_engine(rep, r, err);
+	} else if (reload && !umpath_map_is_suspended(m->map)) {
+		/* What multipathd does: a noflush suspend keeps queued I/O
+		 * queued across the swap instead of failing it.  A map the
+		 * user suspended stays suspended: the table goes live at
+		 * their resume. */
+		r = umpath_map_suspend(m->map, UMPATH_SUSPEND_NOFLUSH);
+		if (!r)
+			r = umpath_map_resume(m->map);
+		if (r < 0)
+			fail_engine(rep, r, NULL);
+	}
+	busy_leave(c, &busy);
+	if (!r)
+		um_log("map %s: %s: %s", argv[1], reload ? "reloaded" : "loaded", table);
+	free(table);
+	umd_map_put(m, false);
+	return r;
+}
+
+static int do_show(struct umd_control *c, int argc, char **argv, bool table,
+		   struct ctl_reply *rep)
+{
+	struct umd_map *m;
+	int r;
+
+	if (argc != 2)
+		return fail(rep, -EINVAL, "usage: %s NAME", argv[0]);
+	m = get_map(c->d, argv[1], rep);
+	if (!m)
+		return rep->err;
+	r = print_line(m, table, rep);
+	umd_map_put(m, false);
+	return r;
+}
+
+static int do_message(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
+{
+	struct umd_map *m;
+	int r;
+
+	if (argc < 2)
+		return fail(rep, -EINVAL, "usage: message NAME ARGS...");
+	m = get_map(c->d, argv[1], rep);
+	if (!m)
+		return rep->err;
+	r = umpath_map_message(m->map, argc - 2, argv + 2);
+	umd_map_put(m, false);
+	/* The kernel answers a message with an errno only; say what it means
+	 * for the one case where it is not obvious. */
+	if (r == -EBUSY)
+		return fail(rep, r, "map is suspended");
+	if (r == -ENOENT && argc == 4)
+		return fail(rep, r, "error getting device %s", argv[3]);
+	if (r < 0)
+		return fail_engine(rep, r, NULL);
+	if (argc > 2)
+		um_log("map %s: message %s%s%s", argv[1], argv[2], argc > 3 ? " " : "",
+		       argc > 3 ? argv[3] : "");
+	return 0;
+}
+
+static int do_suspend_resume(struct umd_control *c, int argc, char **argv, bool suspend,
+			     struct ctl_reply *rep)
+{
+	struct ctl_busy busy;
+	unsigned flags = 0;
+	struct umd_map *m;
+	int r;
+
+	if (suspend && argc == 3 && !strcmp(argv[2], "--noflush"))
+		flags = UMPATH_SUSPEND_NOFLUSH;
+	else if (argc != 2)
+		return fail(rep, -EINVAL, suspend ? "usage: suspend NAME [--noflush]"
+						  : "usage: resume NAME");
+	m = get_map(c->d, argv[1], rep);
+	if (!m)
+		return rep->err;
+	busy_enter(c, &busy, argv[1]);
+	r = suspend ? umpath_map_suspend(m->map, flags) : umpath_map_resume(m->map);
+	busy_leave(c, &busy);
+	umd_map_put(m, false);
+	if (r < 0)
+		return fail_engine(rep, r, NULL);
+	um_log("map %s: %s", argv[1], suspend ? (flags ? "suspended (noflush)" : "suspended")
+					      : "resumed");
+	return 0;
+}
+
+static int do_info(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
+{
+	struct umd_map *m;
+
+	if (argc != 2)
+		return fail(rep, -EINVAL, "usage: info NAME");
+	m = get_map(c->d, argv[1], rep);
+	if (!m)
+		return rep->err;
+	/* dmsetup info's layout, less what has no meaning here (major:minor,
+	 * read-ahead, UUID). */
+	fprintf(rep->out,
+		"Name:              %s\n"
+		"State:             %s\n"
+		"Open count:        %u\n"
+		"Event number:      %u\n"
+		"Size:              %llu sectors\n"
+		"Number of targets: 1\n",
+		m->name, umpath_map_is_suspended(m->map) ? "SUSPENDED" : "ACTIVE", map_opens(m),
+		(unsigned)umpath_map_event_nr(m->map), map_sectors(m));
+	umd_map_put(m, false);
+	return 0;
+}
+
+static void dispatch(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
+{
+	const char *verb = argv[0];
+
+	if (!strcmp(verb, "ls"))
+		do_ls(c, argc, argv, rep);
+	else if (!strcmp(verb, "create"))
+		do_create(c, argc, argv, rep);
+	else if (!strcmp(verb, "remove"))
+		do_remove(c, argc, argv, rep);
+	else if (!strcmp(verb, "load") || !strcmp(verb, "reload"))
+		do_load(c, argc, argv, !strcmp(verb, "reload"), rep);
+	else if (!strcmp(verb, "table") || !strcmp(verb, "status"))
+		do_show(c, argc, argv, !strcmp(verb, "table"), rep);
+	else if (!strcmp(verb, "message"))
+		do_message(c, argc, argv, rep);
+	else if (!strcmp(verb, "suspend") || !strcmp(verb, "resume"))
+		do_suspend_resume(c, argc, argv, !strcmp(verb, "suspend"), rep);
+	else if (!strcmp(verb, "info"))
+		do_info(c, argc, argv, rep);
+	else
+		fail(rep, -EINVAL, "unknown command '%s'", verb);
+}
+
+/* ---- connections ---------------------------------------------------------- */
+
+/* Read one request, bounded in size and in time: a silent or trickling
+ * client gives up its thread after CTL_RECV_TIMEOUT_MS.  0 and the words,
+ * -ENODATA if the client went away before saying anything, or -errno. */
+static int read_request(int fd, char **ret_buf, char ***ret_argv, int *ret_argc)
+{
+	long long deadline = now_ms() + CTL_RECV_TIMEOUT_MS;
+	size_t len = 0, cap = 0;
+	char *buf = NULL, **argv;
+	int r;
+
+	argv = calloc(CTL_MAX_WORDS, sizeof(*argv));
+	if (!argv)
+		return -ENOMEM;
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		long long left = deadline - now_ms();
+		ssize_t n;
+
+		if (len == cap) {
+			size_t ncap = cap ? cap * 2 : CTL_BUF_INIT;
+			char *nb;
+
+			if (cap == CTL_MAX_REQUEST) {
+				r = -E2BIG;
+				break;
+			}
+			if (ncap > CTL_MAX_REQUEST)
+				ncap = CTL_MAX_REQUEST;
+			nb = realloc(buf, ncap);
+			if (!nb) {
+				r = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		if (left <= 0) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		r = poll(&pfd, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			r = -errno;
+			break;
+		}
+		if (!r)
+			continue;	/* the deadline, checked above */
+		n = recv(fd, buf + len, cap - len, MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		if (!n) {	/* EOF before the end of the request */
+			r = len ? -EPROTO : -ENODATA;
+			break;
+		}
+		len += (size_t)n;
+		r = ctl_parse_request(buf, len, argv, CTL_MAX_WORDS, ret_argc);
+		if (r != -EAGAIN)
+			break;
+	}
+	if (r < 0) {
+		free(buf);
+		free(argv);
+		return r;
+	}
+	*ret_buf = buf;
+	*ret_argv = argv;
+	return 0;
+}
+
+static void send_reply(int fd, struct ctl_reply *rep)
+{
+	char line[CTL_REASON_MAX + 64];
+
+	if (rep->out) {
+		fclose(rep->out);	/* sets buf and len */
+		rep->out = NULL;
+	}
+	if (rep->err) {
+		snprintf(line, sizeof(line), "ERR %s %s\n", errname(rep->err), rep->reason);
+		send_all(fd, line, strlen(line));
+		return;
+	}
+	if (!send_all(fd, "OK\n", 3) && rep->len)
+		send_all(fd, rep->buf, rep->len);
+}
+
+static void control_put(struct umd_control *c);
+
+static void serve(struct ctl_conn *conn)
+{
+	struct ctl_reply rep = { .err = 0 };
+	char *buf = NULL, **argv = NULL;
+	int argc = 0, r;
+
+	r = read_request(conn->fd, &buf, &argv, &argc);
+	if (r == -ENODATA)
+		return;	/* connected and left: a liveness probe */
+	if (!conn->allowed) {
+		/* Whatever it asked: the request was read only so that the
+		 * close does not reset the connection before it reads this. */
+		fail(&rep, -EACCES, "permission denied: uid %u is not allowed",
+		     (unsigned)conn->uid);
+	} else if (r == -ETIMEDOUT) {
+		fail(&rep, r, "request not received within %d ms", CTL_RECV_TIMEOUT_MS);
+	} else if (r == -E2BIG) {
+		fail(&rep, r, "request larger than %u bytes", CTL_MAX_REQUEST);
+	} else if (r < 0) {
+		fail(&rep, r == -ENOMEM ? r : -EINVAL, "malformed request");
+	} else if (!argc) {
+		fail(&rep, -EINVAL, "empty request");
+	} else {
+		rep.out = open_memstream(&rep.buf, &rep.len);
+		if (!rep.out)
+			fail(&rep, -ENOMEM, "out of memory");
+		else
+			dispatch(conn->c, argc, argv, &rep);
+	}
+	if (rep.err && conn->allowed && argc)
+		um_log("control: pid %ld uid %u: %s%s%s: %s", (long)conn->pid, (unsigned)conn->uid,
+		       argv[0], argc > 1 ? " " : "", argc > 1 ? argv[1] : "", rep.reason);
+	else if (!conn->allowed)
+		um_log("control: pid %ld uid %u refused", (long)conn->pid, (unsigned)conn->uid);
+	send_reply(conn->fd, &rep);
+	free(rep.buf);
+	free(buf);
+	free(argv);
+}
+
+static void *conn_thread(void *arg)
+{
+	struct ctl_conn *conn = arg;
+	struct umd_control *c = conn->c;
+
+	serve(conn);
+	pthread_mutex_lock(&c->lock);
+	list_del_init(&conn->node);
+	close(conn->fd);	/* under the lock: stop may shutdown() it */
+	c->nconns--;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	free(conn);
+	control_put(c);
+	return NULL;
+}
+
+/* Refuse a connection from the acceptor itself, without blocking it. */
+static void refuse_now(int fd, int err, const char *reason)
+{
+	char line[256];
+
+	snprintf(line, sizeof(line), "ERR %s %s\n", errname(err), reason);
+	/* Best effort: a client gone already needs no answer. */
+	send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
+static void start_conn(struct umd_control *c, int fd)
+{
+	struct timeval tv = { .tv_sec = CTL_SEND_TIMEOUT_S };
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	struct ctl_conn *conn;
+	pthread_attr_t attr;
+	pthread_t t;
+	int r;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+		um_log("control: SO_PEERCRED: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	/* A client that does not read its reply blocks a send at most this. */
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	conn = calloc(1, sizeof(*conn));
+	if (!conn) {
+		refuse_now(fd, -ENOMEM, "out of memory");
+		return;
+	}
+	conn->c = c;
+	conn->fd = fd;
+	conn->uid = cred.uid;
+	conn->pid = cred.pid;
+	conn->allowed = cred.uid == 0 || cred.uid == geteuid();
+
+	pthread_mutex_lock(&c->lock);
+	if (c->nconns >= CTL_MAX_CONNS) {
+		pthread_mutex_unlock(&c->lock);
+		free(conn);
+		refuse_now(fd, -EAGAIN, "too many requests at once, try again");
+		return;
+	}
+	c->nconns++;
+	c->refs++;
+	list_add_tail(&conn->node, &c->conns);
+	pthread_mutex_unlock(&c->lock);
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	r = pthread_create(&t, &attr, conn_thread, conn);
+	pthread_attr_destroy(&attr);
+	if (r) {
+		pthread_mutex_lock(&c->lock);
+		list_del_init(&conn->node);
+		c->nconns--;
+		c->refs--;	/* stop holds its own: never the last */
+		pthread_cond_broadcast(&c->cond);
+		pthread_mutex_unlock(&c->lock);
+		free(conn);
+		refuse_now(fd, -r, "cannot start a thread for the request");
+	}
+}
+
+static void *acceptor_thread(void *arg)
+{
+	struct umd_control *c = arg;
+
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = c->listen_fd, .events = POLLIN },
+			{ .fd = c->stop_pipe[0], .events = POLLIN },
+		};
+		int fd;
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			um_log("control: poll: %s", strerror(errno));
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+		if (!pfd[0].revents)
+			continue;
+		fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED)
+				continue;
+			/* Out of descriptors or memory: back off rather than
+			 * spin on a socket that stays readable. */
+			um_log("control: accept: %s", strerror(errno));
+			poll(&pfd[1], 1, 100);
+			continue;
+		}
+		start_conn(c, fd);
+	}
+	return NULL;
+}
+
+/* ---- start and stop --------------------------------------------------- */
+
+/* mkdir -p of the socket's directory, new levels 0700.  An existing
+ * directory must belong to us or root: whoever owns it can replace the
+ * socket under us. */
+static int make_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	char *slash;
+
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return 0;	/* relative to the working directory */
+	if (slash == dir)
+		return 0;	/* "/NAME" */
+	*slash = '\0';
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (stat(dir, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		um_log("control: directory %s belongs to uid %u", dir, (unsigned)st.st_uid);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* A socket file left by a daemon that died is removed; one that a live
+ * daemon answers on is not ours to take. */
+static int clear_stale(const struct sockaddr_un *sa)
+{
+	struct stat st;
+	int fd, r;
+
+	if (lstat(sa->sun_path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+	r = r < 0 ? -errno : 0;
+	close(fd);
+	/* EAGAIN: its backlog is full, so somebody is listening. */
+	if (!r || r == -EAGAIN || r == -EINPROGRESS)
+		return -EADDRINUSE;
+	if (r != -ECONNREFUSED)
+		return r;
+	if (unlink(sa->sun_path) < 0 && errno != ENOENT)
+		return -errno;
+	um_log("control: removed stale socket %s", sa->sun_path);
+	return 0;
+}
+
+static void control_free(struct umd_control *c)
+{
+	if (c->listen_fd >= 0)
+		close(c->listen_fd);
+	if (c->stop_pipe[0] >= 0)
+		close(c->stop_pipe[0]);
+	if (c->stop_pipe[1] >= 0)
+		close(c->stop_pipe[1]);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->cond);
+	free(c->path);
+	free(c);
+}
+
+static void control_put(struct umd_control *c)
+{
+	bool last;
+
+	pthread_mutex_lock(&c->lock);
+	last = --c->refs == 0;
+	pthread_mutex_unlock(&c->lock);
+	if (last)
+		control_free(c);
+}
+
+static void unlink_ours(struct umd_control *c)
+{
+	struct stat st;
+
+	/* Only the file we bound: a daemon started since may own the path. */
+	if (!lstat(c->path, &st) && st.st_dev == c->sock_dev && st.st_ino == c->sock_ino)
+		unlink(c->path);
+}
 
 int umd_control_start(struct umd *d, const char *path, struct umd_control **ret)
 {
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct umd_control *c;
+	struct stat st;
+	mode_t old_mask;
+	int r;
+
 	*ret = NULL;
+	if (!path || !*path)
+		return -EINVAL;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->d = d;
+	c->listen_fd = c->stop_pipe[0] = c->stop_pipe[1] = -1;
+	c->refs = 1;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	list_init(&c->conns);
+	list_init(&c->busy);
+	c->path = strdup(path);
+	if (!c->path) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = make_parent(path);
+	if (r < 0)
+		goto fail;
+	r = clear_stale(&sa);
+	if (r < 0)
+		goto fail;
+	if (pipe2(c->stop_pipe, O_CLOEXEC) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->listen_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	/* Born 0600: no window in which another user could connect.  The
+	 * umask is per process; nothing else creates files this early. */
+	old_mask = umask(0177);
+	r = bind(c->listen_fd, (struct sockaddr *)&sa, sizeof(sa));
+	r = r < 0 ? -errno : 0;
+	umask(old_mask);
+	if (r < 0)
+		goto fail;
+	if (chmod(path, 0600) < 0 || lstat(path, &st) < 0) {
+		r = -errno;
+		unlink(path);
+		goto fail;
+	}
+	c->sock_dev = st.st_dev;
+	c->sock_ino = st.st_ino;
+	if (listen(c->listen_fd, 64) < 0) {
+		r = -errno;
+		unlink_ours(c);
+		goto fail;
+	}
+	r = -pthread_create(&c->acceptor, NULL, acceptor_thread, c);
+	if (r < 0) {
+		unlink_ours(c);
+		goto fail;
+	}
+	c->acceptor_running = true;
+	*ret = c;
 	return 0;
+fail:
+	control_free(c);
+	return r;
 }
 
 void umd_control_stop(struct umd_control *c)
 {
+	struct timespec deadline;
+	struct ctl_conn *conn;
+	int r = 0;
+
+	if (!c)
+		return;
+	if (c->acceptor_running) {
+		while (write(c->stop_pipe[1], "x", 1) < 0 && errno == EINTR)
+			;
+		pthread_join(c->acceptor, NULL);
+	}
+	/* No new clients from here on: the path may be reused at once. */
+	unlink_ours(c);
+	close(c->listen_fd);
+	c->listen_fd = -1;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += CTL_STOP_TIMEOUT_S;
+	pthread_mutex_lock(&c->lock);
+	/* A client still sending (or silent) is cut short; a request being
+	 * served goes on and can still write its reply. */
+	list_for_each_entry(conn, &c->conns, node)
+		shutdown(conn->fd, SHUT_RD);
+	while (c->nconns && r != ETIMEDOUT)
+		r = pthread_cond_timedwait(&c->cond, &c->lock, &deadline);
+	if (c->nconns)
+		um_log("control: %u request(s) still running after %d s, not waiting",
+		       c->nconns, CTL_STOP_TIMEOUT_S);
+	pthread_mutex_unlock(&c->lock);
+	/* The last connection thread frees it if some are still running. */
+	control_put(c);
 }

@@ -17,6 +17,32 @@
 
 #define MAX_EXPORTS 32
 
+/* "64M:a,b" - a store of 64 MiB reachable as mem:a and mem:b. */
+static int mem_store_from_spec(struct umd *d, const char *spec)
+{
+	char *end, *copy, *save = NULL;
+	const char *names[64];
+	unsigned n = 0;
+	double size = strtod(spec, &end);
+	int r;
+
+	switch (*end) {
+	case 'k': case 'K': size *= 1024; end++; break;
+	case 'm': case 'M': size *= 1024 * 1024; end++; break;
+	case 'g': case 'G': size *= 1024.0 * 1024 * 1024; end++; break;
+	}
+	if (*end != ':' || !(size >= 512) || size > 1e15)
+		return -EINVAL;
+	copy = strdup(end + 1);
+	if (!copy)
+		return -ENOMEM;
+	for (char *w = strtok_r(copy, ",", &save); w && n < 64; w = strtok_r(NULL, ",", &save))
+		names[n++] = w;
+	r = n ? umpath_mem_store_new(d->ctx, (uint64_t)size / 512 * 512, n, names, 0) : -EINVAL;
+	free(copy);
+	return r;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -36,6 +62,9 @@ static void usage(FILE *f)
 		"                       /run/umpath/control as root, else\n"
 		"                       $XDG_RUNTIME_DIR/umpath/control)\n"
 		"  --io-timeout SECONDS deadline of every I/O on a path (default 10)\n"
+		"  --mem-store SIZE:NAME[,NAME...]  an in-memory store (SIZE bytes, k/M/G\n"
+		"                       suffixes) reachable as paths mem:NAME; for tests and\n"
+		"                       demos: its data is gone when umpathd exits\n"
 		"  --help, --version\n");
 }
 
@@ -47,12 +76,13 @@ int main(int argc, char **argv)
 		{ "fuse", required_argument, NULL, 'f' },
 		{ "control", required_argument, NULL, 'S' },
 		{ "io-timeout", required_argument, NULL, 't' },
+		{ "mem-store", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *maps[256], *nbds[MAX_EXPORTS], *fuses[MAX_EXPORTS];
-	unsigned nmaps = 0, nnbd = 0, nfuse = 0;
+	const char *maps[256], *nbds[MAX_EXPORTS], *fuses[MAX_EXPORTS], *mems[MAX_EXPORTS];
+	unsigned nmaps = 0, nnbd = 0, nfuse = 0, nmem = 0;
 	struct umd_export *exports[2 * MAX_EXPORTS];
 	const struct umd_export_ops *export_ops[2 * MAX_EXPORTS];
 	unsigned nexports = 0;
@@ -82,6 +112,11 @@ int main(int argc, char **argv)
 			break;
 		case 'S':
 			control = optarg;
+			break;
+		case 'M':
+			if (nmem == MAX_EXPORTS)
+				goto toomany;
+			mems[nmem++] = optarg;
 			break;
 		case 't': {
 			char *end;
@@ -126,6 +161,13 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		fprintf(stderr, "umpathd: cannot start the engine: %s\n", strerror(-r));
 		return 1;
+	}
+	for (unsigned i = 0; i < nmem; i++) {
+		r = mem_store_from_spec(&d, mems[i]);
+		if (r < 0) {
+			fprintf(stderr, "umpathd: --mem-store %s: %s\n", mems[i], strerror(-r));
+			goto out;
+		}
 	}
 	for (unsigned i = 0; i < nmaps; i++) {
 		const char *eq = strchr(maps[i], '=');
