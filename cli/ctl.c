@@ -1,2 +1,238 @@
-/* ctl.c - placeholder: the control-socket verbs are being written. */
+/* ctl.c - the umpath verbs served by umpathd (ls, create, remove, reload,
+ * load, table, status, message, suspend, resume, info): one request over
+ * the control socket (ctlproto.h), its output printed as received.
+ *
+ * Exit status: 0 on "OK"; 1 when umpathd refused the request or cannot be
+ * reached; 2 on a usage error caught here. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include "cli.h"
+#include "ctlproto.h"
+
+struct ctl_verb {
+	const char *name;
+	int min_args;		/* words after the verb */
+	int max_args;		/* -1: any number */
+	const char *usage;
+};
+
+static const struct ctl_verb verbs[] = {
+	{ "ls",      0, 0,  "ls" },
+	{ "create",  1, -1, "create NAME TABLE..." },
+	{ "remove",  1, 2,  "remove NAME [--force]" },
+	{ "reload",  1, -1, "reload NAME TABLE..." },
+	{ "load",    1, -1, "load NAME TABLE..." },
+	{ "table",   1, 1,  "table NAME" },
+	{ "status",  1, 1,  "status NAME" },
+	{ "message", 1, -1, "message NAME ARGS..." },
+	{ "suspend", 1, 2,  "suspend NAME [--noflush]" },
+	{ "resume",  1, 1,  "resume NAME" },
+	{ "info",    1, 1,  "info NAME" },
+};
+
+static const struct ctl_verb *find_verb(const char *name)
+{
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (!strcmp(verbs[i].name, name))
+			return &verbs[i];
+	return NULL;
+}
+
+bool cli_ctl_is_verb(const char *name)
+{
+	return find_verb(name) != NULL;
+}
+
+/* The request: each word NUL-terminated, then an empty word. */
+static char *build_request(int argc, char **argv, size_t *ret_len)
+{
+	size_t len = 1;
+	char *buf, *p;
+
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	if (len > CTL_MAX_REQUEST || argc > CTL_MAX_WORDS)
+		return NULL;
+	buf = malloc(len);
+	if (!buf)
+		return NULL;
+	p = buf;
+	for (int i = 0; i < argc; i++) {
+		size_t n = strlen(argv[i]) + 1;
+
+		memcpy(p, argv[i], n);
+		p += n;
+	}
+	*p = '\0';
+	*ret_len = len;
+	return buf;
+}
+
+static int ctl_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+
+		if (r == -EINTR)
+			continue;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* Send the request.  A failure is not final: umpathd may have answered
+ * (and closed) before reading it all, e.g. to refuse the peer, and that
+ * answer is what the user needs to see. */
+static void send_request(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+/* The whole answer, until umpathd closes.  No timeout: a suspend waits for
+ * in-flight I/O as long as the daemon's I/O deadline, which only it
+ * knows; ^C ends the wait. */
+static int read_reply(int fd, char **ret_buf, size_t *ret_len)
+{
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap + 1);
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			char *nb = realloc(buf, cap * 2 + 1);
+
+			if (!nb) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		n = recv(fd, buf + len, cap - len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		/* A unix socket closed with our request unread reports
+		 * ECONNRESET after the data: that is the end too. */
+		if (n < 0 && errno == ECONNRESET && len)
+			break;
+		if (n < 0) {
+			int r = -errno;
+
+			free(buf);
+			return r;
+		}
+		if (!n)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*ret_buf = buf;
+	*ret_len = len;
+	return 0;
+}
+
+static void print_error(int argc, char **argv, const char *reason)
+{
+	if (argc > 1)
+		fprintf(stderr, "umpath: %s %s: %s\n", argv[0], argv[1], reason);
+	else
+		fprintf(stderr, "umpath: %s: %s\n", argv[0], reason);
+}
+
+int cli_ctl(const char *socket_path, int argc, char **argv)
+{
+	const struct ctl_verb *v = find_verb(argv[0]);
+	char pathbuf[512], *req, *reply = NULL, *nl;
+	const char *path;
+	size_t req_len, reply_len = 0;
+	int fd, r;
+
+	if (!v) {
+		fprintf(stderr, "umpath: unknown command '%s'\n", argv[0]);
+		return 2;
+	}
+	if (argc - 1 < v->min_args || (v->max_args >= 0 && argc - 1 > v->max_args)) {
+		fprintf(stderr, "usage: umpath [-S SOCKET] %s\n", v->usage);
+		return 2;
+	}
+	path = ctl_socket_path(socket_path, pathbuf, sizeof(pathbuf));
+	req = build_request(argc, argv, &req_len);
+	if (!req) {
+		print_error(argc, argv, "request too large");
+		return 1;
+	}
+	fd = ctl_connect(path);
+	if (fd < 0) {
+		fprintf(stderr, "umpath: cannot reach umpathd at %s: %s\n", path, strerror(-fd));
+		free(req);
+		return 1;
+	}
+	send_request(fd, req, req_len);
+	free(req);
+	r = read_reply(fd, &reply, &reply_len);
+	close(fd);
+	if (r < 0) {
+		fprintf(stderr, "umpath: %s: no answer from umpathd at %s: %s\n", argv[0], path,
+			strerror(-r));
+		return 1;
+	}
+	nl = memchr(reply, '\n', reply_len);
+	if (!nl) {
+		fprintf(stderr, "umpath: %s: %s from umpathd at %s\n", argv[0],
+			reply_len ? "malformed answer" : "no answer", path);
+		free(reply);
+		return 1;
+	}
+	*nl = '\0';
+	if (!strcmp(reply, "OK")) {
+		size_t off = (size_t)(nl + 1 - reply);
+
+		r = 0;
+		if (fwrite(reply + off, 1, reply_len - off, stdout) != reply_len - off ||
+		    fflush(stdout)) {
+			fprintf(stderr, "umpath: %s: writing the output: %s\n", argv[0],
+				strerror(errno));
+			r = 1;
+		}
+	} else if (!strncmp(reply, "ERR ", 4)) {
+		/* "ERR ENAME reason": the reason, or the errno's name alone. */
+		char *name = reply + 4, *reason = strchr(name, ' ');
+
+		print_error(argc, argv, reason && reason[1] ? reason + 1 : name);
+		r = 1;
+	} else {
+		fprintf(stderr, "umpath: %s: malformed answer from umpathd at %s\n", argv[0], path);
+		r = 1;
+	}
+	free(reply);
+	return r;
+}

@@ -7,9 +7,29 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: umpath COMMAND [ARGS...]\n"
+		"usage: umpath [-S SOCKET] COMMAND [ARGS...]\n"
 		"\n"
-		"Commands:\n"
+		"Commands served by umpathd, like dmsetup's (-S SOCKET or $UMPATH_CONTROL\n"
+		"picks its control socket; else /run/umpath/control as root,\n"
+		"$XDG_RUNTIME_DIR/umpath/control otherwise):\n"
+		"  ls                        one line per map: NAME, size in sectors, open count\n"
+		"  create NAME TABLE...      create a map from a dm-multipath table (the words\n"
+		"                            after \"multipath\" in a dm table line)\n"
+		"  remove NAME [--force]     remove a map; --force even while a client has it open\n"
+		"  reload NAME TABLE...      replace a live map's table without failing queued\n"
+		"                            I/O (load, noflush suspend, resume); a suspended\n"
+		"                            map stays suspended\n"
+		"  load NAME TABLE...        load an inactive table, live at the next resume\n"
+		"  table NAME                the table, as dmsetup table prints it\n"
+		"  status NAME               the status, as dmsetup status prints it\n"
+		"  message NAME ARGS...      a target message: fail_path PATH, reinstate_path\n"
+		"                            PATH, switch_group N, disable_group N,\n"
+		"                            enable_group N, queue_if_no_path, fail_if_no_path\n"
+		"  suspend NAME [--noflush]  hold new I/O and wait for the I/O in flight\n"
+		"  resume NAME               swap in a loaded table, release held I/O\n"
+		"  info NAME                 state, open count, event number, size\n"
+		"\n"
+		"Commands run in this process:\n"
 		"  scenario FILE.scn   run a dm-multipath conformance scenario against the\n"
 		"                      engine (paths p0..pN-1 are in-memory paths) and print\n"
 		"                      its transcript, comparable with the kernel's\n"
@@ -21,6 +41,24 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	const char *socket_path = NULL;
+
+	/* -S SOCKET or -SSOCKET, before the command. */
+	while (argc > 1 && !strncmp(argv[1], "-S", 2)) {
+		if (argv[1][2]) {
+			socket_path = argv[1] + 2;
+			argc--;
+			argv++;
+		} else if (argc > 2) {
+			socket_path = argv[2];
+			argc -= 2;
+			argv += 2;
+		} else {
+			fprintf(stderr, "umpath: -S needs a socket path\n");
+			usage(stderr);
+			return 2;
+		}
+	}
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
@@ -37,6 +75,8 @@ int main(int argc, char **argv)
 		return cli_scenario(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "demo"))
 		return cli_demo(argc - 2, argv + 2);
+	if (cli_ctl_is_verb(argv[1]))
+		return cli_ctl(socket_path, argc - 1, argv + 1);
 	fprintf(stderr, "umpath: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;

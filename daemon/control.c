@@ -115,6 +115,23 @@ static int fail(struct ctl_reply *rep, int err, const char *fmt, ...)
 	return err;
 }
 
+/* um_log, with the words that came from a client made harmless: a newline
+ * in a map name or table must not forge a log line. */
+__attribute__((format(printf, 1, 2)))
+static void ctl_log(const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	for (char *p = line; *p; p++)
+		if ((unsigned char)*p < ' ' || *p == 0x7f)
+			*p = '?';
+	um_log("%s", line);
+}
+
 /* The engine's reason if it gave one, else the errno's text. */
 static int fail_engine(struct ctl_reply *rep, int err, const char *why)
 {
@@ -243,7 +260,10 @@ static int print_line(struct umd_map *m, bool table, struct ctl_reply *rep)
 			return fail(rep, -ENOMEM, "out of memory");
 		}
 		buf = nb;
-		n = table ? umpath_map_table(m->map, buf, cap) : umpath_map_status(m->map, buf, cap);
+		if (table)
+			n = umpath_map_table(m->map, buf, cap);
+		else
+			n = umpath_map_status(m->map, buf, cap);
 		if (n >= 0 && (size_t)n < cap)
 			break;
 		cap = (size_t)n + 1;	/* it may have grown since: loop */
@@ -293,7 +313,7 @@ static int do_create(struct umd_control *c, int argc, char **argv, struct ctl_re
 	if (r < 0)
 		fail_engine(rep, r, err);
 	else
-		um_log("map %s: created: %s", argv[1], table);
+		ctl_log("map %s: created: %s", argv[1], table);
 	free(table);
 	return r;
 }
@@ -314,7 +334,7 @@ static int do_remove(struct umd_control *c, int argc, char **argv, struct ctl_re
 		return fail(rep, r, "map is open by a client (--force removes it anyway)");
 	if (r < 0)
 		return fail_engine(rep, r, NULL);
-	um_log("map %s: removed%s", argv[1], force ? " (forced)" : "");
+	ctl_log("map %s: removed%s", argv[1], force ? " (forced)" : "");
 	return 0;
 }
 
@@ -355,7 +375,7 @@ static int do_load(struct umd_control *c, int argc, char **argv, bool reload,
 	}
 	busy_leave(c, &busy);
 	if (!r)
-		um_log("map %s: %s: %s", argv[1], reload ? "reloaded" : "loaded", table);
+		ctl_log("map %s: %s: %s", argv[1], reload ? "reloaded" : "loaded", table);
 	free(table);
 	umd_map_put(m, false);
 	return r;
@@ -398,8 +418,8 @@ static int do_message(struct umd_control *c, int argc, char **argv, struct ctl_r
 	if (r < 0)
 		return fail_engine(rep, r, NULL);
 	if (argc > 2)
-		um_log("map %s: message %s%s%s", argv[1], argv[2], argc > 3 ? " " : "",
-		       argc > 3 ? argv[3] : "");
+		ctl_log("map %s: message %s%s%s", argv[1], argv[2], argc > 3 ? " " : "",
+			argc > 3 ? argv[3] : "");
 	return 0;
 }
 
@@ -425,8 +445,8 @@ static int do_suspend_resume(struct umd_control *c, int argc, char **argv, bool 
 	umd_map_put(m, false);
 	if (r < 0)
 		return fail_engine(rep, r, NULL);
-	um_log("map %s: %s", argv[1], suspend ? (flags ? "suspended (noflush)" : "suspended")
-					      : "resumed");
+	ctl_log("map %s: %s", argv[1],
+		suspend ? (flags ? "suspended (noflush)" : "suspended") : "resumed");
 	return 0;
 }
 
@@ -603,11 +623,12 @@ static void serve(struct ctl_conn *conn)
 		else
 			dispatch(conn->c, argc, argv, &rep);
 	}
-	if (rep.err && conn->allowed && argc)
-		um_log("control: pid %ld uid %u: %s%s%s: %s", (long)conn->pid, (unsigned)conn->uid,
-		       argv[0], argc > 1 ? " " : "", argc > 1 ? argv[1] : "", rep.reason);
-	else if (!conn->allowed)
-		um_log("control: pid %ld uid %u refused", (long)conn->pid, (unsigned)conn->uid);
+	if (!conn->allowed)
+		ctl_log("control: pid %ld uid %u refused", (long)conn->pid, (unsigned)conn->uid);
+	else if (rep.err)
+		ctl_log("control: pid %ld uid %u: %s%s%s: %s", (long)conn->pid, (unsigned)conn->uid,
+			argc ? argv[0] : "request", argc > 1 ? " " : "", argc > 1 ? argv[1] : "",
+			rep.reason);
 	send_reply(conn->fd, &rep);
 	free(rep.buf);
 	free(buf);
@@ -653,7 +674,7 @@ static void start_conn(struct umd_control *c, int fd)
 	int r;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
-		um_log("control: SO_PEERCRED: %s", strerror(errno));
+		ctl_log("control: SO_PEERCRED: %s", strerror(errno));
 		close(fd);
 		return;
 	}
@@ -712,7 +733,7 @@ static void *acceptor_thread(void *arg)
 		if (poll(pfd, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			um_log("control: poll: %s", strerror(errno));
+			ctl_log("control: poll: %s", strerror(errno));
 			break;
 		}
 		if (pfd[1].revents)
@@ -725,7 +746,7 @@ static void *acceptor_thread(void *arg)
 				continue;
 			/* Out of descriptors or memory: back off rather than
 			 * spin on a socket that stays readable. */
-			um_log("control: accept: %s", strerror(errno));
+			ctl_log("control: accept: %s", strerror(errno));
 			poll(&pfd[1], 1, 100);
 			continue;
 		}
@@ -768,7 +789,7 @@ static int make_parent(const char *path)
 	if (!S_ISDIR(st.st_mode))
 		return -ENOTDIR;
 	if (st.st_uid != geteuid() && st.st_uid != 0) {
-		um_log("control: directory %s belongs to uid %u", dir, (unsigned)st.st_uid);
+		ctl_log("control: directory %s belongs to uid %u", dir, (unsigned)st.st_uid);
 		return -EPERM;
 	}
 	return 0;
@@ -798,7 +819,7 @@ static int clear_stale(const struct sockaddr_un *sa)
 		return r;
 	if (unlink(sa->sun_path) < 0 && errno != ENOENT)
 		return -errno;
-	um_log("control: removed stale socket %s", sa->sun_path);
+	ctl_log("control: removed stale socket %s", sa->sun_path);
 	return 0;
 }
 
@@ -942,8 +963,8 @@ void umd_control_stop(struct umd_control *c)
 	while (c->nconns && r != ETIMEDOUT)
 		r = pthread_cond_timedwait(&c->cond, &c->lock, &deadline);
 	if (c->nconns)
-		um_log("control: %u request(s) still running after %d s, not waiting",
-		       c->nconns, CTL_STOP_TIMEOUT_S);
+		ctl_log("control: %u request(s) still running after %d s, not waiting",
+			c->nconns, CTL_STOP_TIMEOUT_S);
 	pthread_mutex_unlock(&c->lock);
 	/* The last connection thread frees it if some are still running. */
 	control_put(c);
