@@ -1,12 +1,1015 @@
-/* file.c - placeholder until the file transport lands: claims no path. */
-#include "internal.h"
+/* file.c - the file transport: regular files and block devices through
+ * io_uring, completions reaped on the context's event loop thread, no
+ * thread per request.
+ *
+ * Path strings (this transport is last in path.c's list: it claims every
+ * string the others leave):
+ *
+ *   /path/to/img, /dev/sdX       the file or block device, read-write,
+ *                                through the page cache
+ *   file:PATH[?OPT[&OPT]...]     the same, with options:
+ *       direct                   O_DIRECT: buffers, offsets and lengths must
+ *                                be aligned to the logical block size, else
+ *                                the kernel refuses the I/O with EINVAL
+ *       ro                       opened read-only; writes, trims and
+ *                                write-zeroes fail with EROFS (a target error)
+ *
+ * A plain path is taken literally ('?' and all); in the file: form PATH ends
+ * at the first '?'.  Two strings naming one file are two paths to the same
+ * storage (/tmp/x/disk.img and file:/tmp/x/disk.img?direct).  The size is
+ * the file's size (fstat) or the device's (BLKGETSIZE64).
+ *
+ * Rings: one io_uring per path, not per context.  A path's ring is its own
+ * in-flight bound and its own lock, so paths never contend with each other
+ * on submission, a hung path cannot use up the slots or CQ of a healthy one,
+ * and close() drains exactly the I/O of the path it closes.  The cost is
+ * three descriptors (file, ring, eventfd) and about 30 KiB of ring memory
+ * per path: thousands of paths need RLIMIT_NOFILE raised (and, on kernels
+ * before 5.12, RLIMIT_MEMLOCK, which rings were charged to).
+ *
+ * Submission runs on the caller's thread under fp->lock (it guards the SQ);
+ * completions are reaped on the loop thread only (the ring's eventfd is
+ * watched by the loop), which is the CQ's one consumer.  The ring is set up
+ * without COOP_TASKRUN/DEFER_TASKRUN: completions of I/O submitted by a
+ * client thread must be posted even while that thread is idle.  Submitting
+ * must never block, since the loop thread submits too (continuations, the
+ * FIFO, the engine's retries): files on file systems not known to honour
+ * io_uring's non-blocking first attempt get IOSQE_ASYNC (file_trusts_nowait).
+ *
+ * Deadlines: every I/O has ctx->io_timeout_ms from its submission.  Each
+ * SQE is linked (IOSQE_IO_LINK) to an IORING_OP_LINK_TIMEOUT for the time
+ * left; when it fires, the kernel cancels the op, the op's CQE says
+ * -ECANCELED (or -EINTR, or a short count) and the I/O ends with -ETIMEDOUT,
+ * a path error: the engine fails the path and retries elsewhere.  io_uring
+ * arms the link timeout of an op it hands to its io-wq workers only when a
+ * worker starts it, so a sweep on the loop thread also cancels
+ * (IORING_OP_ASYNC_CANCEL) any op still in the kernel shortly after its
+ * deadline: one queued behind workers stuck on a hung file.  An op the
+ * kernel cannot cancel (a FUSE request, an uninterruptible device wait)
+ * keeps running, and it keeps the caller's buffer: a read still lands in it,
+ * a write still reads from it.  So done() is called only when the CQE of the
+ * op itself has arrived, never at the deadline: had we given the buffer back
+ * early, a late read would overwrite data the client has moved on to, and a
+ * late write would carry whatever the client put there next.  Such an I/O
+ * ends with -ETIMEDOUT too (even if the op succeeded late: the path missed
+ * its deadline, and the retry is harmless since no done() was called).  See
+ * docs/stale-writes.md for what a late write means for the storage.
+ *
+ * Queueing: at most FILE_QUEUE_DEPTH I/Os per path are in the kernel; more
+ * wait in a FIFO and are started as completions free slots.  Waiting counts
+ * against the deadline: an I/O still in the FIFO at its deadline ends with
+ * -ETIMEDOUT at once (the kernel never saw its buffer).
+ *
+ * Ops: read and write (continued after short counts; a read or write that
+ * makes no progress is -EIO: the file shrank below the map), FUA writes with
+ * RWF_DSYNC, flush as fdatasync, trim as fallocate(PUNCH_HOLE) on files and
+ * discard on block devices, write-zeroes as fallocate PUNCH_HOLE (unless
+ * UMPATH_IO_NO_HOLE), then ZERO_RANGE, then writing zeroes, each step taken
+ * when the previous one is not supported.  On a block device, fallocate
+ * PUNCH_HOLE/ZERO_RANGE is the kernel's zeroout (what BLKZEROOUT does), run
+ * asynchronously.  -EINTR and -EAGAIN are resubmitted until the deadline.
+ *
+ * Kernel features are probed per ring (IORING_REGISTER_PROBE): without
+ * IORING_OP_READ/WRITE (5.6) READV/WRITEV are used, without FALLOCATE (5.6)
+ * write-zeroes writes zeroes and trim is EOPNOTSUPP, without a block
+ * device's URING_CMD discard (6.12) BLKDISCARD is called synchronously.
+ * Kernels without IORING_FEAT_NODROP (before 5.5, which also lack
+ * LINK_TIMEOUT) are refused: no deadline could be kept.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
-static int file_claims(struct umpath_ctx *ctx, const char *path)
+#include <liburing.h>
+
+#include "internal.h"
+#include "selector.h"
+
+#ifndef BLOCK_URING_CMD_DISCARD
+#define BLOCK_URING_CMD_DISCARD _IO(0x12, 0)	/* Linux 6.12 uapi/linux/fs.h */
+#endif
+
+#define FILE_QUEUE_DEPTH 64u			/* I/Os in the kernel per path */
+#define FILE_RING_ENTRIES (4u * FILE_QUEUE_DEPTH)	/* an op, its link timeout, a cancel */
+#define FILE_MAX_CHUNK (1u << 30)		/* SQE lengths are 32 bits */
+#define FILE_RETRY_NS 1000000u			/* back-off for EAGAIN, refused submissions */
+#define FILE_CANCEL_GRACE_NS 100000000u	/* then cancel what the link timeout missed */
+#define FILE_TAG_TIMEOUT 1u			/* user_data bits: the CQE of a link timeout, */
+#define FILE_TAG_CANCEL 2u			/* of an ASYNC_CANCEL */
+#define FILE_TAGS (FILE_TAG_TIMEOUT | FILE_TAG_CANCEL)
+#define FILE_ZEROES (64u << 10)
+
+enum file_step {
+	STEP_READ,
+	STEP_WRITE,
+	STEP_FSYNC,		/* flush, or the FUA of a fallocate or discard */
+	STEP_PUNCH,		/* fallocate PUNCH_HOLE|KEEP_SIZE */
+	STEP_ZERO_RANGE,	/* fallocate ZERO_RANGE|KEEP_SIZE */
+	STEP_ZERO_WRITE,	/* write from file_zeroes */
+	STEP_DISCARD,		/* block device URING_CMD discard */
+};
+
+/* One I/O in the kernel.  A slot is reused only once every CQE it is owed
+ * (the op's and its link timeout's for each submission, a cancel's) has
+ * arrived: their user_data point to it. */
+struct file_slot {
+	struct list_head node;		/* in free_slots or retry; guarded by fp->lock */
+	struct um_tio *tio;		/* NULL once the I/O has ended; guarded by fp->lock */
+	enum file_step step;		/* what the op in flight does */
+	uint64_t done;			/* bytes of tio done by READ/WRITE/ZERO_WRITE */
+	unsigned cqes;			/* CQEs still to come; guarded by fp->lock */
+	bool timed_out;			/* its link timeout fired */
+	bool cancel_sent;		/* file_sweep_locked asked to cancel it */
+	struct __kernel_timespec ts;	/* the link timeout (the kernel copies it at submission) */
+	struct iovec iov;		/* for READV/WRITEV */
+};
+
+struct file_path {
+	struct umpath_ctx *ctx;
+	int fd;
+	int efd;			/* the ring's eventfd, watched by the loop */
+	bool bdev, ro;
+	bool force_async;		/* IOSQE_ASYNC on every op (file_trusts_nowait) */
+	bool has_rw;			/* IORING_OP_READ/WRITE */
+	bool has_fallocate;		/* IORING_OP_FALLOCATE */
+	bool has_uring_cmd;		/* IORING_OP_URING_CMD */
+	/* Learned from EOPNOTSUPP, so later I/O skips the step; written under
+	 * lock, read without it (file_submit). */
+	_Atomic bool no_punch, no_zero_range, no_uring_discard;
+	pthread_mutex_t lock;
+	pthread_t lock_owner;		/* guarded by lock */
+	bool lock_held;			/* guarded by lock */
+	pthread_cond_t idle;		/* no slot busy, FIFO empty */
+	struct io_uring ring;		/* SQ guarded by lock; CQ reaped on the loop thread */
+	struct list_head free_slots;	/* guarded by lock */
+	struct list_head retry;		/* slots to resubmit after EAGAIN; guarded by lock */
+	struct list_head fifo;		/* um_tio waiting for a slot, by deadline; guarded by lock */
+	unsigned busy;			/* slots not free; guarded by lock */
+	bool closing;			/* guarded by lock */
+	struct um_timer timer;		/* FIFO deadlines, retries, the sweep */
+	uint64_t timer_due;		/* when timer is armed for, 0 if not; guarded by lock */
+	struct file_slot slots[FILE_QUEUE_DEPTH];
+};
+
+/* Written once, then only read: the source of STEP_ZERO_WRITE.  Touched at
+ * first use so that O_DIRECT pins real pages, not the shared zero page. */
+static uint8_t file_zeroes[FILE_ZEROES] __attribute__((aligned(4096)));
+static pthread_once_t file_zeroes_once = PTHREAD_ONCE_INIT;
+
+static void file_zeroes_init(void)
 {
+	memset(file_zeroes, 0, sizeof(file_zeroes));
+}
+
+/* ---- path strings ------------------------------------------------------ */
+
+struct file_spec {
+	char *path;
+	bool direct, ro;
+};
+
+static int file_parse(const char *name, struct file_spec *ret_spec)
+{
+	struct file_spec spec = { 0 };
+	const char *q, *opt;
+
+	if (strncmp(name, "file:", 5)) {
+		spec.path = strdup(name);
+		if (!spec.path)
+			return -ENOMEM;
+		*ret_spec = spec;
+		return 0;
+	}
+	name += 5;
+	q = strchr(name, '?');
+	spec.path = q ? strndup(name, (size_t)(q - name)) : strdup(name);
+	if (!spec.path)
+		return -ENOMEM;
+	if (!*spec.path)
+		goto bad;
+	for (opt = q; opt; opt = strchr(opt, '&')) {
+		size_t len;
+
+		opt++;
+		len = strcspn(opt, "&");
+		if (len == 6 && !strncmp(opt, "direct", 6))
+			spec.direct = true;
+		else if (len == 2 && !strncmp(opt, "ro", 2))
+			spec.ro = true;
+		else
+			goto bad;
+	}
+	*ret_spec = spec;
 	return 0;
+bad:
+	free(spec.path);
+	return -EINVAL;
+}
+
+/* ---- locking and completion ------------------------------------------- */
+
+static void file_lock(struct file_path *fp)
+{
+	pthread_mutex_lock(&fp->lock);
+	fp->lock_owner = pthread_self();
+	fp->lock_held = true;
+}
+
+static void file_unlock(struct file_path *fp)
+{
+	fp->lock_held = false;
+	pthread_mutex_unlock(&fp->lock);
+}
+
+static void file_assert_locked(struct file_path *fp)
+{
+	assert(fp->lock_held && pthread_equal(fp->lock_owner, pthread_self()));
+}
+
+/* An ended I/O waits on a local list for done(), which is called without
+ * fp->lock (done() may submit again, to this path or another).  Its
+ * tp_time_ns, the deadline until now, carries the result meanwhile. */
+static void file_finish(struct list_head *out, struct um_tio *tio, int err)
+{
+	tio->tp_time_ns = (uint64_t)(int64_t)err;
+	list_add_tail(&tio->tp_node, out);
+}
+
+/* Call done() for every I/O on the list.  Callers touch nothing of the
+ * path after this: a done() on the loop thread may end up closing it. */
+static void file_complete(struct list_head *list)
+{
+	struct um_tio *tio, *n;
+
+	list_for_each_entry_safe(tio, n, list, tp_node) {
+		int err = (int)(int64_t)tio->tp_time_ns;
+
+		list_del_init(&tio->tp_node);
+		tio->done(tio, err);
+	}
+}
+
+/* Arm the timer for due_ns unless it is armed for earlier already. */
+static void file_timer_at_locked(struct file_path *fp, uint64_t due_ns)
+{
+	uint64_t now = um_now_ns();
+
+	file_assert_locked(fp);
+	if (fp->timer_due && fp->timer_due <= due_ns)
+		return;
+	fp->timer_due = due_ns;
+	um_timer_arm(fp->ctx->loop, &fp->timer, due_ns > now ? due_ns - now : 0);
+}
+
+static bool file_idle_locked(struct file_path *fp)
+{
+	file_assert_locked(fp);
+	return !fp->busy && list_empty(&fp->fifo);
+}
+
+static void file_slot_put_locked(struct file_path *fp, struct file_slot *slot)
+{
+	file_assert_locked(fp);
+	assert(!slot->tio && !slot->cqes);
+	list_add(&slot->node, &fp->free_slots);
+	fp->busy--;
+}
+
+/* ---- submission --------------------------------------------------------- */
+
+static void file_prep_rw(struct file_path *fp, struct io_uring_sqe *sqe, struct file_slot *slot,
+			 bool write, const void *buf, unsigned len, uint64_t off)
+{
+	if (fp->has_rw) {
+		io_uring_prep_rw(write ? IORING_OP_WRITE : IORING_OP_READ, sqe, fp->fd, buf, len,
+				 off);
+	} else {
+		slot->iov.iov_base = (void *)buf;
+		slot->iov.iov_len = len;
+		io_uring_prep_rw(write ? IORING_OP_WRITEV : IORING_OP_READV, sqe, fp->fd,
+				 &slot->iov, 1, off);
+	}
+	if (write && (slot->tio->flags & UMPATH_IO_FUA))
+		sqe->rw_flags = RWF_DSYNC;
+}
+
+/* Queue the slot's next op, linked to a timeout for the time its I/O has
+ * left.  -ETIMEDOUT if none is left.  The caller submits (file_flush_sq). */
+static int file_prep_locked(struct file_path *fp, struct file_slot *slot)
+{
+	struct um_tio *tio = slot->tio;
+	uint64_t now = um_now_ns(), left, rest;
+	struct io_uring_sqe *sqe, *lt;
+
+	file_assert_locked(fp);
+	if (now >= tio->tp_time_ns)
+		return -ETIMEDOUT;
+	left = tio->tp_time_ns - now;
+	sqe = io_uring_get_sqe(&fp->ring);
+	lt = io_uring_get_sqe(&fp->ring);
+	/* The SQ holds four entries per slot; a slot has at most one pair
+	 * queued (the next is prepared after the CQE of the previous op) and
+	 * one cancel. */
+	assert(sqe && lt);
+
+	rest = tio->length - slot->done;
+	switch (slot->step) {
+	case STEP_READ:
+	case STEP_WRITE:
+		file_prep_rw(fp, sqe, slot, slot->step == STEP_WRITE, (char *)tio->buf + slot->done,
+			     (unsigned)(rest < FILE_MAX_CHUNK ? rest : FILE_MAX_CHUNK),
+			     tio->offset + slot->done);
+		break;
+	case STEP_ZERO_WRITE:
+		file_prep_rw(fp, sqe, slot, true, file_zeroes,
+			     (unsigned)(rest < FILE_ZEROES ? rest : FILE_ZEROES),
+			     tio->offset + slot->done);
+		break;
+	case STEP_FSYNC:
+		io_uring_prep_fsync(sqe, fp->fd, IORING_FSYNC_DATASYNC);
+		break;
+	case STEP_PUNCH:
+		io_uring_prep_fallocate(sqe, fp->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					(off_t)tio->offset, (off_t)tio->length);
+		break;
+	case STEP_ZERO_RANGE:
+		io_uring_prep_fallocate(sqe, fp->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+					(off_t)tio->offset, (off_t)tio->length);
+		break;
+	case STEP_DISCARD:
+		/* Linux 6.12 blkdev_uring_cmd: start in addr, length in addr3. */
+		io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fp->fd, NULL, 0, 0);
+		sqe->cmd_op = BLOCK_URING_CMD_DISCARD;
+		sqe->addr = tio->offset;
+		sqe->addr3 = tio->length;
+		break;
+	}
+	io_uring_sqe_set_data(sqe, slot);
+	sqe->flags |= IOSQE_IO_LINK | (fp->force_async ? IOSQE_ASYNC : 0);
+
+	slot->ts.tv_sec = (long long)(left / 1000000000u);
+	slot->ts.tv_nsec = (long long)(left % 1000000000u);
+	io_uring_prep_link_timeout(lt, &slot->ts, 0);
+	io_uring_sqe_set_data64(lt, (uintptr_t)slot | FILE_TAG_TIMEOUT);
+	slot->cqes += 2;
+	return 0;
+}
+
+/* Hand the queued SQEs to the kernel. */
+static void file_flush_sq_locked(struct file_path *fp)
+{
+	file_assert_locked(fp);
+	while (io_uring_sq_ready(&fp->ring)) {
+		int r = io_uring_submit(&fp->ring);
+
+		if (r > 0 || r == -EINTR)
+			continue;
+		/* -EAGAIN, -EBUSY, -ENOMEM: the kernel is short of memory.
+		 * The SQEs stay queued; the timer tries again.  Their link
+		 * timeouts start only when the kernel takes them. */
+		file_timer_at_locked(fp, um_now_ns() + FILE_RETRY_NS);
+		break;
+	}
+}
+
+static enum file_step file_zero_step_locked(struct file_path *fp, const struct um_tio *tio)
+{
+	if (!fp->has_fallocate)
+		return STEP_ZERO_WRITE;
+	if (!(tio->flags & UMPATH_IO_NO_HOLE) && !fp->no_punch)
+		return STEP_PUNCH;
+	return fp->no_zero_range ? STEP_ZERO_WRITE : STEP_ZERO_RANGE;
+}
+
+/* Start tio in a free slot; if it cannot be, it ends on out. */
+static void file_start_locked(struct file_path *fp, struct um_tio *tio, struct list_head *out)
+{
+	struct file_slot *slot;
+	int r;
+
+	file_assert_locked(fp);
+	slot = list_first_entry(&fp->free_slots, struct file_slot, node);
+	list_del_init(&slot->node);
+	fp->busy++;
+	slot->tio = tio;
+	slot->done = 0;
+	slot->timed_out = false;
+	slot->cancel_sent = false;
+	switch (tio->op) {
+	case UMPATH_OP_READ:
+		slot->step = STEP_READ;
+		break;
+	case UMPATH_OP_WRITE:
+		slot->step = STEP_WRITE;
+		break;
+	case UMPATH_OP_FLUSH:
+		slot->step = STEP_FSYNC;
+		break;
+	case UMPATH_OP_TRIM:
+		/* Block devices without URING_CMD discard never get here
+		 * (file_submit runs BLKDISCARD). */
+		slot->step = fp->bdev ? STEP_DISCARD : STEP_PUNCH;
+		break;
+	case UMPATH_OP_WRITE_ZEROES:
+		slot->step = file_zero_step_locked(fp, tio);
+		break;
+	}
+	r = file_prep_locked(fp, slot);
+	if (r) {
+		slot->tio = NULL;
+		file_slot_put_locked(fp, slot);
+		file_finish(out, tio, r);
+		return;
+	}
+	file_timer_at_locked(fp, tio->tp_time_ns + FILE_CANCEL_GRACE_NS);
+}
+
+/* Start FIFO entries while slots are free. */
+static void file_fill_locked(struct file_path *fp, struct list_head *out)
+{
+	file_assert_locked(fp);
+	while (!list_empty(&fp->fifo) && !list_empty(&fp->free_slots)) {
+		struct um_tio *tio = list_first_entry(&fp->fifo, struct um_tio, tp_node);
+
+		list_del_init(&tio->tp_node);
+		file_start_locked(fp, tio, out);
+	}
+}
+
+/* BLKDISCARD, synchronously on the calling thread: the submitter's, or the
+ * loop thread when an I/O is requeued from a completion, or once per path
+ * when the kernel turns the URING_CMD discard down.  It cannot be cancelled,
+ * so it has no deadline; its buffer-less nature makes that safe. */
+static int file_discard_ioctl(struct file_path *fp, const struct um_tio *tio)
+{
+	uint64_t range[2] = { tio->offset, tio->length };
+
+	return ioctl(fp->fd, BLKDISCARD, range) < 0 ? -errno : 0;
+}
+
+/* ---- completion ------------------------------------------------------- */
+
+/* The op of slot ended with res: go on, retry, fall back, or end. */
+static void file_op_cqe_locked(struct file_path *fp, struct file_slot *slot, int res,
+			       struct list_head *out, struct list_head *redo)
+{
+	struct um_tio *tio = slot->tio;
+	int err = 0;
+
+	file_assert_locked(fp);
+	if (res == -ECANCELED || res == -EINTR || res == -EAGAIN) {
+		/* -ECANCELED also when the thread that submitted it exited
+		 * (io_uring cancels a task's requests): not the path's fault
+		 * before the deadline. */
+		if (slot->timed_out || slot->cancel_sent || um_now_ns() >= tio->tp_time_ns) {
+			err = -ETIMEDOUT;
+			goto end;
+		}
+		if (res == -EAGAIN) {
+			list_add_tail(&slot->node, &fp->retry);
+			file_timer_at_locked(fp, um_now_ns() + FILE_RETRY_NS);
+			return;
+		}
+		goto again;
+	}
+	if (res == -EOPNOTSUPP) {
+		switch (slot->step) {
+		case STEP_PUNCH:
+			if (tio->op != UMPATH_OP_WRITE_ZEROES)
+				break;
+			fp->no_punch = true;
+			slot->step = file_zero_step_locked(fp, tio);
+			goto again;
+		case STEP_ZERO_RANGE:
+			fp->no_zero_range = true;
+			slot->step = STEP_ZERO_WRITE;
+			goto again;
+		case STEP_DISCARD:
+			/* A kernel before 6.12: block devices have no
+			 * uring_cmd.  BLKDISCARD after the lock is dropped. */
+			fp->no_uring_discard = true;
+			slot->tio = NULL;
+			list_add_tail(&tio->tp_node, redo);
+			return;
+		default:
+			break;
+		}
+	}
+	if (res < 0) {
+		err = res;
+		goto end;
+	}
+
+	switch (slot->step) {
+	case STEP_READ:
+	case STEP_WRITE:
+	case STEP_ZERO_WRITE:
+		if (!res) {
+			/* No progress: end of file, the file shrank below
+			 * the size it was opened with. */
+			err = -EIO;
+			goto end;
+		}
+		slot->done += (unsigned)res;
+		if (slot->done < tio->length)
+			goto again;
+		break;
+	case STEP_PUNCH:
+	case STEP_ZERO_RANGE:
+	case STEP_DISCARD:
+		if (tio->flags & UMPATH_IO_FUA) {
+			slot->step = STEP_FSYNC;
+			goto again;
+		}
+		break;
+	case STEP_FSYNC:
+		break;
+	}
+	goto end;
+again:
+	err = file_prep_locked(fp, slot);
+	if (!err)
+		return;
+end:
+	/* An op that outlived its deadline (its link timeout fired, or the
+	 * sweep had to cancel it): the path is at fault whatever the op said,
+	 * and a retry elsewhere is harmless since done() was not called.  A
+	 * target error stays the request's. */
+	if ((slot->timed_out || slot->cancel_sent) && (!err || umpath_is_path_error(err)))
+		err = -ETIMEDOUT;
+	slot->tio = NULL;
+	file_finish(out, tio, err);
+}
+
+static void file_cqe_locked(struct file_path *fp, const struct io_uring_cqe *cqe,
+			    struct list_head *out, struct list_head *redo)
+{
+	uintptr_t ud = (uintptr_t)io_uring_cqe_get_data64(cqe);
+	struct file_slot *slot = (struct file_slot *)(ud & ~(uintptr_t)FILE_TAGS);
+
+	file_assert_locked(fp);
+	assert(slot->cqes > 0);
+	slot->cqes--;
+	if (ud & FILE_TAG_TIMEOUT) {
+		/* -ECANCELED: the op ended first.  Else it fired: -ETIME if
+		 * it cancelled the op, -EALREADY (or -ENOENT) if the op runs
+		 * on regardless. */
+		if (cqe->res != -ECANCELED)
+			slot->timed_out = true;
+	} else if (ud & FILE_TAG_CANCEL) {
+		/* 0: cancelled, the op's CQE says -ECANCELED; -EALREADY,
+		 * -ENOENT: running or over, its CQE will tell. */
+	} else if (slot->tio) {
+		file_op_cqe_locked(fp, slot, cqe->res, out, redo);
+	}
+	if (!slot->cqes && !slot->tio)
+		file_slot_put_locked(fp, slot);
+}
+
+/* Reap every CQE.  Runs on the loop thread (the CQ's only consumer). */
+static void file_reap(struct file_path *fp)
+{
+	struct list_head out, redo;
+	struct io_uring_cqe *cqe;
+	struct um_tio *tio, *n;
+	unsigned head, seen;
+	bool flushed = false;
+
+	list_init(&out);
+	list_init(&redo);
+	file_lock(fp);
+	do {
+		seen = 0;
+		io_uring_for_each_cqe(&fp->ring, head, cqe) {
+			file_cqe_locked(fp, cqe, &out, &redo);
+			seen++;
+		}
+		io_uring_cq_advance(&fp->ring, seen);
+		/* The in-flight bound keeps the CQ from overflowing; should
+		 * it still, the kernel keeps the rest (FEAT_NODROP) until
+		 * asked once. */
+		if (!seen && !flushed && io_uring_cq_has_overflow(&fp->ring)) {
+			flushed = true;
+			seen = io_uring_get_events(&fp->ring) == 0;
+		}
+	} while (seen);
+	file_fill_locked(fp, &out);
+	file_flush_sq_locked(fp);
+	if (file_idle_locked(fp))
+		pthread_cond_broadcast(&fp->idle);
+	file_unlock(fp);
+
+	list_for_each_entry_safe(tio, n, &redo, tp_node) {
+		list_del_init(&tio->tp_node);
+		file_finish(&out, tio, file_discard_ioctl(fp, tio));
+	}
+	file_complete(&out);
+}
+
+static void file_ring_event(void *opaque, uint32_t events)
+{
+	struct file_path *fp = opaque;
+	uint64_t v;
+	ssize_t r;
+
+	/* Read first: a CQE posted after this read signals again. */
+	r = read(fp->efd, &v, sizeof(v));
+	(void)r;	/* EAGAIN: a spurious wakeup; reap anyway */
+	file_reap(fp);
+}
+
+/* The link timeout of an op that io_uring hands to its io-wq workers is
+ * armed only when a worker starts it: an op queued behind workers stuck on
+ * a hung file would wait with no deadline running.  So an op still in the
+ * kernel FILE_CANCEL_GRACE_NS after its deadline is cancelled by user_data
+ * (IORING_OP_ASYNC_CANCEL removes queued work; running work ends when it
+ * ends).  Returns when the next op is due, 0 if none. */
+static uint64_t file_sweep_locked(struct file_path *fp, uint64_t now)
+{
+	uint64_t next = 0;
+
+	file_assert_locked(fp);
+	for (unsigned i = 0; i < FILE_QUEUE_DEPTH; i++) {
+		struct file_slot *slot = &fp->slots[i];
+		struct io_uring_sqe *sqe;
+		uint64_t due;
+
+		if (!slot->tio || slot->cancel_sent)
+			continue;
+		due = slot->tio->tp_time_ns + FILE_CANCEL_GRACE_NS;
+		if (due > now) {
+			if (!next || due < next)
+				next = due;
+			continue;
+		}
+		sqe = io_uring_get_sqe(&fp->ring);
+		assert(sqe);	/* the SQ has room for one cancel per slot */
+		io_uring_prep_cancel64(sqe, (uintptr_t)slot, 0);
+		io_uring_sqe_set_data64(sqe, (uintptr_t)slot | FILE_TAG_CANCEL);
+		slot->cqes++;
+		slot->cancel_sent = true;
+	}
+	return next;
+}
+
+/* FIFO deadlines, EAGAIN retries, refused submissions, the sweep. */
+static void file_timer_fn(struct um_timer *t)
+{
+	struct file_path *fp = container_of(t, struct file_path, timer);
+	struct file_slot *slot, *sn;
+	struct list_head out;
+	uint64_t now = um_now_ns(), due = 0;
+
+	list_init(&out);
+	file_lock(fp);
+	fp->timer_due = 0;
+	while (!list_empty(&fp->fifo)) {
+		struct um_tio *tio = list_first_entry(&fp->fifo, struct um_tio, tp_node);
+
+		if (tio->tp_time_ns > now)
+			break;
+		list_del_init(&tio->tp_node);
+		file_finish(&out, tio, -ETIMEDOUT);
+	}
+	list_for_each_entry_safe(slot, sn, &fp->retry, node) {
+		struct um_tio *tio = slot->tio;
+		int r;
+
+		list_del_init(&slot->node);
+		r = file_prep_locked(fp, slot);
+		if (r) {
+			slot->tio = NULL;
+			if (!slot->cqes)
+				file_slot_put_locked(fp, slot);
+			file_finish(&out, tio, r);
+		}
+	}
+	file_fill_locked(fp, &out);
+	due = file_sweep_locked(fp, now);
+	file_flush_sq_locked(fp);
+	if (!list_empty(&fp->fifo)) {
+		uint64_t head = list_first_entry(&fp->fifo, struct um_tio, tp_node)->tp_time_ns;
+
+		if (!due || head < due)
+			due = head;
+	}
+	if (due)
+		file_timer_at_locked(fp, due);
+	if (file_idle_locked(fp))
+		pthread_cond_broadcast(&fp->idle);
+	file_unlock(fp);
+	file_complete(&out);
+}
+
+static void file_submit(struct um_path *p, struct um_tio *tio)
+{
+	struct file_path *fp = p->priv;
+	struct list_head out;
+	int r = 0;
+
+	if (tio->op != UMPATH_OP_FLUSH &&
+	    (tio->offset > p->size || tio->length > p->size - tio->offset))
+		r = -EINVAL;
+	else if (fp->ro && tio->op != UMPATH_OP_READ && tio->op != UMPATH_OP_FLUSH)
+		r = -EROFS;
+	else if (tio->op == UMPATH_OP_TRIM && !fp->has_fallocate && !fp->bdev)
+		r = -EOPNOTSUPP;
+	if (r || (tio->op != UMPATH_OP_FLUSH && !tio->length)) {
+		tio->done(tio, r);
+		return;
+	}
+	if (tio->op == UMPATH_OP_TRIM && fp->bdev && (!fp->has_uring_cmd || fp->no_uring_discard)) {
+		tio->done(tio, file_discard_ioctl(fp, tio));
+		return;
+	}
+
+	list_init(&out);
+	tio->tp_time_ns = um_now_ns() + (uint64_t)fp->ctx->io_timeout_ms * 1000000u;
+	file_lock(fp);
+	if (fp->closing) {
+		/* The engine puts a path only after its I/O has ended. */
+		file_finish(&out, tio, -ENXIO);
+	} else if (list_empty(&fp->free_slots)) {
+		list_add_tail(&tio->tp_node, &fp->fifo);
+		file_timer_at_locked(fp, tio->tp_time_ns);
+	} else {
+		file_start_locked(fp, tio, &out);
+		file_flush_sq_locked(fp);
+	}
+	file_unlock(fp);
+	file_complete(&out);
+}
+
+/* ---- open and close ------------------------------------------------------ */
+
+static int file_claims(struct umpath_ctx *ctx, const char *name)
+{
+	return 1;	/* last in the list: whatever the others leave */
+}
+
+static bool file_exists(struct umpath_ctx *ctx, const char *name)
+{
+	struct file_spec spec;
+	struct stat st;
+	bool ok;
+
+	if (file_parse(name, &spec))
+		return false;
+	ok = stat(spec.path, &st) == 0;
+	free(spec.path);
+	return ok;
+}
+
+/* Whether io_uring may issue this file's reads and writes inline, in the
+ * submitting thread.  io_uring first tries an op there without blocking
+ * (IOCB_NOWAIT) and hands it to its io-wq workers when the file would
+ * block; block devices and these local file systems keep that promise.
+ * Others may not: a FUSE file blocks the submitter in fuse_get_req while
+ * its server is slow, holding fp->lock and the ring's own lock, and then
+ * every submission to the path - also from the loop thread - hangs, and no
+ * deadline can fire.  Their ops are all sent to io-wq (IOSQE_ASYNC), at the
+ * cost of a thread hop per op. */
+static bool file_trusts_nowait(int fd, const struct stat *st)
+{
+	static const unsigned long trusted[] = {
+		0xef53,		/* ext2, ext3, ext4 */
+		0x58465342,	/* xfs */
+		0x9123683e,	/* btrfs */
+		0x01021994,	/* tmpfs */
+		0xf2f52010,	/* f2fs */
+	};
+	struct statfs sfs;
+
+	if (S_ISBLK(st->st_mode))
+		return true;
+	if (fstatfs(fd, &sfs) < 0)
+		return false;
+	for (size_t i = 0; i < UM_ARRAY_SIZE(trusted); i++)
+		if ((unsigned long)sfs.f_type == trusted[i])
+			return true;
+	return false;
+}
+
+/* false on kernels without IORING_REGISTER_PROBE (5.5): READV, WRITEV,
+ * FSYNC and LINK_TIMEOUT only. */
+static bool file_probe_features(struct file_path *fp)
+{
+	struct io_uring_probe *probe = io_uring_get_probe_ring(&fp->ring);
+
+	if (!probe)
+		return false;
+	fp->has_rw = io_uring_opcode_supported(probe, IORING_OP_READ) &&
+		     io_uring_opcode_supported(probe, IORING_OP_WRITE);
+	fp->has_fallocate = io_uring_opcode_supported(probe, IORING_OP_FALLOCATE);
+	fp->has_uring_cmd = io_uring_opcode_supported(probe, IORING_OP_URING_CMD);
+	io_uring_free_probe(probe);
+	return true;
+}
+
+static void file_free(struct file_path *fp)
+{
+	if (!fp)
+		return;
+	if (fp->ring.ring_fd >= 0)
+		io_uring_queue_exit(&fp->ring);
+	if (fp->efd >= 0)
+		close(fp->efd);
+	if (fp->fd >= 0)
+		close(fp->fd);
+	pthread_cond_destroy(&fp->idle);
+	pthread_mutex_destroy(&fp->lock);
+	free(fp);
+}
+
+static int file_open(struct umpath_ctx *ctx, struct um_path *p)
+{
+	struct io_uring_params params;
+	struct file_path *fp = NULL;
+	struct file_spec spec;
+	uint64_t size;
+	struct stat st;
+	int r, flags;
+
+	r = file_parse(p->name, &spec);
+	if (r)
+		return r;
+	flags = (spec.ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | (spec.direct ? O_DIRECT : 0);
+
+	fp = calloc(1, sizeof(*fp));
+	if (!fp) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	fp->ctx = ctx;
+	fp->efd = -1;
+	fp->ring.ring_fd = -1;
+	fp->ro = spec.ro;
+	pthread_mutex_init(&fp->lock, NULL);
+	pthread_cond_init(&fp->idle, NULL);
+	list_init(&fp->free_slots);
+	list_init(&fp->retry);
+	list_init(&fp->fifo);
+	list_init(&fp->timer.node);
+	fp->timer.fn = file_timer_fn;
+	for (unsigned i = 0; i < FILE_QUEUE_DEPTH; i++)
+		list_add_tail(&fp->slots[i].node, &fp->free_slots);
+
+	fp->fd = open(spec.path, flags);
+	if (fp->fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (fstat(fp->fd, &st) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (S_ISREG(st.st_mode)) {
+		size = (uint64_t)st.st_size;
+	} else if (S_ISBLK(st.st_mode)) {
+		fp->bdev = true;
+		if (ioctl(fp->fd, BLKGETSIZE64, &size) < 0) {
+			r = -errno;
+			goto fail;
+		}
+	} else {
+		r = -ENODEV;	/* neither a file nor a block device */
+		goto fail;
+	}
+
+	memset(&params, 0, sizeof(params));
+	r = io_uring_queue_init_params(FILE_RING_ENTRIES, &fp->ring, &params);
+	if (r < 0) {
+		fp->ring.ring_fd = -1;
+		goto fail;	/* -ENOSYS, -EPERM: io_uring disabled or filtered */
+	}
+	if (!(params.features & IORING_FEAT_NODROP)) {
+		r = -EOPNOTSUPP;	/* before 5.5: no LINK_TIMEOUT either */
+		goto fail;
+	}
+	/* IOSQE_ASYNC came with the probe, in 5.6. */
+	fp->force_async = file_probe_features(fp) && !file_trusts_nowait(fp->fd, &st);
+	pthread_once(&file_zeroes_once, file_zeroes_init);
+
+	fp->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fp->efd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = io_uring_register_eventfd(&fp->ring, fp->efd);
+	if (r < 0)
+		goto fail;
+	r = um_loop_add_fd(ctx->loop, fp->efd, EPOLLIN, file_ring_event, fp);
+	if (r < 0)
+		goto fail;
+	free(spec.path);
+	p->priv = fp;
+	p->size = size;
+	return 0;
+fail:
+	file_free(fp);
+	free(spec.path);
+	return r;
+}
+
+struct file_barrier {
+	struct um_timer t;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool ran;	/* guarded by lock */
+};
+
+static void file_barrier_fn(struct um_timer *t)
+{
+	struct file_barrier *b = container_of(t, struct file_barrier, t);
+
+	pthread_mutex_lock(&b->lock);
+	b->ran = true;
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* Return once the loop thread has finished whatever it was doing: after
+ * um_loop_del_fd, it may still be inside (or about to enter) our eventfd
+ * callback with fp, since del_fd does not wait for a running callback.  The
+ * loop runs one callback at a time, so a timer armed now runs after it. */
+static void file_loop_barrier(struct um_loop *loop)
+{
+	struct file_barrier b = { .ran = false };
+
+	list_init(&b.t.node);
+	b.t.fn = file_barrier_fn;
+	pthread_mutex_init(&b.lock, NULL);
+	pthread_cond_init(&b.cond, NULL);
+	um_timer_arm(loop, &b.t, 0);
+	pthread_mutex_lock(&b.lock);
+	while (!b.ran)
+		pthread_cond_wait(&b.cond, &b.lock);
+	pthread_mutex_unlock(&b.lock);
+	um_timer_cancel(loop, &b.t);	/* waits until file_barrier_fn has returned */
+	pthread_cond_destroy(&b.cond);
+	pthread_mutex_destroy(&b.lock);
+}
+
+/* Wait until nothing of this path is in the kernel or the FIFO.  Bounded by
+ * the deadlines, except for an op the kernel cannot cancel: its buffer and
+ * its slot are in use until it ends, so close waits for it. */
+static void file_drain(struct file_path *fp)
+{
+	bool on_loop = um_loop_is_current(fp->ctx->loop);
+
+	file_lock(fp);
+	fp->closing = true;
+	while (!file_idle_locked(fp)) {
+		struct pollfd pfd = { .fd = fp->efd, .events = POLLIN };
+
+		if (!on_loop) {
+			fp->lock_held = false;
+			pthread_cond_wait(&fp->idle, &fp->lock);
+			fp->lock_owner = pthread_self();
+			fp->lock_held = true;
+			continue;
+		}
+		/* Closing on the loop thread (from a done()): nobody else
+		 * reaps or runs the timer meanwhile, so do both here. */
+		file_unlock(fp);
+		file_timer_fn(&fp->timer);
+		poll(&pfd, 1, 10);
+		file_ring_event(fp, 0);
+		file_lock(fp);
+	}
+	file_unlock(fp);
+}
+
+static void file_close(struct um_path *p)
+{
+	struct file_path *fp = p->priv;
+	struct um_loop *loop = fp->ctx->loop;
+
+	file_drain(fp);
+	um_loop_del_fd(loop, fp->efd);
+	if (!um_loop_is_current(loop))
+		file_loop_barrier(loop);
+	um_timer_cancel(loop, &fp->timer);
+	file_free(fp);
 }
 
 const struct um_transport um_file_transport = {
 	.name = "file",
 	.claims = file_claims,
+	.exists = file_exists,
+	.open = file_open,
+	.close = file_close,
+	.submit = file_submit,
 };
