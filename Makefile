@@ -34,7 +34,7 @@ check-sanitize: deps $(SAN_BUILD)/build.ninja
 	meson test -C $(SAN_BUILD) $(MESON_TEST_ARGS) --no-suite bench
 
 demo: all
-	$(BUILD)/umpath demo
+	bash scripts/demo.sh $(BUILD)
 
 bench: all
 	$(BUILD)/bench/engine

@@ -53,6 +53,8 @@ int umd_map_remove(struct umd *d, const char *name, bool force);
 /* A reference to a live map, NULL if unknown; open=true counts a client. */
 struct umd_map *umd_map_get(struct umd *d, const char *name, bool open);
 void umd_map_put(struct umd_map *m, bool open);
+/* Switch queue_if_no_path off on every map (at shutdown). */
+void umd_fail_if_no_path_all(struct umd *d);
 /* Flush every map (at shutdown). */
 void umd_flush_all(struct umd *d);
 /* Names of the live maps, for listing: calls fn under no lock. */

@@ -215,6 +215,9 @@ int main(int argc, char **argv)
 	um_log("%s: draining I/O and stopping", strsignal(sig));
 	ret = 0;
 out:
+	/* I/O queued for want of a path would keep the exports from draining
+	 * for ever: at shutdown it fails instead (the kernel's presuspend). */
+	umd_fail_if_no_path_all(&d);
 	/* Exports first: they stop taking requests and wait for theirs. */
 	while (nexports--)
 		export_ops[nexports]->stop(exports[nexports]);

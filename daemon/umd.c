@@ -252,3 +252,20 @@ void umd_flush_all(struct umd *d)
 {
 	umd_map_foreach(d, flush_one, NULL);
 }
+
+static void fail_if_no_path_one(struct umd_map *m, void *opaque)
+{
+	int r = umpath_map_message_str(m->map, "fail_if_no_path");
+
+	if (r == -EBUSY) {	/* suspended: resume, so held I/O can end */
+		umpath_map_resume(m->map);
+		r = umpath_map_message_str(m->map, "fail_if_no_path");
+	}
+	if (r)
+		um_log("map %s: fail_if_no_path at shutdown: %s", m->name, strerror(-r));
+}
+
+void umd_fail_if_no_path_all(struct umd *d)
+{
+	umd_map_foreach(d, fail_if_no_path_one, NULL);
+}

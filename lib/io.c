@@ -256,7 +256,7 @@ static bool fanout_step_locked(struct umpath_map *map, struct mp_req *rq, int *e
 		path_mark_flushed(pgpath->path, rq->flush_gen);
 	} else if (umpath_is_path_error(*err)) {
 		/* Its cache may be lost with it; the covering flush through a
-		 * working path is all that can still be done (docs/flush.md). */
+		 * working path is all that can still be done (docs/stale-writes.md). */
 		fail_path_locked(pgpath);
 		path_mark_flushed(pgpath->path, rq->flush_gen);
 		rq->flush_cover = true;
