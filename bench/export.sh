@@ -35,7 +35,7 @@ wait_sock "$T/umpath.sock"; wait_sock "$T/nbdkit.sock"; wait_sock "$T/qemu.sock"
 fio_iops() {
   fio --name=b --ioengine=nbd --uri="$1" --rw="$2" --bs=4k --iodepth=32 --numjobs=2 \
       --time_based --runtime="$RUNTIME" --ramp_time=1 --group_reporting --output-format=json \
-      > "$T/fio.json"
+      --output="$T/fio.json" >/dev/null
   python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); k=sys.argv[2]; print(int(j["jobs"][0][k]["iops"]))' \
     "$T/fio.json" "$([ "$2" = randread ] && echo read || echo write)"
 }

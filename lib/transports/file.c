@@ -27,9 +27,12 @@
  * per path: thousands of paths need RLIMIT_NOFILE raised (and, on kernels
  * before 5.12, RLIMIT_MEMLOCK, which rings were charged to).
  *
- * Submission runs on the caller's thread under fp->lock (it guards the SQ);
- * completions are reaped on the loop thread only (the ring's eventfd is
- * watched by the loop), which is the CQ's one consumer.  The ring is set up
+ * Submission runs on the caller's thread under fp->lock (it guards the SQ
+ * and the CQ).  Ops that complete inline during submission (page-cache
+ * hits) are reaped right there by the submitting thread, so their done()
+ * costs no thread hop; the ring's eventfd wakes the loop thread for the
+ * rest (and, harmlessly, for those too: it then finds nothing to reap).
+ * The ring is set up
  * without COOP_TASKRUN/DEFER_TASKRUN: completions of I/O submitted by a
  * client thread must be posted even while that thread is idle.  Submitting
  * must never block, since the loop thread submits too (continuations, the
@@ -142,17 +145,18 @@ struct file_path {
 	int efd;			/* the ring's eventfd, watched by the loop */
 	bool bdev, ro;
 	bool force_async;		/* IOSQE_ASYNC on every op (file_trusts_nowait) */
+	bool try_nowait;		/* page-cache fast path (file_submit_nowait) */
 	bool has_rw;			/* IORING_OP_READ/WRITE */
 	bool has_fallocate;		/* IORING_OP_FALLOCATE */
 	bool has_uring_cmd;		/* IORING_OP_URING_CMD */
 	/* Learned from EOPNOTSUPP, so later I/O skips the step; written under
 	 * lock, read without it (file_submit). */
-	_Atomic bool no_punch, no_zero_range, no_uring_discard;
+	_Atomic bool no_punch, no_zero_range, no_uring_discard, no_nowait_write;
 	pthread_mutex_t lock;
 	pthread_t lock_owner;		/* guarded by lock */
 	bool lock_held;			/* guarded by lock */
 	pthread_cond_t idle;		/* no slot busy, FIFO empty */
-	struct io_uring ring;		/* SQ guarded by lock; CQ reaped on the loop thread */
+	struct io_uring ring;		/* SQ and CQ guarded by lock */
 	struct list_head free_slots;	/* guarded by lock */
 	struct list_head retry;		/* slots to resubmit after EAGAIN; guarded by lock */
 	struct list_head fifo;		/* um_tio waiting for a slot, by deadline; guarded by lock */
@@ -578,7 +582,10 @@ static void file_cqe_locked(struct file_path *fp, const struct io_uring_cqe *cqe
 		file_slot_put_locked(fp, slot);
 }
 
-/* Reap every CQE.  Runs on the loop thread (the CQ's only consumer). */
+/* Reap every CQE, under fp->lock (which makes the CQ's consumer one at a
+ * time).  Runs on the loop thread when the ring's eventfd fires, and on the
+ * submitting thread right after a submission whose ops completed inline
+ * (page-cache hits): their completion then costs no thread hop. */
 static void file_reap(struct file_path *fp)
 {
 	struct list_head out, redo;
@@ -604,9 +611,13 @@ static void file_reap(struct file_path *fp)
 			flushed = true;
 			seen = io_uring_get_events(&fp->ring) == 0;
 		}
+		if (!seen) {
+			/* Ops started from the FIFO may complete inline. */
+			file_fill_locked(fp, &out);
+			file_flush_sq_locked(fp);
+			seen = io_uring_cq_ready(&fp->ring);
+		}
 	} while (seen);
-	file_fill_locked(fp, &out);
-	file_flush_sq_locked(fp);
 	if (file_idle_locked(fp))
 		pthread_cond_broadcast(&fp->idle);
 	file_unlock(fp);
@@ -709,8 +720,39 @@ static void file_timer_fn(struct um_timer *t)
 		file_timer_at_locked(fp, due);
 	if (file_idle_locked(fp))
 		pthread_cond_broadcast(&fp->idle);
+	bool reap = io_uring_cq_ready(&fp->ring);
 	file_unlock(fp);
+	/* Reap before completing: a done() may close the path. */
+	if (reap)
+		file_reap(fp);
 	file_complete(&out);
+}
+
+/* The page-cache fast path: a buffered read (or write, where the file
+ * system allows it) that RWF_NOWAIT completes without waiting for I/O is
+ * done right here on the submitting thread - no ring, no CQE, no wake-up of
+ * the loop thread.  Anything that would wait (-EAGAIN) or comes up short
+ * goes through the ring with its deadline; a short write rewritten there is
+ * harmless (same data, same place).  true if tio is done. */
+static bool file_submit_nowait(struct file_path *fp, struct um_tio *tio)
+{
+	struct iovec iov = { .iov_base = tio->buf, .iov_len = tio->length };
+	ssize_t n;
+
+	if (tio->op == UMPATH_OP_READ) {
+		n = preadv2(fp->fd, &iov, 1, (off_t)tio->offset, RWF_NOWAIT);
+	} else if (tio->op == UMPATH_OP_WRITE && !(tio->flags & UMPATH_IO_FUA) && !fp->ro &&
+		   !atomic_load_explicit(&fp->no_nowait_write, memory_order_relaxed)) {
+		n = pwritev2(fp->fd, &iov, 1, (off_t)tio->offset, RWF_NOWAIT);
+		if (n < 0 && errno == EOPNOTSUPP)	/* e.g. ext4: never again */
+			atomic_store_explicit(&fp->no_nowait_write, true, memory_order_relaxed);
+	} else {
+		return false;
+	}
+	if (n != (ssize_t)tio->length)
+		return false;
+	tio->done(tio, 0);
+	return true;
 }
 
 static void file_submit(struct um_path *p, struct um_tio *tio)
@@ -735,6 +777,9 @@ static void file_submit(struct um_path *p, struct um_tio *tio)
 		return;
 	}
 
+	if (fp->try_nowait && file_submit_nowait(fp, tio))
+		return;
+
 	list_init(&out);
 	tio->tp_time_ns = um_now_ns() + (uint64_t)fp->ctx->io_timeout_ms * 1000000u;
 	file_lock(fp);
@@ -748,7 +793,13 @@ static void file_submit(struct um_path *p, struct um_tio *tio)
 		file_start_locked(fp, tio, &out);
 		file_flush_sq_locked(fp);
 	}
+	/* Ops that completed inline (page-cache hits): reap them here, on the
+	 * submitting thread, before completing anything (a done() may close
+	 * the path). */
+	bool reap = io_uring_cq_ready(&fp->ring);
 	file_unlock(fp);
+	if (reap)
+		file_reap(fp);
 	file_complete(&out);
 }
 
@@ -900,6 +951,9 @@ static int file_open(struct umpath_ctx *ctx, struct um_path *p)
 	}
 	/* IOSQE_ASYNC came with the probe, in 5.6. */
 	fp->force_async = file_probe_features(fp) && !file_trusts_nowait(fp->fd, &st);
+	/* O_DIRECT never hits the page cache; untrusted file systems may
+	 * block even when asked not to. */
+	fp->try_nowait = !spec.direct && !fp->force_async;
 	pthread_once(&file_zeroes_once, file_zeroes_init);
 
 	fp->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
