@@ -21,6 +21,10 @@ cmd:fio:fio
 cmd:nbdinfo:libnbd-bin
 cmd:nbdcopy:libnbd-bin
 cmd:python3:python3
+cmd:fusermount3:fuse3
+cmd:mkfs.ext4:e2fsprogs
+cmd:losetup:mount
+cmd:fallocate:util-linux
 "
 missing=""
 for item in $need; do
