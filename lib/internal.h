@@ -41,6 +41,8 @@ void um_loop_del_fd(struct um_loop *loop, int fd);
 
 /* ---- transports and paths --------------------------------------------- */
 
+#define UM_LAT_BUCKETS 40	/* 1 ns .. ~550 s in powers of two */
+
 /* One I/O handed to a transport.  The transport calls done exactly once,
  * on any thread, never with a lock of the engine held. */
 struct um_tio {
@@ -84,6 +86,7 @@ struct um_path {
 	/* Statistics, kept by the engine around every transport I/O. */
 	_Atomic uint64_t st_ios, st_bytes, st_errors, st_lat_ns_sum;
 	_Atomic uint32_t st_inflight;
+	_Atomic uint64_t st_lat_hist[UM_LAT_BUCKETS];	/* by log2(ns) */
 };
 
 int um_path_get(struct umpath_ctx *ctx, const char *name, struct um_path **ret_path);

@@ -118,7 +118,12 @@ static void path_account(struct um_path *p, const struct um_tio *tio, int err, u
 		atomic_fetch_add_explicit(&p->st_bytes, tio->length, memory_order_relaxed);
 	if (err)
 		atomic_fetch_add_explicit(&p->st_errors, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&p->st_lat_ns_sum, um_now_ns() - start_ns, memory_order_relaxed);
+	uint64_t lat = um_now_ns() - start_ns;
+	unsigned b = lat ? 64 - (unsigned)__builtin_clzll(lat) : 0;
+
+	atomic_fetch_add_explicit(&p->st_lat_ns_sum, lat, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->st_lat_hist[b < UM_LAT_BUCKETS ? b : UM_LAT_BUCKETS - 1], 1,
+				  memory_order_relaxed);
 }
 
 /* The kernel's multipath_clone_and_map.  remap: the request was mapped

@@ -809,3 +809,72 @@ void umpath_map_free(struct umpath_map *map)
 	pthread_cond_destroy(&map->cond);
 	free(map);
 }
+
+/* ---- layout and state for checkers and operators -------------------- */
+
+int umpath_map_info(struct umpath_map *map, struct umpath_map_info *ret)
+{
+	struct multipath *m;
+	struct mp_req *rq;
+	unsigned queued = 0;
+
+	map_lock(map);
+	m = map->live;
+	list_for_each_entry(rq, &map->queued, node)
+		queued++;
+	list_for_each_entry(rq, &map->held, node)
+		queued++;
+	*ret = (struct umpath_map_info){
+		.nr_groups = m->nr_priority_groups,
+		.current_group = m->next_pg ? m->next_pg->pg_num :
+				 m->current_pg ? m->current_pg->pg_num :
+				 m->nr_priority_groups ? 1u : 0u,
+		.nr_valid_paths = m->nr_valid_paths,
+		.queue_if_no_path = !!(m->flags & MPATHF_QUEUE_IF_NO_PATH),
+		.suspended = map->suspended,
+		.queued_ios = queued,
+		.inflight_ios = map->inflight,
+		.size = map->size,
+	};
+	map_unlock(map);
+	return 0;
+}
+
+int umpath_map_foreach(struct umpath_map *map,
+		       void (*group_fn)(const struct umpath_group_info *g, void *opaque),
+		       void (*path_fn)(const struct umpath_path_info *p, void *opaque),
+		       void *opaque)
+{
+	struct priority_group *pg;
+	struct pgpath *p;
+
+	map_lock(map);
+	list_for_each_entry(pg, &map->live->priority_groups, list) {
+		unsigned i = 0;
+
+		if (group_fn) {
+			struct umpath_group_info gi = {
+				.num = pg->pg_num,
+				.state = pg->bypassed ? 'D' : pg == map->live->current_pg ? 'A' : 'E',
+				.selector = pg->ps.type->name,
+				.nr_paths = pg->nr_pgpaths,
+			};
+			group_fn(&gi, opaque);
+		}
+		list_for_each_entry(p, &pg->pgpaths, list) {
+			if (path_fn) {
+				struct umpath_path_info pi = {
+					.group = pg->pg_num,
+					.index = i,
+					.path = p->path->name,
+					.active = p->is_active,
+					.fail_count = p->fail_count,
+				};
+				path_fn(&pi, opaque);
+			}
+			i++;
+		}
+	}
+	map_unlock_raw(map);
+	return 0;
+}

@@ -152,17 +152,79 @@ int umpath_path_stats(struct umpath_ctx *ctx, const char *name, struct umpath_pa
 		if (!strcmp(p->name, name)) {
 			uint64_t ios = atomic_load(&p->st_ios);
 
+			uint64_t hist[UM_LAT_BUCKETS], total = 0, seen = 0, p99 = 0;
+
+			for (unsigned b = 0; b < UM_LAT_BUCKETS; b++)
+				total += hist[b] = atomic_load(&p->st_lat_hist[b]);
+			for (unsigned b = 0; b < UM_LAT_BUCKETS && total; b++) {
+				seen += hist[b];
+				if (seen * 100 >= total * 99) {
+					p99 = b ? 1ull << b : 1;	/* bucket b: [2^(b-1), 2^b) */
+					break;
+				}
+			}
 			*ret = (struct umpath_path_stats){
 				.ios = ios,
 				.bytes = atomic_load(&p->st_bytes),
 				.errors = atomic_load(&p->st_errors),
 				.inflight = atomic_load(&p->st_inflight),
 				.mean_latency_ns = ios ? atomic_load(&p->st_lat_ns_sum) / ios : 0,
+				.p99_latency_ns = p99,
 			};
 			r = 0;
 			break;
 		}
 	}
 	pthread_mutex_unlock(&ctx->lock);
+	return r;
+}
+
+struct pub_probe {
+	struct um_path *p;
+	void (*done)(void *opaque, int err);
+	void *opaque;
+};
+
+static void pub_probe_done(void *opaque, int err)
+{
+	struct pub_probe *pp = opaque;
+
+	pp->done(pp->opaque, err);
+	um_path_put(pp->p);
+	free(pp);
+}
+
+int umpath_path_probe(struct umpath_ctx *ctx, const char *name,
+		      void (*done)(void *opaque, int err), void *opaque)
+{
+	struct pub_probe *pp;
+	struct um_path *p;
+	int r = -ENOENT;
+
+	pp = calloc(1, sizeof(*pp));
+	if (!pp)
+		return -ENOMEM;
+	/* Only paths some map has open: a probe never opens a new one. */
+	pthread_mutex_lock(&ctx->lock);
+	list_for_each_entry(p, &ctx->paths, node) {
+		if (!strcmp(p->name, name)) {
+			p->refs++;
+			pp->p = p;
+			r = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	if (r) {
+		free(pp);
+		return r;
+	}
+	pp->done = done;
+	pp->opaque = opaque;
+	r = um_path_probe(pp->p, pub_probe_done, pp);
+	if (r) {
+		um_path_put(pp->p);
+		free(pp);
+	}
 	return r;
 }

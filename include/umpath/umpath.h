@@ -141,8 +141,52 @@ struct umpath_path_stats {
 	uint64_t errors;		/* I/Os that ended in an error */
 	uint32_t inflight;		/* I/Os at the transport now */
 	uint64_t mean_latency_ns;	/* mean completion time */
+	uint64_t p99_latency_ns;	/* 99th percentile (upper bound of its
+					 * power-of-two bucket), 0 if no I/O */
 };
 int umpath_path_stats(struct umpath_ctx *ctx, const char *path, struct umpath_path_stats *ret_stats);
+
+/* Probe a path as a path checker does: read its first block through its
+ * transport (for NBD, a lost connection answers at once while the
+ * transport reconnects in the background).  done(opaque, 0 or -errno) is
+ * called once, on any thread.  -ENOENT if no map has the path open. */
+int umpath_path_probe(struct umpath_ctx *ctx, const char *path,
+		      void (*done)(void *opaque, int err), void *opaque);
+
+/* ---- a map's layout and state, for checkers and operators ------------ */
+
+struct umpath_map_info {
+	unsigned nr_groups;
+	unsigned current_group;		/* as the status line shows it */
+	unsigned nr_valid_paths;
+	int queue_if_no_path;		/* the feature, as the table shows it */
+	int suspended;
+	unsigned queued_ios;		/* waiting for a path */
+	unsigned inflight_ios;		/* at the transports */
+	uint64_t size;			/* bytes */
+};
+int umpath_map_info(struct umpath_map *map, struct umpath_map_info *ret_info);
+
+struct umpath_group_info {
+	unsigned num;			/* 1-based */
+	char state;			/* 'A' active, 'E' enabled, 'D' bypassed */
+	const char *selector;
+	unsigned nr_paths;
+};
+struct umpath_path_info {
+	unsigned group;			/* 1-based group number */
+	unsigned index;			/* position in the group, 0-based */
+	const char *path;		/* the path string */
+	int active;			/* 'A' in the status line; 0 is 'F' */
+	unsigned fail_count;
+};
+/* Walk the live table: group_fn for each group, then path_fn for each of
+ * its paths (either may be NULL).  The callbacks run with the map's lock
+ * held: they must copy what they need and call nothing of this map. */
+int umpath_map_foreach(struct umpath_map *map,
+		       void (*group_fn)(const struct umpath_group_info *g, void *opaque),
+		       void (*path_fn)(const struct umpath_path_info *p, void *opaque),
+		       void *opaque);
 
 /* Path error or target error (Linux blk_path_error): 1 if an I/O that ended
  * with -err should fail its path and be retried on another one. */
