@@ -8,22 +8,76 @@
 #include "daemon.h"
 #include "log.h"
 
+void umd_policy_defaults(struct umd_policy *p)
+{
+	*p = (struct umd_policy){
+		.polling_interval_ms = 5000,
+		.max_polling_interval_ms = 20000,
+		.checker_timeout_ms = 5000,
+		.failback = FAILBACK_MANUAL,
+		.no_path_retry = NO_PATH_RETRY_QUEUE,
+		.flap_threshold = 3,
+		.flap_window_ms = 60000,
+		.flap_recovery_ms = 30000,
+		.checker = true,
+	};
+}
+
 int umd_init(struct umd *d, const struct umd_opts *opts)
 {
 	struct umpath_ctx_opts o = { .io_timeout_ms = opts ? opts->io_timeout_ms : 0,
 				     .pool_size = 4096 };
+	int r;
 
 	memset(d, 0, sizeof(*d));
 	pthread_mutex_init(&d->lock, NULL);
 	list_init(&d->maps);
-	return umpath_ctx_new(&o, &d->ctx);
+	umd_policy_defaults(&d->defaults);
+	r = umpath_ctx_new(&o, &d->ctx);
+	if (r < 0)
+		return r;
+	r = umd_events_init(d);
+	if (r < 0) {
+		umpath_ctx_free(d->ctx);
+		return r;
+	}
+	return 0;
 }
 
 static void umd_map_free(struct umd_map *m)
 {
+	umd_checker_map_removed(m);
+	umpath_map_set_event_cb(m->map, NULL, NULL);
 	umpath_map_free(m->map);
 	free(m->name);
 	free(m);
+}
+
+static const char *const event_types[] = {
+	[UMPATH_EV_PATH_FAILED] = "path_failed",
+	[UMPATH_EV_PATH_REINSTATED] = "path_reinstated",
+	[UMPATH_EV_GROUP_BYPASSED] = "group_bypassed",
+	[UMPATH_EV_GROUP_ENABLED] = "group_enabled",
+	[UMPATH_EV_GROUP_SWITCHED] = "group_switched",
+	[UMPATH_EV_TABLE_SWAPPED] = "table_swapped",
+	[UMPATH_EV_QUEUE_MODE] = "queue_if_no_path",
+};
+
+/* Every engine event of a map: to the checker (flap counting, prompt
+ * re-checks) and to the log and `umpath events`. */
+static void on_map_event(struct umpath_map *map, const struct umpath_event *ev, void *opaque)
+{
+	struct umd_map *m = opaque;
+	struct umd_event e = {
+		.map = m->name,
+		.type = ev->type < sizeof(event_types) / sizeof(event_types[0]) ? event_types[ev->type] : "event",
+		.path = ev->path,
+		.group = ev->group,
+		.nr_valid_paths = (int)ev->nr_valid_paths,
+	};
+
+	umd_checker_on_event(m, ev);
+	umd_event_publish(m->d, &e);
 }
 
 void umd_fini(struct umd *d)
@@ -35,6 +89,7 @@ void umd_fini(struct umd *d)
 		umd_map_free(m);
 	}
 	umpath_ctx_free(d->ctx);
+	umd_events_fini(d);
 	pthread_mutex_destroy(&d->lock);
 }
 
@@ -63,6 +118,24 @@ static bool valid_name(const char *name)
 
 int umd_map_create(struct umd *d, const char *name, const char *table, char *err, size_t errlen)
 {
+	return umd_map_create_policy(d, name, table, NULL, err, errlen);
+}
+
+int umd_map_set_policy(struct umd *d, const char *name, const struct umd_policy *policy)
+{
+	struct umd_map *m;
+
+	pthread_mutex_lock(&d->lock);
+	m = find_locked(d, name);
+	if (m)
+		m->policy = *policy;
+	pthread_mutex_unlock(&d->lock);
+	return m ? 0 : -ENXIO;
+}
+
+int umd_map_create_policy(struct umd *d, const char *name, const char *table,
+			  const struct umd_policy *policy, char *err, size_t errlen)
+{
 	struct umd_map *m;
 	int r;
 
@@ -84,6 +157,9 @@ int umd_map_create(struct umd *d, const char *name, const char *table, char *err
 	}
 	m->d = d;
 	m->refs = 1;	/* the registry's */
+	pthread_mutex_lock(&d->lock);
+	m->policy = policy ? *policy : d->defaults;
+	pthread_mutex_unlock(&d->lock);
 	r = umpath_map_new(d->ctx, name, table, 0, err, errlen, &m->map);
 	if (r < 0) {
 		free(m->name);
@@ -99,6 +175,8 @@ int umd_map_create(struct umd *d, const char *name, const char *table, char *err
 	}
 	list_add_tail(&m->node, &d->maps);
 	pthread_mutex_unlock(&d->lock);
+	umpath_map_set_event_cb(m->map, on_map_event, m);
+	umd_checker_map_added(m);
 	return 0;
 }
 

@@ -1,0 +1,2 @@
+/* config.c - placeholder: the configuration file is being written. */
+#include "daemon.h"
