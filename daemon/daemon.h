@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <umpath/umpath.h>
 
@@ -46,6 +47,11 @@ struct umd_policy {
 };
 
 void umd_policy_defaults(struct umd_policy *p);
+/* Set one policy keyword (polling_interval, max_polling_interval,
+ * checker_timeout, failback, no_path_retry, flap_threshold, flap_window,
+ * flap_recovery, path_checker) from its text; times in seconds.  -ENOENT
+ * for an unknown keyword, -EINVAL for a bad value, err says why. */
+int umd_policy_set(struct umd_policy *p, const char *key, const char *value, char *err, size_t errlen);
 
 /* ---- events --------------------------------------------------------- */
 
@@ -153,6 +159,36 @@ const char *umd_checker_path_state(struct umd_map *m, const char *path, char *bu
 
 int umd_events_init(struct umd *d);
 void umd_events_fini(struct umd *d);
+
+/* Subscribers (`umpath events`): each has a queue of UMD_EVENTS_QUEUE
+ * events; one that falls further behind loses the oldest, and is told how
+ * many.  At most UMD_EVENTS_MAX_SUBS at once, so that followers cannot
+ * take every control connection. */
+#define UMD_EVENTS_QUEUE 1024
+#define UMD_EVENTS_MAX_SUBS 16
+
+/* An event as a subscriber gets it: the strings are the message's own,
+ * valid until umd_event_msg_put(). */
+struct umd_event_msg {
+	struct umd_event ev;
+	struct timespec time;		/* wall clock (CLOCK_REALTIME) when published */
+	uint64_t seq;			/* 1, 2, ... in order of publication */
+};
+
+struct umd_event_sub;
+/* Follow the events of the map named map (NULL: of every map), also of
+ * maps created later.  -EAGAIN with UMD_EVENTS_MAX_SUBS subscribers. */
+int umd_events_subscribe(struct umd *d, const char *map, struct umd_event_sub **ret);
+void umd_events_unsubscribe(struct umd_event_sub *s);
+/* Readable (POLLIN) while umd_events_next has something to give, and
+ * once the daemon's event hub shuts down (umd_events_closed). */
+int umd_events_fd(struct umd_event_sub *s);
+/* The oldest waiting event or NULL; *ret_lost is the number of events
+ * dropped since the last call, all older than the one returned. */
+struct umd_event_msg *umd_events_next(struct umd_event_sub *s, uint64_t *ret_lost);
+void umd_event_msg_put(struct umd_event_msg *msg);
+/* The hub has shut down: nothing more will come. */
+bool umd_events_closed(struct umd_event_sub *s);
 
 /* ---- control socket ------------------------------------------------- */
 

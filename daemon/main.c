@@ -62,6 +62,11 @@ static void usage(FILE *f)
 		"                       /run/umpath/control as root, else\n"
 		"                       $XDG_RUNTIME_DIR/umpath/control)\n"
 		"  --io-timeout SECONDS deadline of every I/O on a path (default 10)\n"
+		"  --policy KEY=VALUE   a path-management default for every map (as in the\n"
+		"                       config file's defaults section): polling_interval,\n"
+		"                       max_polling_interval, checker_timeout, failback,\n"
+		"                       no_path_retry, flap_threshold, flap_window,\n"
+		"                       flap_recovery, path_checker\n"
 		"  --mem-store SIZE:NAME[,NAME...]  an in-memory store (SIZE bytes, k/M/G\n"
 		"                       suffixes) reachable as paths mem:NAME; for tests and\n"
 		"                       demos: its data is gone when umpathd exits\n"
@@ -77,12 +82,14 @@ int main(int argc, char **argv)
 		{ "control", required_argument, NULL, 'S' },
 		{ "io-timeout", required_argument, NULL, 't' },
 		{ "mem-store", required_argument, NULL, 'M' },
+		{ "policy", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *maps[256], *nbds[MAX_EXPORTS], *fuses[MAX_EXPORTS], *mems[MAX_EXPORTS];
-	unsigned nmaps = 0, nnbd = 0, nfuse = 0, nmem = 0;
+	const char *policies[64];
+	unsigned nmaps = 0, nnbd = 0, nfuse = 0, nmem = 0, npolicies = 0;
 	struct umd_export *exports[2 * MAX_EXPORTS];
 	const struct umd_export_ops *export_ops[2 * MAX_EXPORTS];
 	unsigned nexports = 0;
@@ -117,6 +124,11 @@ int main(int argc, char **argv)
 			if (nmem == MAX_EXPORTS)
 				goto toomany;
 			mems[nmem++] = optarg;
+			break;
+		case 'P':
+			if (npolicies == sizeof(policies) / sizeof(policies[0]))
+				goto toomany;
+			policies[npolicies++] = optarg;
 			break;
 		case 't': {
 			char *end;
@@ -161,6 +173,27 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		fprintf(stderr, "umpathd: cannot start the engine: %s\n", strerror(-r));
 		return 1;
+	}
+	/* Before any map exists: every map joins it as it is created. */
+	r = umd_checker_start(&d);
+	if (r < 0) {
+		fprintf(stderr, "umpathd: cannot start the path checker: %s\n", strerror(-r));
+		goto out;
+	}
+	for (unsigned i = 0; i < npolicies; i++) {
+		char key[64], err[256];
+		const char *eq = strchr(policies[i], '=');
+
+		if (!eq || eq == policies[i] || (size_t)(eq - policies[i]) >= sizeof(key)) {
+			fprintf(stderr, "umpathd: --policy %s: expected KEY=VALUE\n", policies[i]);
+			goto out;
+		}
+		memcpy(key, policies[i], (size_t)(eq - policies[i]));
+		key[eq - policies[i]] = '\0';
+		if (umd_policy_set(&d.defaults, key, eq + 1, err, sizeof(err)) < 0) {
+			fprintf(stderr, "umpathd: --policy %s: %s\n", policies[i], err);
+			goto out;
+		}
 	}
 	for (unsigned i = 0; i < nmem; i++) {
 		r = mem_store_from_spec(&d, mems[i]);
@@ -217,6 +250,7 @@ int main(int argc, char **argv)
 out:
 	/* I/O queued for want of a path would keep the exports from draining
 	 * for ever: at shutdown it fails instead (the kernel's presuspend). */
+	umd_checker_stop(&d);	/* it would turn queueing back on */
 	umd_fail_if_no_path_all(&d);
 	/* Exports first: they stop taking requests and wait for theirs. */
 	while (nexports--)

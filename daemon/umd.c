@@ -84,6 +84,8 @@ void umd_fini(struct umd *d)
 {
 	struct umd_map *m, *n;
 
+	umd_checker_stop(d);
+
 	list_for_each_entry_safe(m, n, &d->maps, node) {
 		list_del_init(&m->node);
 		umd_map_free(m);
