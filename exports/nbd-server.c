@@ -1240,6 +1240,23 @@ static int listen_tcp(const char *spec, int *ret_fd)
 	return 0;
 }
 
+/* Stop and join the first n workers. */
+static void workers_stop(struct nbd_export *e, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct worker *w = &e->workers[i];
+		uint64_t one = 1;
+
+		pthread_mutex_lock(&w->lock);
+		w->stop = true;
+		pthread_mutex_unlock(&w->lock);
+		if (write(w->efd, &one, sizeof(one)) < 0) {
+			/* the counter is full: the worker wakes anyway */
+		}
+		pthread_join(w->thread, NULL);
+	}
+}
+
 static void export_free(struct nbd_export *e)
 {
 	if (e->lfd >= 0)
@@ -1322,18 +1339,7 @@ static int nbd_start(struct umd *d, const char *spec, struct umd_export **ret)
 	*ret = (struct umd_export *)e;
 	return 0;
 fail:
-	for (unsigned i = 0; i < started; i++) {
-		struct worker *w = &e->workers[i];
-		uint64_t one = 1;
-
-		pthread_mutex_lock(&w->lock);
-		w->stop = true;
-		pthread_mutex_unlock(&w->lock);
-		if (write(w->efd, &one, sizeof(one)) < 0) {
-			/* the counter is full: the worker wakes anyway */
-		}
-		pthread_join(w->thread, NULL);
-	}
+	workers_stop(e, started);
 	export_free(e);
 	return r;
 }
@@ -1369,18 +1375,7 @@ static void nbd_stop(struct umd_export *ue)
 		um_log("nbd: %u connections still busy at shutdown", e->nconns);
 	pthread_mutex_unlock(&e->lock);
 
-	for (unsigned i = 0; i < e->nworkers; i++) {
-		struct worker *w = &e->workers[i];
-		uint64_t one = 1;
-
-		pthread_mutex_lock(&w->lock);
-		w->stop = true;
-		pthread_mutex_unlock(&w->lock);
-		if (write(w->efd, &one, sizeof(one)) < 0) {
-			/* the counter is full: the worker wakes anyway */
-		}
-		pthread_join(w->thread, NULL);
-	}
+	workers_stop(e, e->nworkers);
 	export_free(e);
 }
 
