@@ -582,25 +582,20 @@ static void file_cqe_locked(struct file_path *fp, const struct io_uring_cqe *cqe
 		file_slot_put_locked(fp, slot);
 }
 
-/* Reap every CQE, under fp->lock (which makes the CQ's consumer one at a
- * time).  Runs on the loop thread when the ring's eventfd fires, and on the
- * submitting thread right after a submission whose ops completed inline
- * (page-cache hits): their completion then costs no thread hop. */
-static void file_reap(struct file_path *fp)
+/* Reap every CQE, and start what waited for a slot; the caller holds
+ * fp->lock (which makes the CQ's consumer one at a time).  Finished I/O goes
+ * to out; discards to be done by ioctl go to redo (still in flight). */
+static void file_reap_locked(struct file_path *fp, struct list_head *out, struct list_head *redo)
 {
-	struct list_head out, redo;
 	struct io_uring_cqe *cqe;
-	struct um_tio *tio, *n;
 	unsigned head, seen;
 	bool flushed = false;
 
-	list_init(&out);
-	list_init(&redo);
-	file_lock(fp);
+	file_assert_locked(fp);
 	do {
 		seen = 0;
 		io_uring_for_each_cqe(&fp->ring, head, cqe) {
-			file_cqe_locked(fp, cqe, &out, &redo);
+			file_cqe_locked(fp, cqe, out, redo);
 			seen++;
 		}
 		io_uring_cq_advance(&fp->ring, seen);
@@ -613,20 +608,40 @@ static void file_reap(struct file_path *fp)
 		}
 		if (!seen) {
 			/* Ops started from the FIFO may complete inline. */
-			file_fill_locked(fp, &out);
+			file_fill_locked(fp, out);
 			file_flush_sq_locked(fp);
 			seen = io_uring_cq_ready(&fp->ring);
 		}
 	} while (seen);
 	if (file_idle_locked(fp))
 		pthread_cond_broadcast(&fp->idle);
-	file_unlock(fp);
+}
 
-	list_for_each_entry_safe(tio, n, &redo, tp_node) {
+/* After unlocking: the discards by ioctl (their I/O is still in flight, so
+ * the path cannot be closed meanwhile), then every completion.  Nothing of
+ * fp is touched after the first done(): it may close the path. */
+static void file_finish_all(struct file_path *fp, struct list_head *out, struct list_head *redo)
+{
+	struct um_tio *tio, *n;
+
+	list_for_each_entry_safe(tio, n, redo, tp_node) {
 		list_del_init(&tio->tp_node);
-		file_finish(&out, tio, file_discard_ioctl(fp, tio));
+		file_finish(out, tio, file_discard_ioctl(fp, tio));
 	}
-	file_complete(&out);
+	file_complete(out);
+}
+
+/* Runs on the loop thread when the ring's eventfd fires. */
+static void file_reap(struct file_path *fp)
+{
+	struct list_head out, redo;
+
+	list_init(&out);
+	list_init(&redo);
+	file_lock(fp);
+	file_reap_locked(fp, &out, &redo);
+	file_unlock(fp);
+	file_finish_all(fp, &out, &redo);
 }
 
 static void file_ring_event(void *opaque, uint32_t events)
@@ -720,12 +735,12 @@ static void file_timer_fn(struct um_timer *t)
 		file_timer_at_locked(fp, due);
 	if (file_idle_locked(fp))
 		pthread_cond_broadcast(&fp->idle);
-	bool reap = io_uring_cq_ready(&fp->ring);
+	struct list_head redo;
+	list_init(&redo);
+	if (io_uring_cq_ready(&fp->ring))
+		file_reap_locked(fp, &out, &redo);
 	file_unlock(fp);
-	/* Reap before completing: a done() may close the path. */
-	if (reap)
-		file_reap(fp);
-	file_complete(&out);
+	file_finish_all(fp, &out, &redo);
 }
 
 /* The page-cache fast path: a buffered read (or write, where the file
@@ -793,14 +808,15 @@ static void file_submit(struct um_path *p, struct um_tio *tio)
 		file_start_locked(fp, tio, &out);
 		file_flush_sq_locked(fp);
 	}
-	/* Ops that completed inline (page-cache hits): reap them here, on the
-	 * submitting thread, before completing anything (a done() may close
-	 * the path). */
-	bool reap = io_uring_cq_ready(&fp->ring);
+	/* Ops that completed inline: reap them here, on the submitting
+	 * thread and still under the lock - once it is dropped, another
+	 * thread may complete this path's last I/O and close it. */
+	struct list_head redo;
+	list_init(&redo);
+	if (io_uring_cq_ready(&fp->ring))
+		file_reap_locked(fp, &out, &redo);
 	file_unlock(fp);
-	if (reap)
-		file_reap(fp);
-	file_complete(&out);
+	file_finish_all(fp, &out, &redo);
 }
 
 /* ---- open and close ------------------------------------------------------ */
