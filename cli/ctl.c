@@ -1,6 +1,9 @@
 /* ctl.c - the umpath verbs served by umpathd (ls, create, remove, reload,
- * load, table, status, message, suspend, resume, info): one request over
- * the control socket (ctlproto.h), its output printed as received.
+ * load, table, status, message, suspend, resume, info, show, events,
+ * reconfigure): one request over the control socket (ctlproto.h), its
+ * output printed as received.  `events` streams: its lines are printed as
+ * they arrive, until umpathd ends the stream (exit 0) or the user
+ * interrupts.
  *
  * Exit status: 0 on "OK"; 1 when umpathd refused the request or cannot be
  * reached; 2 on a usage error caught here. */
@@ -21,20 +24,24 @@ struct ctl_verb {
 	int min_args;		/* words after the verb */
 	int max_args;		/* -1: any number */
 	const char *usage;
+	bool stream;		/* print the output as it comes, without end */
 };
 
 static const struct ctl_verb verbs[] = {
-	{ "ls",      0, 0,  "ls" },
-	{ "create",  1, -1, "create NAME TABLE..." },
-	{ "remove",  1, 2,  "remove NAME [--force]" },
-	{ "reload",  1, -1, "reload NAME TABLE..." },
-	{ "load",    1, -1, "load NAME TABLE..." },
-	{ "table",   1, 1,  "table NAME" },
-	{ "status",  1, 1,  "status NAME" },
-	{ "message", 1, -1, "message NAME ARGS..." },
-	{ "suspend", 1, 2,  "suspend NAME [--noflush]" },
-	{ "resume",  1, 1,  "resume NAME" },
-	{ "info",    1, 1,  "info NAME" },
+	{ "ls",      0, 0,  "ls", false },
+	{ "create",  1, -1, "create NAME TABLE...", false },
+	{ "remove",  1, 2,  "remove NAME [--force]", false },
+	{ "reload",  1, -1, "reload NAME TABLE...", false },
+	{ "load",    1, -1, "load NAME TABLE...", false },
+	{ "table",   1, 1,  "table NAME", false },
+	{ "status",  1, 2,  "status NAME [--json]", false },
+	{ "message", 1, -1, "message NAME ARGS...", false },
+	{ "suspend", 1, 2,  "suspend NAME [--noflush]", false },
+	{ "resume",  1, 1,  "resume NAME", false },
+	{ "info",    1, 1,  "info NAME", false },
+	{ "show",    1, 3,  "show topology|paths|maps [NAME] [--json]", false },
+	{ "events",  0, 2,  "events [NAME] [--json]", true },
+	{ "reconfigure", 0, 0, "reconfigure", false },
 };
 
 static const struct ctl_verb *find_verb(const char *name)
@@ -168,6 +175,74 @@ static void print_error(int argc, char **argv, const char *reason)
 		fprintf(stderr, "umpath: %s: %s\n", argv[0], reason);
 }
 
+/* The status line, byte by byte so that nothing after it is consumed:
+ * 0, or -errno (-EPROTO: none, or longer than a status line can be). */
+static int read_status_line(int fd, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	while (n + 1 < len) {
+		ssize_t r = recv(fd, buf + n, 1, 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return n && errno == ECONNRESET ? -EPROTO : -errno;
+		if (!r)
+			return -EPROTO;
+		if (buf[n] == '\n') {
+			buf[n] = '\0';
+			return 0;
+		}
+		n++;
+	}
+	return -EPROTO;
+}
+
+/* A streaming verb: the status line, then every byte as it comes, until
+ * umpathd closes (exit 0: it ends the stream only when it stops). */
+static int stream_reply(int fd, int argc, char **argv, const char *path)
+{
+	char line[1024], buf[65536];
+	int r = read_status_line(fd, line, sizeof(line));
+
+	if (r < 0) {
+		fprintf(stderr, "umpath: %s: %s from umpathd at %s\n", argv[0],
+			r == -EPROTO ? "malformed answer" : strerror(-r), path);
+		return 1;
+	}
+	if (!strncmp(line, "ERR ", 4)) {
+		char *name = line + 4, *reason = strchr(name, ' ');
+
+		print_error(argc, argv, reason && reason[1] ? reason + 1 : name);
+		return 1;
+	}
+	if (strcmp(line, "OK")) {
+		fprintf(stderr, "umpath: %s: malformed answer from umpathd at %s\n", argv[0], path);
+		return 1;
+	}
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "umpath: %s: umpathd at %s: %s\n", argv[0], path,
+				strerror(errno));
+			return 1;
+		}
+		if (!n)
+			return 0;
+		/* Flushed at once: a follower piped into grep must see
+		 * each event when it happens. */
+		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n || fflush(stdout)) {
+			fprintf(stderr, "umpath: %s: writing the output: %s\n", argv[0],
+				strerror(errno));
+			return 1;
+		}
+	}
+}
+
 int cli_ctl(const char *socket_path, int argc, char **argv)
 {
 	const struct ctl_verb *v = find_verb(argv[0]);
@@ -198,6 +273,11 @@ int cli_ctl(const char *socket_path, int argc, char **argv)
 	}
 	send_request(fd, req, req_len);
 	free(req);
+	if (v->stream) {
+		r = stream_reply(fd, argc, argv, path);
+		close(fd);
+		return r;
+	}
 	r = read_reply(fd, &reply, &reply_len);
 	close(fd);
 	if (r < 0) {

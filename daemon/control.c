@@ -1,7 +1,8 @@
 /* control.c - umpathd's control socket: the dmsetup-like verbs of the umpath
  * tool (ls, create, remove, reload, load, table, status, message, suspend,
- * resume, info) over a unix stream socket, in the wire format of
- * ctlproto.h.
+ * resume, info), the operator's views (show topology|paths|maps, --json;
+ * show.c formats them) and the event stream (events) over a unix stream
+ * socket, in the wire format of ctlproto.h.
  *
  * Threads: one acceptor thread, and one short-lived detached thread per
  * connection.  A thread per connection rather than serving connections one
@@ -12,6 +13,16 @@
  * threads are bounded (CTL_MAX_CONNS, further connections are refused with
  * EAGAIN) and so is each one's life: the request must arrive within
  * CTL_RECV_TIMEOUT_MS and the reply may block at most CTL_SEND_TIMEOUT_S.
+ *
+ * The exception is `events`: its thread answers OK and then streams one
+ * line per event for as long as the client stays (at most
+ * UMD_EVENTS_MAX_SUBS of them, so that they cannot take every thread).  It
+ * never blocks on the client: it waits in poll() for the socket and the
+ * subscription's eventfd, and while the client does not read, events pile
+ * up in the subscription's bounded queue, which drops the oldest.  The
+ * client leaving shows as end of file on the socket; so does the
+ * shutdown(SHUT_RD) of umd_control_stop, which the thread tells apart by
+ * c->stopping and answers with a last line.
  *
  * Access: the socket is 0600 in a directory created 0700, and each peer is
  * checked with SO_PEERCRED: root and the daemon's own uid only.
@@ -40,6 +51,7 @@
 #include "ctlproto.h"
 #include "daemon.h"
 #include "log.h"
+#include "show.h"
 
 #define CTL_MAX_CONNS 64		/* connection threads at once */
 #define CTL_RECV_TIMEOUT_MS 5000	/* the whole request must arrive in this */
@@ -47,6 +59,7 @@
 #define CTL_STOP_TIMEOUT_S 30		/* umd_control_stop waits this for requests */
 #define CTL_REASON_MAX 512
 #define CTL_BUF_INIT 4096
+#define CTL_EVENTS_BATCH 64		/* events formatted per send */
 
 struct umd_control {
 	struct umd *d;
@@ -64,6 +77,7 @@ struct umd_control {
 	unsigned nconns;		/* guarded by lock */
 	unsigned refs;			/* guarded by lock: 1 + one per connection */
 	struct list_head busy;		/* guarded by lock: names being changed */
+	bool stopping;			/* guarded by lock: umd_control_stop began */
 };
 
 struct ctl_conn {
@@ -159,6 +173,24 @@ static char *join_words(int argc, char **argv)
 	}
 	*p = '\0';
 	return s;
+}
+
+/* Take "--json" out of the words after the verb: whether it was there.
+ * Only for the verbs that have the option: elsewhere it may be a word of
+ * a table or a message. */
+static bool take_json(int *argc, char **argv)
+{
+	bool json = false;
+	int n = 1;
+
+	for (int i = 1; i < *argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = true;
+		else
+			argv[n++] = argv[i];
+	}
+	*argc = n;
+	return json;
 }
 
 static int send_all(int fd, const char *buf, size_t len)
@@ -384,17 +416,51 @@ static int do_load(struct umd_control *c, int argc, char **argv, bool reload,
 static int do_show(struct umd_control *c, int argc, char **argv, bool table,
 		   struct ctl_reply *rep)
 {
+	char err[CTL_REASON_MAX] = "";
 	struct umd_map *m;
+	bool json = false;
 	int r;
 
+	if (!table)
+		json = take_json(&argc, argv);
 	if (argc != 2)
-		return fail(rep, -EINVAL, "usage: %s NAME", argv[0]);
+		return fail(rep, -EINVAL, table ? "usage: table NAME" : "usage: status NAME [--json]");
 	m = get_map(c->d, argv[1], rep);
 	if (!m)
 		return rep->err;
-	r = print_line(m, table, rep);
+	if (json) {
+		r = umd_show_status_json(m, rep->out, err, sizeof(err));
+		if (r < 0)
+			fail(rep, r, "%s", err);
+	} else {
+		r = print_line(m, table, rep);
+	}
 	umd_map_put(m, false);
 	return r;
+}
+
+/* show topology|paths|maps [NAME] [--json] */
+static int do_view(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
+{
+	char err[CTL_REASON_MAX] = "";
+	bool json = take_json(&argc, argv);
+	const char *name;
+	int r;
+
+	if (argc < 2 || argc > 3)
+		return fail(rep, -EINVAL, "usage: show topology|paths|maps [NAME] [--json]");
+	name = argc == 3 ? argv[2] : NULL;
+	if (!strcmp(argv[1], "topology"))
+		r = umd_show_topology(c->d, name, json, rep->out, err, sizeof(err));
+	else if (!strcmp(argv[1], "paths"))
+		r = umd_show_paths(c->d, name, json, rep->out, err, sizeof(err));
+	else if (!strcmp(argv[1], "maps"))
+		r = umd_show_maps(c->d, name, json, rep->out, err, sizeof(err));
+	else
+		return fail(rep, -EINVAL, "unknown view '%s': topology, paths or maps", argv[1]);
+	if (r < 0)
+		return fail(rep, r, "%s", *err ? err : strerror(-r));
+	return 0;
 }
 
 static int do_message(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
@@ -474,6 +540,39 @@ static int do_info(struct umd_control *c, int argc, char **argv, struct ctl_repl
 	return 0;
 }
 
+/* reconfigure's table swap (config.c): what reload does, under the same
+ * per-name serialisation. */
+static int reconfigure_reload(void *opaque, struct umd_map *m, const char *table,
+			      char *err, size_t errlen)
+{
+	struct umd_control *c = opaque;
+	struct ctl_busy busy;
+	int r;
+
+	busy_enter(c, &busy, m->name);
+	r = umpath_map_load(m->map, table, err, errlen);
+	if (!r && !umpath_map_is_suspended(m->map)) {
+		r = umpath_map_suspend(m->map, UMPATH_SUSPEND_NOFLUSH);
+		if (!r)
+			r = umpath_map_resume(m->map);
+	}
+	busy_leave(c, &busy);
+	return r;
+}
+
+static int do_reconfigure(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
+{
+	char err[CTL_REASON_MAX] = "";
+	int r;
+
+	if (argc != 1)
+		return fail(rep, -EINVAL, "usage: reconfigure");
+	r = umd_config_reconfigure(c->d, reconfigure_reload, c, rep->out, err, sizeof(err));
+	if (r < 0)
+		return fail_engine(rep, r, err);
+	return 0;
+}
+
 static void dispatch(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
 {
 	const char *verb = argv[0];
@@ -494,6 +593,10 @@ static void dispatch(struct umd_control *c, int argc, char **argv, struct ctl_re
 		do_suspend_resume(c, argc, argv, !strcmp(verb, "suspend"), rep);
 	else if (!strcmp(verb, "info"))
 		do_info(c, argc, argv, rep);
+	else if (!strcmp(verb, "show"))
+		do_view(c, argc, argv, rep);
+	else if (!strcmp(verb, "reconfigure"))
+		do_reconfigure(c, argc, argv, rep);
 	else
 		fail(rep, -EINVAL, "unknown command '%s'", verb);
 }
@@ -592,12 +695,171 @@ static void send_reply(int fd, struct ctl_reply *rep)
 		send_all(fd, rep->buf, rep->len);
 }
 
+/* ---- the event stream ------------------------------------------------ */
+
+static bool control_stopping(struct umd_control *c)
+{
+	bool stopping;
+
+	pthread_mutex_lock(&c->lock);
+	stopping = c->stopping;
+	pthread_mutex_unlock(&c->lock);
+	return stopping;
+}
+
+/* Format what waits in the subscription, at most max events (0: all);
+ * NULL on ENOMEM, else a buffer (maybe empty) to free. */
+static char *take_events(struct umd_event_sub *s, bool json, unsigned max, size_t *ret_len)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	for (unsigned n = 0; !max || n < max; n++) {
+		struct umd_event_msg *msg;
+		uint64_t lost;
+
+		msg = umd_events_next(s, &lost);
+		if (lost)
+			umd_show_events_lost(f, lost, json);
+		if (!msg)
+			break;
+		umd_show_event(f, msg, json);
+		umd_event_msg_put(msg);
+	}
+	if (fclose(f)) {
+		free(buf);
+		return NULL;
+	}
+	*ret_len = len;
+	return buf;
+}
+
+/* Stream until the client leaves or the daemon stops; why it ended. */
+static const char *stream_events(struct ctl_conn *conn, struct umd_event_sub *s, bool json)
+{
+	const char *why = NULL;
+	char *out = NULL;
+	size_t len = 0, off = 0;
+	bool stopping = false;
+
+	while (!why) {
+		struct pollfd pfd[2] = {
+			{ .fd = conn->fd, .events = POLLIN | POLLRDHUP | (off < len ? POLLOUT : 0) },
+			{ .fd = umd_events_fd(s), .events = off < len ? 0 : POLLIN },
+		};
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno != EINTR)
+				why = "poll failed";
+			continue;
+		}
+		if (pfd[0].revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) {
+			char junk[256];
+			ssize_t n = recv(conn->fd, junk, sizeof(junk), MSG_DONTWAIT);
+
+			/* Words from the client mean nothing here; end of
+			 * file is the client gone or our stop. */
+			if (!n || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+				stopping = control_stopping(conn->c);
+				why = stopping ? "umpathd stopping" : "client left";
+				continue;
+			}
+		}
+		if (off < len) {
+			if (pfd[0].revents & POLLOUT) {
+				ssize_t n = send(conn->fd, out + off, len - off,
+						 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+				if (n < 0 && errno != EAGAIN && errno != EINTR)
+					why = "client left";
+				else if (n > 0)
+					off += (size_t)n;
+			}
+			if (off < len)
+				continue;
+		}
+		free(out);
+		out = take_events(s, json, CTL_EVENTS_BATCH, &len);
+		off = 0;
+		if (!out) {
+			len = 0;
+			why = "out of memory";
+		} else if (!len && umd_events_closed(s)) {
+			stopping = true;
+			why = "umpathd stopping";
+		}
+	}
+	if (stopping) {
+		/* A last word, so that the follower knows this was no crash:
+		 * what is pending, what is queued, the end line.  Blocking
+		 * sends, each bounded by CTL_SEND_TIMEOUT_S. */
+		char *rest = NULL, *end = NULL;
+		size_t rest_len = 0, end_len = 0;
+		FILE *f;
+
+		if (off < len && send_all(conn->fd, out + off, len - off) < 0)
+			goto out;
+		rest = take_events(s, json, 0, &rest_len);
+		if (rest && rest_len && send_all(conn->fd, rest, rest_len) < 0)
+			goto out;
+		f = open_memstream(&end, &end_len);
+		if (f) {
+			umd_show_events_end(f, json);
+			if (!fclose(f))
+				send_all(conn->fd, end, end_len);
+		}
+out:
+		free(rest);
+		free(end);
+	}
+	free(out);
+	return why;
+}
+
+/* events [NAME] [--json]: true if it answered (OK and the stream), false
+ * with rep->err set if the request is refused. */
+static bool do_events(struct ctl_conn *conn, int argc, char **argv, struct ctl_reply *rep)
+{
+	bool json = take_json(&argc, argv);
+	const char *map = argc == 2 ? argv[1] : NULL, *why;
+	struct umd_event_sub *s;
+	int r;
+
+	if (argc > 2) {
+		fail(rep, -EINVAL, "usage: events [NAME] [--json]");
+		return false;
+	}
+	r = umd_events_subscribe(conn->c->d, map, &s);
+	if (r == -EAGAIN) {
+		fail(rep, r, "too many event followers (at most %u)", UMD_EVENTS_MAX_SUBS);
+		return false;
+	}
+	if (r < 0) {
+		fail(rep, r, "%s", r == -ESHUTDOWN ? "umpathd is stopping" : strerror(-r));
+		return false;
+	}
+	if (send_all(conn->fd, "OK\n", 3) < 0) {
+		umd_events_unsubscribe(s);
+		return true;
+	}
+	ctl_log("control: pid %ld uid %u follows the events of %s", (long)conn->pid,
+		(unsigned)conn->uid, map ? map : "every map");
+	why = stream_events(conn, s, json);
+	umd_events_unsubscribe(s);
+	ctl_log("control: pid %ld: event stream ended: %s", (long)conn->pid, why);
+	return true;
+}
+
 static void control_put(struct umd_control *c);
 
 static void serve(struct ctl_conn *conn)
 {
 	struct ctl_reply rep = { .err = 0 };
 	char *buf = NULL, **argv = NULL;
+	bool streamed = false;
 	int argc = 0, r;
 
 	r = read_request(conn->fd, &buf, &argv, &argc);
@@ -616,6 +878,8 @@ static void serve(struct ctl_conn *conn)
 		fail(&rep, r == -ENOMEM ? r : -EINVAL, "malformed request");
 	} else if (!argc) {
 		fail(&rep, -EINVAL, "empty request");
+	} else if (!strcmp(argv[0], "events")) {
+		streamed = do_events(conn, argc, argv, &rep);
 	} else {
 		rep.out = open_memstream(&rep.buf, &rep.len);
 		if (!rep.out)
@@ -629,7 +893,8 @@ static void serve(struct ctl_conn *conn)
 		ctl_log("control: pid %ld uid %u: %s%s%s: %s", (long)conn->pid, (unsigned)conn->uid,
 			argc ? argv[0] : "request", argc > 1 ? " " : "", argc > 1 ? argv[1] : "",
 			rep.reason);
-	send_reply(conn->fd, &rep);
+	if (!streamed)
+		send_reply(conn->fd, &rep);
 	free(rep.buf);
 	free(buf);
 	free(argv);
@@ -957,7 +1222,9 @@ void umd_control_stop(struct umd_control *c)
 	deadline.tv_sec += CTL_STOP_TIMEOUT_S;
 	pthread_mutex_lock(&c->lock);
 	/* A client still sending (or silent) is cut short; a request being
-	 * served goes on and can still write its reply. */
+	 * served goes on and can still write its reply.  An event stream sees
+	 * the end of file and, by this flag, says goodbye and ends. */
+	c->stopping = true;
 	list_for_each_entry(conn, &c->conns, node)
 		shutdown(conn->fd, SHUT_RD);
 	while (c->nconns && r != ETIMEDOUT)

@@ -48,6 +48,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: umpathd [--map NAME='TABLE']... [--nbd unix:PATH | --nbd tcp:[HOST:]PORT]...\n"
 		"               [--fuse DIR] [--control PATH] [--io-timeout SECONDS]\n"
+		"               [--config FILE] [--policy KEY=VALUE]...\n"
 		"\n"
 		"  --map NAME=TABLE     create map NAME from a dm-multipath table (the words\n"
 		"                       after \"multipath\" in a dm table line); its paths are\n"
@@ -61,7 +62,11 @@ static void usage(FILE *f)
 		"  --control PATH       the control socket (default: $UMPATH_CONTROL, or\n"
 		"                       /run/umpath/control as root, else\n"
 		"                       $XDG_RUNTIME_DIR/umpath/control)\n"
-		"  --io-timeout SECONDS deadline of every I/O on a path (default 10)\n"
+		"  --io-timeout SECONDS deadline of every I/O on a path (default 10, or the\n"
+		"                       config file's io_timeout)\n"
+		"  --config FILE        the configuration file (umpath.conf(5); default\n"
+		"                       " UMD_CONFIG_DEFAULT ", which may be missing): its\n"
+		"                       defaults and maps; `umpath reconfigure` re-reads it\n"
 		"  --policy KEY=VALUE   a path-management default for every map (as in the\n"
 		"                       config file's defaults section): polling_interval,\n"
 		"                       max_polling_interval, checker_timeout, failback,\n"
@@ -83,6 +88,7 @@ int main(int argc, char **argv)
 		{ "io-timeout", required_argument, NULL, 't' },
 		{ "mem-store", required_argument, NULL, 'M' },
 		{ "policy", required_argument, NULL, 'P' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -93,8 +99,9 @@ int main(int argc, char **argv)
 	struct umd_export *exports[2 * MAX_EXPORTS];
 	const struct umd_export_ops *export_ops[2 * MAX_EXPORTS];
 	unsigned nexports = 0;
-	const char *control = NULL;
-	char ctlbuf[512];
+	const char *control = NULL, *config = NULL;
+	struct umd_config *cfg = NULL;
+	char ctlbuf[512], cfgerr[1024];
 	struct umd_opts opts = { .io_timeout_ms = 0 };
 	struct umd_control *ctl = NULL;
 	struct umd d;
@@ -119,6 +126,9 @@ int main(int argc, char **argv)
 			break;
 		case 'S':
 			control = optarg;
+			break;
+		case 'c':
+			config = optarg;
 			break;
 		case 'M':
 			if (nmem == MAX_EXPORTS)
@@ -169,9 +179,18 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* Read before the engine starts: the file may set its I/O timeout
+	 * (--io-timeout wins). */
+	if (umd_config_read(config, &cfg, cfgerr, sizeof(cfgerr)) < 0) {
+		fprintf(stderr, "umpathd: %s\n", cfgerr);
+		return 1;
+	}
+	if (!opts.io_timeout_ms)
+		opts.io_timeout_ms = umd_config_io_timeout_ms(cfg);
 	r = umd_init(&d, &opts);
 	if (r < 0) {
 		fprintf(stderr, "umpathd: cannot start the engine: %s\n", strerror(-r));
+		umd_config_free(cfg);
 		return 1;
 	}
 	/* Before any map exists: every map joins it as it is created. */
@@ -202,6 +221,14 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* After the mem stores (the file may name mem: paths) and --policy
+	 * (the base of the file's defaults), before --map (made with them). */
+	r = umd_config_apply(&d, cfg, cfgerr, sizeof(cfgerr));
+	cfg = NULL;	/* it took it */
+	if (r < 0) {
+		fprintf(stderr, "umpathd: %s\n", cfgerr);
+		goto out;
+	}
 	for (unsigned i = 0; i < nmaps; i++) {
 		const char *eq = strchr(maps[i], '=');
 		char name[256], err[512] = "";
@@ -217,7 +244,14 @@ int main(int argc, char **argv)
 			fprintf(stderr, "umpathd: map %s: %s\n", name, *err ? err : strerror(-r));
 			goto out;
 		}
-		um_log("map %s: created: %s", name, eq + 1);
+		/* A table from the command line may hold anything: keep the
+		 * log one line per event. */
+		char shown[1024];
+		size_t k = 0;
+		for (const char *ch = eq + 1; *ch && k < sizeof(shown) - 1; ch++)
+			shown[k++] = (unsigned char)*ch < ' ' || *ch == 0x7f ? '?' : *ch;
+		shown[k] = '\0';
+		um_log("map %s: created: %s", name, shown);
 	}
 
 	ctl_socket_path(control, ctlbuf, sizeof(ctlbuf));
@@ -258,6 +292,8 @@ out:
 	umd_control_stop(ctl);
 	umd_flush_all(&d);
 	umd_fini(&d);
+	umd_config_fini(&d);
+	umd_config_free(cfg);	/* if we stopped before applying it */
 	if (!ret)
 		um_log("stopped");
 	return ret;

@@ -1,0 +1,1046 @@
+/* show.c - the operator's views (show.h): the topology in multipath -ll's
+ * layout, per-path state and statistics, a summary per map, the status
+ * line taken apart, and the lines of the event stream; each as text or
+ * JSON.
+ *
+ * A map's view is a snapshot assembled from three engine calls: the TABLE
+ * line (features, hardware handler and each group's selector with its
+ * arguments, which the layout walk does not give), the layout walk
+ * (group and path states, failure counts) and the map info.  A reload
+ * between the first two would pair one table's selectors with another's
+ * paths, so the two are compared and taken again when they disagree.
+ * The checker and the path statistics are asked afterwards, without the
+ * map's lock (the walk's callbacks may call nothing).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "json.h"
+#include "show.h"
+
+#define SNAP_TRIES 5
+#define LINE_INIT 1024
+
+struct v_path {
+	char *name;
+	unsigned group;			/* 1-based */
+	unsigned index;			/* in the group, 0-based */
+	bool active;
+	unsigned fail_count;
+	char checker[32];		/* ready, faulty, pending, held, unchecked */
+	bool have_stats;
+	struct umpath_path_stats st;
+};
+
+struct v_group {
+	unsigned num;
+	char state;			/* A, E, D */
+	unsigned nr_paths;
+	char *policy;			/* "service-time 0": selector and its args */
+};
+
+/* One map as the views show it. */
+struct view {
+	struct umd_map *m;
+	char *table;			/* the TABLE line; the strings below point into
+					 * their own allocations */
+	char *features;			/* "1 queue_if_no_path" */
+	char *hwhandler;		/* "0" or "1 alua" */
+	struct v_group *groups;
+	unsigned ngroups, groups_cap;
+	struct v_path *paths;
+	unsigned npaths, paths_cap;
+	bool oom;			/* an allocation in the walk failed */
+	struct umpath_map_info info;
+	struct umd_policy policy;
+	unsigned opens;
+};
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* One of the engine's status lines, whatever its length; NULL on ENOMEM. */
+static char *map_line(struct umpath_map *map, bool table)
+{
+	size_t cap = LINE_INIT;
+	char *buf = NULL;
+
+	for (;;) {
+		char *nb = realloc(buf, cap);
+		int n;
+
+		if (!nb) {
+			free(buf);
+			return NULL;
+		}
+		buf = nb;
+		n = table ? umpath_map_table(map, buf, cap) : umpath_map_status(map, buf, cap);
+		if (n >= 0 && (size_t)n < cap)
+			return buf;
+		cap = (size_t)n + 1;	/* it may have grown since: loop */
+	}
+}
+
+/* Split s in place at blanks; a NULL-terminated array, or NULL on ENOMEM. */
+static char **split_words(char *s, unsigned *ret_n)
+{
+	unsigned n = 0, cap = 16;
+	char **w = malloc(cap * sizeof(*w)), *save = NULL;
+
+	if (!w)
+		return NULL;
+	for (char *t = strtok_r(s, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+		if (n + 1 == cap) {
+			char **nw = realloc(w, 2 * cap * sizeof(*w));
+
+			if (!nw) {
+				free(w);
+				return NULL;
+			}
+			w = nw;
+			cap *= 2;
+		}
+		w[n++] = t;
+	}
+	w[n] = NULL;
+	*ret_n = n;
+	return w;
+}
+
+static char *join(char **w, unsigned n)
+{
+	size_t len = 1;
+	char *s, *p;
+
+	for (unsigned i = 0; i < n; i++)
+		len += strlen(w[i]) + 1;
+	s = malloc(len);
+	if (!s)
+		return NULL;
+	p = s;
+	for (unsigned i = 0; i < n; i++) {
+		size_t l = strlen(w[i]);
+
+		if (i)
+			*p++ = ' ';
+		memcpy(p, w[i], l);
+		p += l;
+	}
+	*p = '\0';
+	return s;
+}
+
+/* A count word of a status line: -1 if it is not one or runs past end. */
+static long count_at(char **w, unsigned n, unsigned i)
+{
+	char *end;
+	long v;
+
+	if (i >= n)
+		return -1;
+	v = strtol(w[i], &end, 10);
+	if (*end || v < 0 || v > (long)n)
+		return -1;
+	return v;
+}
+
+/* multipath's size: KiB, MiB, ... with one decimal below 10. */
+static void fmt_size(char *buf, size_t len, uint64_t bytes)
+{
+	static const char units[] = "KMGTP";
+	double s = (double)(bytes / 1024);
+	const char *u = units;
+
+	while (s >= 1024 && u[1]) {
+		s /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%.*f%c", s < 10, s, *u);
+}
+
+static void fmt_latency(char *buf, size_t len, uint64_t ns, uint64_t ios)
+{
+	if (!ios)
+		snprintf(buf, len, "-");
+	else if (ns < 1000)
+		snprintf(buf, len, "%lluns", (unsigned long long)ns);
+	else if (ns < 1000000)
+		snprintf(buf, len, "%.1fus", (double)ns / 1e3);
+	else if (ns < 1000000000)
+		snprintf(buf, len, "%.1fms", (double)ns / 1e6);
+	else
+		snprintf(buf, len, "%.2fs", (double)ns / 1e9);
+}
+
+static const char *group_state(char c)
+{
+	return c == 'A' ? "active" : c == 'E' ? "enabled" : c == 'D' ? "disabled" : "unknown";
+}
+
+/* The checker's word for a path, in multipath's vocabulary. */
+static void checker_state(struct umd_map *m, const char *path, char *buf, size_t len)
+{
+	static const struct { const char *from, *to; } words[] = {
+		{ "up", "ready" }, { "down", "faulty" }, { "pending", "pending" },
+		{ "held", "held" }, { "-", "unchecked" },
+	};
+	char tmp[32];
+	const char *s = umd_checker_path_state(m, path, tmp, sizeof(tmp));
+
+	if (!s)
+		s = "-";
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		if (!strcmp(s, words[i].from)) {
+			snprintf(buf, len, "%s", words[i].to);
+			return;
+		}
+	}
+	snprintf(buf, len, "%s", s);
+}
+
+static const char *failback_name(enum umd_failback f)
+{
+	switch (f) {
+	case FAILBACK_MANUAL: return "manual";
+	case FAILBACK_IMMEDIATE: return "immediate";
+	case FAILBACK_FOLLOWOVER: return "followover";
+	case FAILBACK_DEFERRED: return "deferred";
+	}
+	return "unknown";
+}
+
+/* Text output: nothing a client put in a name may break a line. */
+static void put_clean(FILE *out, const char *s)
+{
+	for (; *s; s++)
+		fputc((unsigned char)*s < ' ' || *s == 0x7f ? '?' : *s, out);
+}
+
+/* ---- a map's snapshot ---------------------------------------------------- */
+
+static void view_clear(struct view *v)
+{
+	for (unsigned i = 0; i < v->ngroups; i++)
+		free(v->groups[i].policy);
+	for (unsigned i = 0; i < v->npaths; i++)
+		free(v->paths[i].name);
+	free(v->groups);
+	free(v->paths);
+	free(v->table);
+	free(v->features);
+	free(v->hwhandler);
+	v->groups = NULL;
+	v->paths = NULL;
+	v->table = v->features = v->hwhandler = NULL;
+	v->ngroups = v->groups_cap = v->npaths = v->paths_cap = 0;
+	v->oom = false;
+}
+
+/* Under the map's lock: copy only. */
+static void walk_group(const struct umpath_group_info *g, void *opaque)
+{
+	struct view *v = opaque;
+
+	if (v->ngroups == v->groups_cap) {
+		unsigned ncap = v->groups_cap ? 2 * v->groups_cap : 8;
+		struct v_group *ng = realloc(v->groups, ncap * sizeof(*ng));
+
+		if (!ng) {
+			v->oom = true;
+			return;
+		}
+		v->groups = ng;
+		v->groups_cap = ncap;
+	}
+	v->groups[v->ngroups++] = (struct v_group){
+		.num = g->num, .state = g->state, .nr_paths = g->nr_paths,
+	};
+}
+
+static void walk_path(const struct umpath_path_info *p, void *opaque)
+{
+	struct view *v = opaque;
+	char *name;
+
+	if (v->npaths == v->paths_cap) {
+		unsigned ncap = v->paths_cap ? 2 * v->paths_cap : 8;
+		struct v_path *np = realloc(v->paths, ncap * sizeof(*np));
+
+		if (!np) {
+			v->oom = true;
+			return;
+		}
+		v->paths = np;
+		v->paths_cap = ncap;
+	}
+	name = strdup(p->path);
+	if (!name) {
+		v->oom = true;
+		return;
+	}
+	v->paths[v->npaths++] = (struct v_path){
+		.name = name, .group = p->group, .index = p->index,
+		.active = p->active, .fail_count = p->fail_count,
+	};
+}
+
+/* Take the TABLE line apart and give each walked group its selector.
+ * 0; -EAGAIN if the table and the walk describe different layouts (a
+ * reload in between); -EPROTO if the line cannot be read; -ENOMEM. */
+static int apply_table(struct view *v)
+{
+	char *copy = strdup(v->table), **w;
+	unsigned n, i = 0, pi = 0;
+	long nf, nh, ng;
+	int r = -EPROTO;
+
+	if (!copy)
+		return -ENOMEM;
+	w = split_words(copy, &n);
+	if (!w) {
+		free(copy);
+		return -ENOMEM;
+	}
+	nf = count_at(w, n, i);
+	if (nf < 0 || i + 1 + (unsigned long)nf > n)
+		goto out;
+	v->features = join(w + i, (unsigned)nf + 1);
+	i += (unsigned)nf + 1;
+	nh = count_at(w, n, i);
+	if (nh < 0 || i + 1 + (unsigned long)nh > n)
+		goto out;
+	v->hwhandler = join(w + i, (unsigned)nh + 1);
+	i += (unsigned)nh + 1;
+	ng = count_at(w, n, i);
+	if (ng < 0 || i + 2 > n)
+		goto out;
+	i += 2;		/* the count and the next group */
+	if (!v->features || !v->hwhandler) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if ((unsigned long)ng != v->ngroups) {
+		r = -EAGAIN;
+		goto out;
+	}
+	for (unsigned g = 0; g < v->ngroups; g++) {
+		long ns, np, npa;
+		unsigned sel = i;
+
+		if (i >= n)
+			goto out;
+		i++;		/* the selector's name */
+		ns = count_at(w, n, i);
+		if (ns < 0 || i + 1 + (unsigned long)ns > n)
+			goto out;
+		i += (unsigned)ns + 1;
+		v->groups[g].policy = join(w + sel, i - sel);
+		if (!v->groups[g].policy) {
+			r = -ENOMEM;
+			goto out;
+		}
+		np = count_at(w, n, i);
+		npa = count_at(w, n, i + 1);
+		if (np < 0 || npa < 0)
+			goto out;
+		i += 2;
+		if ((unsigned long)np != v->groups[g].nr_paths) {
+			r = -EAGAIN;
+			goto out;
+		}
+		for (long p = 0; p < np; p++) {
+			if (i + 1 + (unsigned long)npa > n)
+				goto out;
+			if (pi >= v->npaths || strcmp(v->paths[pi].name, w[i])) {
+				r = -EAGAIN;
+				goto out;
+			}
+			pi++;
+			i += 1 + (unsigned)npa;
+		}
+	}
+	r = pi == v->npaths ? 0 : -EAGAIN;
+out:
+	free(w);
+	free(copy);
+	return r;
+}
+
+static int view_take(struct umd_map *m, struct view *v)
+{
+	int r = -EAGAIN;
+
+	memset(v, 0, sizeof(*v));
+	v->m = m;
+	for (unsigned t = 0; t < SNAP_TRIES && r == -EAGAIN; t++) {
+		view_clear(v);
+		v->table = map_line(m->map, true);
+		if (!v->table)
+			return -ENOMEM;
+		umpath_map_foreach(m->map, walk_group, walk_path, v);
+		if (v->oom) {
+			view_clear(v);
+			return -ENOMEM;
+		}
+		r = apply_table(v);
+	}
+	if (r < 0) {
+		view_clear(v);
+		return r;
+	}
+	umpath_map_info(m->map, &v->info);
+	for (unsigned i = 0; i < v->npaths; i++) {
+		struct v_path *p = &v->paths[i];
+
+		checker_state(m, p->name, p->checker, sizeof(p->checker));
+		p->have_stats = !umpath_path_stats(m->d->ctx, p->name, &p->st);
+	}
+	pthread_mutex_lock(&m->d->lock);
+	v->policy = m->policy;
+	v->opens = m->opens;
+	pthread_mutex_unlock(&m->d->lock);
+	return 0;
+}
+
+/* The maps a view covers: the one named, or every map. */
+struct each {
+	int (*fn)(struct view *v, void *opaque);
+	void *opaque;
+	int err;
+};
+
+static void each_one(struct umd_map *m, void *opaque)
+{
+	struct each *e = opaque;
+	struct view v;
+	int r;
+
+	if (e->err)
+		return;
+	r = view_take(m, &v);
+	if (!r)
+		r = e->fn(&v, e->opaque);
+	view_clear(&v);
+	/* A map removed meanwhile is simply not shown. */
+	if (r < 0 && r != -ENXIO)
+		e->err = r;
+}
+
+static int for_views(struct umd *d, const char *name, int (*fn)(struct view *, void *),
+		     void *opaque, char *err, size_t errlen)
+{
+	struct each e = { .fn = fn, .opaque = opaque };
+
+	if (name) {
+		struct umd_map *m = umd_map_get(d, name, false);
+
+		if (!m) {
+			snprintf(err, errlen, "no such map");
+			return -ENXIO;
+		}
+		each_one(m, &e);
+		umd_map_put(m, false);
+	} else {
+		umd_map_foreach(d, each_one, &e);
+	}
+	if (e.err)
+		snprintf(err, errlen, "%s", e.err == -EPROTO ? "cannot read the map's table"
+							    : strerror(-e.err));
+	return e.err;
+}
+
+/* ---- text tables ---------------------------------------------------------- */
+
+/* Rows of ncols cells, printed in columns as wide as their widest cell. */
+struct tab {
+	unsigned ncols;
+	char **cells;
+	size_t n, cap;
+	bool oom;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void cell(struct tab *t, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	if (t->oom)
+		return;
+	if (t->n == t->cap) {
+		size_t ncap = t->cap ? 2 * t->cap : 64;
+		char **nc = realloc(t->cells, ncap * sizeof(*nc));
+
+		if (!nc) {
+			t->oom = true;
+			return;
+		}
+		t->cells = nc;
+		t->cap = ncap;
+	}
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0) {
+		t->oom = true;
+		s = NULL;
+	}
+	va_end(ap);
+	if (s)
+		t->cells[t->n++] = s;
+}
+
+static int tab_print(struct tab *t, FILE *out)
+{
+	size_t *w;
+
+	if (t->oom)
+		return -ENOMEM;
+	w = calloc(t->ncols, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n; i++) {
+		size_t l = strlen(t->cells[i]);
+
+		if (l > w[i % t->ncols])
+			w[i % t->ncols] = l;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		unsigned col = (unsigned)(i % t->ncols);
+
+		put_clean(out, t->cells[i]);
+		if (col + 1 == t->ncols || i + 1 == t->n)
+			fputc('\n', out);
+		else
+			fprintf(out, "%*s", (int)(w[col] - strlen(t->cells[i]) + 1), "");
+	}
+	free(w);
+	return 0;
+}
+
+static void tab_free(struct tab *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->cells[i]);
+	free(t->cells);
+}
+
+/* ---- show topology -------------------------------------------------------- */
+
+/* A group's prio: groups have none in the engine, so it is derived from
+ * the position, highest first, as multipath's group_by_prio tables order
+ * them (docs/umpath.8). */
+static unsigned group_prio(const struct view *v, unsigned g)
+{
+	return v->ngroups - g;
+}
+
+static int topology_text(struct view *v, void *opaque)
+{
+	FILE *out = opaque;
+	char size[32];
+	unsigned pi = 0;
+
+	fmt_size(size, sizeof(size), v->info.size);
+	put_clean(out, v->m->name);
+	fprintf(out, " size=%s features='%s' hwhandler='%s' wp=rw\n", size, v->features,
+		v->hwhandler);
+	for (unsigned g = 0; g < v->ngroups; g++) {
+		const struct v_group *grp = &v->groups[g];
+		bool last_group = g + 1 == v->ngroups;
+
+		fprintf(out, "%s policy='%s' prio=%u status=%s\n", last_group ? "`-+-" : "|-+-",
+			grp->policy, group_prio(v, g), group_state(grp->state));
+		for (unsigned p = 0; p < grp->nr_paths; p++, pi++) {
+			const struct v_path *path = &v->paths[pi];
+
+			fprintf(out, "%s %s ", last_group ? " " : "|",
+				p + 1 == grp->nr_paths ? "`-" : "|-");
+			put_clean(out, path->name);
+			fprintf(out, " %s %s running\n", path->active ? "active" : "failed",
+				path->checker);
+		}
+	}
+	return 0;
+}
+
+static int topology_json(struct view *v, void *opaque)
+{
+	struct json *j = opaque;
+	unsigned pi = 0;
+
+	json_object_begin(j, NULL);
+	json_string(j, "name", v->m->name);
+	json_uint(j, "size", v->info.size);
+	json_uint(j, "sectors", v->info.size / UMPATH_SECTOR_SIZE);
+	json_string(j, "features", v->features);
+	json_string(j, "hwhandler", v->hwhandler);
+	json_string(j, "write_prot", "rw");
+	json_bool(j, "suspended", v->info.suspended);
+	json_uint(j, "current_group", v->info.current_group);
+	json_uint(j, "valid_paths", v->info.nr_valid_paths);
+	json_uint(j, "total_paths", v->npaths);
+	json_array_begin(j, "path_groups");
+	for (unsigned g = 0; g < v->ngroups; g++) {
+		const struct v_group *grp = &v->groups[g];
+
+		json_object_begin(j, NULL);
+		json_uint(j, "group", grp->num);
+		json_string(j, "selector", grp->policy);
+		json_uint(j, "prio", group_prio(v, g));
+		json_string(j, "dm_state", group_state(grp->state));
+		json_array_begin(j, "paths");
+		for (unsigned p = 0; p < grp->nr_paths; p++, pi++) {
+			const struct v_path *path = &v->paths[pi];
+
+			json_object_begin(j, NULL);
+			json_string(j, "path", path->name);
+			json_string(j, "dm_state", path->active ? "active" : "failed");
+			json_string(j, "checker_state", path->checker);
+			json_string(j, "online_state", "running");
+			json_uint(j, "failures", path->fail_count);
+			json_object_end(j);
+		}
+		json_array_end(j);
+		json_object_end(j);
+	}
+	json_array_end(j);
+	json_object_end(j);
+	return 0;
+}
+
+int umd_show_topology(struct umd *d, const char *name, bool json, FILE *out,
+		      char *err, size_t errlen)
+{
+	struct json j;
+	int r;
+
+	if (!json)
+		return for_views(d, name, topology_text, out, err, errlen);
+	json_init(&j, out, true);
+	json_object_begin(&j, NULL);
+	json_array_begin(&j, "maps");
+	r = for_views(d, name, topology_json, &j, err, errlen);
+	json_array_end(&j);
+	json_object_end(&j);
+	json_end(&j);
+	return r;
+}
+
+/* ---- show paths ----------------------------------------------------------- */
+
+static int paths_text(struct view *v, void *opaque)
+{
+	struct tab *t = opaque;
+
+	for (unsigned i = 0; i < v->npaths; i++) {
+		const struct v_path *p = &v->paths[i];
+		char mean[32], p99[32];
+
+		fmt_latency(mean, sizeof(mean), p->st.mean_latency_ns, p->st.ios);
+		fmt_latency(p99, sizeof(p99), p->st.p99_latency_ns, p->st.ios);
+		cell(t, "%s", v->m->name);
+		cell(t, "%u", p->group);
+		cell(t, "%s", p->name);
+		cell(t, "%s", p->active ? "active" : "failed");
+		cell(t, "%s", p->checker);
+		cell(t, "%u", p->fail_count);
+		if (p->have_stats) {
+			cell(t, "%llu", (unsigned long long)p->st.ios);
+			cell(t, "%llu", (unsigned long long)p->st.bytes);
+			cell(t, "%llu", (unsigned long long)p->st.errors);
+			cell(t, "%u", (unsigned)p->st.inflight);
+			cell(t, "%s", mean);
+			cell(t, "%s", p99);
+		} else {
+			for (int k = 0; k < 6; k++)
+				cell(t, "-");
+		}
+	}
+	return t->oom ? -ENOMEM : 0;
+}
+
+static int paths_json(struct view *v, void *opaque)
+{
+	struct json *j = opaque;
+
+	for (unsigned i = 0; i < v->npaths; i++) {
+		const struct v_path *p = &v->paths[i];
+
+		json_object_begin(j, NULL);
+		json_string(j, "map", v->m->name);
+		json_uint(j, "group", p->group);
+		json_uint(j, "index", p->index);
+		json_string(j, "path", p->name);
+		json_string(j, "dm_state", p->active ? "active" : "failed");
+		json_string(j, "checker_state", p->checker);
+		json_uint(j, "failures", p->fail_count);
+		json_uint(j, "ios", p->st.ios);
+		json_uint(j, "bytes", p->st.bytes);
+		json_uint(j, "errors", p->st.errors);
+		json_uint(j, "inflight", p->st.inflight);
+		json_uint(j, "mean_latency_ns", p->st.mean_latency_ns);
+		json_uint(j, "p99_latency_ns", p->st.p99_latency_ns);
+		json_object_end(j);
+	}
+	return 0;
+}
+
+int umd_show_paths(struct umd *d, const char *name, bool json, FILE *out,
+		   char *err, size_t errlen)
+{
+	static const char *const head[] = {
+		"map", "group", "path", "dm_st", "chk_st", "failures", "ios", "bytes",
+		"errors", "inflight", "lat_mean", "lat_p99",
+	};
+	struct tab t = { .ncols = sizeof(head) / sizeof(head[0]) };
+	struct json j;
+	int r;
+
+	if (json) {
+		json_init(&j, out, true);
+		json_object_begin(&j, NULL);
+		json_array_begin(&j, "paths");
+		r = for_views(d, name, paths_json, &j, err, errlen);
+		json_array_end(&j);
+		json_object_end(&j);
+		json_end(&j);
+		return r;
+	}
+	for (unsigned i = 0; i < t.ncols; i++)
+		cell(&t, "%s", head[i]);
+	r = for_views(d, name, paths_text, &t, err, errlen);
+	if (!r)
+		r = tab_print(&t, out);
+	if (r == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	tab_free(&t);
+	return r;
+}
+
+/* ---- show maps -------------------------------------------------------------- */
+
+static void no_path_retry_text(char *buf, size_t len, int npr)
+{
+	if (npr == NO_PATH_RETRY_QUEUE)
+		snprintf(buf, len, "queue");
+	else if (npr == NO_PATH_RETRY_FAIL)
+		snprintf(buf, len, "fail");
+	else
+		snprintf(buf, len, "%d", npr);
+}
+
+static int maps_text(struct view *v, void *opaque)
+{
+	struct tab *t = opaque;
+	char size[32], npr[32];
+
+	fmt_size(size, sizeof(size), v->info.size);
+	no_path_retry_text(npr, sizeof(npr), v->policy.no_path_retry);
+	cell(t, "%s", v->m->name);
+	cell(t, "%s", size);
+	cell(t, "%u/%u", v->info.nr_valid_paths, v->npaths);
+	cell(t, "%u", v->info.current_group);
+	cell(t, "%s", v->info.queue_if_no_path ? "on" : "off");
+	cell(t, "%u", v->info.queued_ios);
+	cell(t, "%u", v->opens);
+	if (v->policy.failback == FAILBACK_DEFERRED)
+		cell(t, "deferred:%gs", v->policy.failback_delay_ms / 1000.0);
+	else
+		cell(t, "%s", failback_name(v->policy.failback));
+	cell(t, "%s", npr);
+	return t->oom ? -ENOMEM : 0;
+}
+
+static int maps_json(struct view *v, void *opaque)
+{
+	struct json *j = opaque;
+
+	json_object_begin(j, NULL);
+	json_string(j, "name", v->m->name);
+	json_uint(j, "size", v->info.size);
+	json_uint(j, "sectors", v->info.size / UMPATH_SECTOR_SIZE);
+	json_uint(j, "valid_paths", v->info.nr_valid_paths);
+	json_uint(j, "total_paths", v->npaths);
+	json_uint(j, "nr_groups", v->ngroups);
+	json_uint(j, "current_group", v->info.current_group);
+	json_bool(j, "queueing", v->info.queue_if_no_path);
+	json_uint(j, "queued_ios", v->info.queued_ios);
+	json_uint(j, "inflight_ios", v->info.inflight_ios);
+	json_uint(j, "opens", v->opens);
+	json_bool(j, "suspended", v->info.suspended);
+	json_string(j, "failback", failback_name(v->policy.failback));
+	json_uint(j, "failback_delay_ms", v->policy.failback_delay_ms);
+	json_int(j, "no_path_retry", v->policy.no_path_retry);
+	json_object_end(j);
+	return 0;
+}
+
+int umd_show_maps(struct umd *d, const char *name, bool json, FILE *out,
+		  char *err, size_t errlen)
+{
+	static const char *const head[] = {
+		"name", "size", "paths", "group", "queueing", "queued", "opens",
+		"failback", "no_path_retry",
+	};
+	struct tab t = { .ncols = sizeof(head) / sizeof(head[0]) };
+	struct json j;
+	int r;
+
+	if (json) {
+		json_init(&j, out, true);
+		json_object_begin(&j, NULL);
+		json_array_begin(&j, "maps");
+		r = for_views(d, name, maps_json, &j, err, errlen);
+		json_array_end(&j);
+		json_object_end(&j);
+		json_end(&j);
+		return r;
+	}
+	for (unsigned i = 0; i < t.ncols; i++)
+		cell(&t, "%s", head[i]);
+	r = for_views(d, name, maps_text, &t, err, errlen);
+	if (!r)
+		r = tab_print(&t, out);
+	if (r == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	tab_free(&t);
+	return r;
+}
+
+/* ---- status --json -------------------------------------------------------- */
+
+/* A status word: a number when it is one. */
+static void json_word(struct json *j, const char *key, const char *w)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(w, &end, 10);
+	if (*w && !*end && !errno && (*w == '-' || (*w >= '0' && *w <= '9')))
+		json_int(j, key, v);
+	else
+		json_string(j, key, w);
+}
+
+static void json_words(struct json *j, const char *key, char **w, long n)
+{
+	json_array_begin(j, key);
+	for (long i = 0; i < n; i++)
+		json_word(j, NULL, w[i]);
+	json_array_end(j);
+}
+
+/* The INFO line: 2 QUEUE_IO PG_INIT_COUNT, hwhandler, NR_GROUPS NEXT_GROUP,
+ * then per group: STATE, selector words (count first), NR_PATHS
+ * NR_INFO_ARGS, and per path: PATH A|F FAIL_COUNT and the info args. */
+static int status_parse(struct json *j, char **w, unsigned n)
+{
+	unsigned i = 0;
+	long nf, nh, ng;
+
+	nf = count_at(w, n, i);
+	if (nf < 0 || i + 1 + (unsigned long)nf > n)
+		return -EPROTO;
+	if (nf >= 2) {
+		json_word(j, "queue_io", w[i + 1]);
+		json_word(j, "pg_init_count", w[i + 2]);
+	}
+	i += (unsigned)nf + 1;
+	nh = count_at(w, n, i);
+	if (nh < 0 || i + 1 + (unsigned long)nh > n)
+		return -EPROTO;
+	json_words(j, "hwhandler", w + i + 1, nh);
+	i += (unsigned)nh + 1;
+	ng = count_at(w, n, i);
+	if (ng < 0 || i + 2 > n)
+		return -EPROTO;
+	json_uint(j, "nr_groups", (uint64_t)ng);
+	json_word(j, "next_group", w[i + 1]);
+	i += 2;
+	json_array_begin(j, "groups");
+	for (long g = 0; g < ng; g++) {
+		long ns, np, na;
+
+		if (i + 2 > n || strlen(w[i]) != 1)
+			return -EPROTO;
+		json_object_begin(j, NULL);
+		json_uint(j, "group", (uint64_t)g + 1);
+		json_string(j, "state", group_state(w[i][0]));
+		i++;
+		ns = count_at(w, n, i);
+		if (ns < 0 || i + 1 + (unsigned long)ns > n)
+			return -EPROTO;
+		json_words(j, "selector_status", w + i + 1, ns);
+		i += (unsigned)ns + 1;
+		np = count_at(w, n, i);
+		na = count_at(w, n, i + 1);
+		if (np < 0 || na < 0)
+			return -EPROTO;
+		i += 2;
+		json_array_begin(j, "paths");
+		for (long p = 0; p < np; p++) {
+			if (i + 3 + (unsigned long)na > n)
+				return -EPROTO;
+			json_object_begin(j, NULL);
+			json_string(j, "path", w[i]);
+			json_string(j, "state", !strcmp(w[i + 1], "A") ? "active" : "failed");
+			json_word(j, "fail_count", w[i + 2]);
+			json_words(j, "selector_status", w + i + 3, na);
+			json_object_end(j);
+			i += 3 + (unsigned)na;
+		}
+		json_array_end(j);
+		json_object_end(j);
+	}
+	json_array_end(j);
+	return i == n ? 0 : -EPROTO;
+}
+
+int umd_show_status_json(struct umd_map *m, FILE *out, char *err, size_t errlen)
+{
+	char *line = map_line(m->map, false), *copy, **w;
+	struct json j;
+	unsigned n;
+	int r;
+
+	if (!line || !(copy = strdup(line))) {
+		free(line);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	w = split_words(copy, &n);
+	if (!w) {
+		free(copy);
+		free(line);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	json_init(&j, out, true);
+	json_object_begin(&j, NULL);
+	json_string(&j, "name", m->name);
+	json_uint(&j, "start", 0);
+	json_uint(&j, "length", umpath_map_size(m->map) / UMPATH_SECTOR_SIZE);
+	json_string(&j, "target", "multipath");
+	json_string(&j, "status", line);
+	r = status_parse(&j, w, n);
+	/* Whatever was open when the parse gave up is closed: the output is
+	 * JSON even then, but the reply is an error. */
+	json_close_all(&j);
+	json_end(&j);
+	if (r < 0)
+		snprintf(err, errlen, "cannot read the map's status line");
+	free(w);
+	free(copy);
+	free(line);
+	return r;
+}
+
+/* ---- events ------------------------------------------------------------------ */
+
+static void fmt_time(char *buf, size_t len, const struct timespec *ts)
+{
+	struct tm tm;
+
+	gmtime_r(&ts->tv_sec, &tm);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 ts->tv_nsec / 1000000);
+}
+
+static void json_time(struct json *j, const struct timespec *ts)
+{
+	char t[64];
+
+	fmt_time(t, sizeof(t), ts);
+	json_string(j, "time", t);
+	json_uint(j, "time_ms", (uint64_t)ts->tv_sec * 1000 + (uint64_t)ts->tv_nsec / 1000000);
+}
+
+void umd_show_event(FILE *out, const struct umd_event_msg *msg, bool json)
+{
+	const struct umd_event *ev = &msg->ev;
+	char t[64];
+
+	if (json) {
+		struct json j;
+
+		json_init(&j, out, false);
+		json_object_begin(&j, NULL);
+		json_uint(&j, "seq", msg->seq);
+		json_time(&j, &msg->time);
+		json_string(&j, "map", ev->map);
+		json_string(&j, "type", ev->type);
+		json_string(&j, "path", ev->path);
+		if (ev->group)
+			json_uint(&j, "group", ev->group);
+		else
+			json_null(&j, "group");
+		if (ev->nr_valid_paths >= 0)
+			json_int(&j, "valid_paths", ev->nr_valid_paths);
+		else
+			json_null(&j, "valid_paths");
+		json_string(&j, "detail", ev->detail);
+		json_object_end(&j);
+		json_end(&j);
+		return;
+	}
+	fmt_time(t, sizeof(t), &msg->time);
+	fprintf(out, "%s ", t);
+	put_clean(out, ev->map);
+	fputc(' ', out);
+	put_clean(out, ev->type);
+	if (ev->path) {
+		fputs(" path=", out);
+		put_clean(out, ev->path);
+	}
+	if (ev->group)
+		fprintf(out, " group=%u", ev->group);
+	if (ev->nr_valid_paths >= 0)
+		fprintf(out, " valid_paths=%d", ev->nr_valid_paths);
+	if (ev->detail) {
+		fputs(": ", out);
+		put_clean(out, ev->detail);
+	}
+	fputc('\n', out);
+}
+
+/* A line that is no map's event: the time, a type and what it means. */
+static void notice(FILE *out, bool json, const char *type, uint64_t lost, const char *text)
+{
+	struct timespec ts;
+	char t[64];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (json) {
+		struct json j;
+
+		json_init(&j, out, false);
+		json_object_begin(&j, NULL);
+		json_time(&j, &ts);
+		json_null(&j, "map");
+		json_string(&j, "type", type);
+		if (lost)
+			json_uint(&j, "lost", lost);
+		json_string(&j, "detail", text);
+		json_object_end(&j);
+		json_end(&j);
+		return;
+	}
+	fmt_time(t, sizeof(t), &ts);
+	fprintf(out, "%s %s\n", t, text);
+}
+
+void umd_show_events_lost(FILE *out, uint64_t lost, bool json)
+{
+	char text[64];
+
+	snprintf(text, sizeof(text), "%llu events lost", (unsigned long long)lost);
+	notice(out, json, "events_lost", lost, text);
+}
+
+void umd_show_events_end(FILE *out, bool json)
+{
+	notice(out, json, "shutdown", 0, "umpathd stopping");
+}
