@@ -17,6 +17,7 @@
 #include <umpath/umpath.h>
 
 #include "cli.h"
+#include "ctlproto.h"
 
 #define SCN_SECTORS 131072u
 #define SCN_MAX_MAPS 64
@@ -232,23 +233,6 @@ static void scn_reset(struct scenario *scn)
 
 /* ---- commands --------------------------------------------------------- */
 
-static char *join_words(int argc, char **argv)
-{
-	size_t len = 1;
-	char *s;
-
-	for (int i = 0; i < argc; i++)
-		len += strlen(argv[i]) + 1;
-	s = calloc(1, len);
-	if (!s)
-		return NULL;
-	for (int i = 0; i < argc; i++) {
-		if (i)
-			strcat(s, " ");
-		strcat(s, argv[i]);
-	}
-	return s;
-}
 
 static bool parse_ulong(const char *s, unsigned long *ret)
 {
@@ -297,7 +281,7 @@ static void cmd_create_load(struct scenario *scn, bool create, int argc, char **
 		printf("error EINVAL\n");
 		return;
 	}
-	table = join_words(argc - 1, argv + 1);
+	table = ctl_join_words(argc - 1, argv + 1);
 	if (!table) {
 		printf("error ENOMEM\n");
 		return;

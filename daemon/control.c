@@ -152,28 +152,6 @@ static int fail_engine(struct ctl_reply *rep, int err, const char *why)
 	return fail(rep, err, "%s", why && *why ? why : strerror(-err));
 }
 
-static char *join_words(int argc, char **argv)
-{
-	size_t len = 1;
-	char *s, *p;
-
-	for (int i = 0; i < argc; i++)
-		len += strlen(argv[i]) + 1;
-	s = malloc(len);
-	if (!s)
-		return NULL;
-	p = s;
-	for (int i = 0; i < argc; i++) {
-		size_t n = strlen(argv[i]);
-
-		if (i)
-			*p++ = ' ';
-		memcpy(p, argv[i], n);
-		p += n;
-	}
-	*p = '\0';
-	return s;
-}
 
 /* Take "--json" out of the words after the verb: whether it was there.
  * Only for the verbs that have the option: elsewhere it may be a word of
@@ -338,7 +316,7 @@ static int do_create(struct umd_control *c, int argc, char **argv, struct ctl_re
 
 	if (argc < 2)
 		return fail(rep, -EINVAL, "usage: create NAME TABLE...");
-	table = join_words(argc - 2, argv + 2);
+	table = ctl_join_words(argc - 2, argv + 2);
 	if (!table)
 		return fail(rep, -ENOMEM, "out of memory");
 	r = umd_map_create(c->d, argv[1], table, err, sizeof(err));
@@ -385,7 +363,7 @@ static int do_load(struct umd_control *c, int argc, char **argv, bool reload,
 	m = get_map(c->d, argv[1], rep);
 	if (!m)
 		return rep->err;
-	table = join_words(argc - 2, argv + 2);
+	table = ctl_join_words(argc - 2, argv + 2);
 	if (!table) {
 		umd_map_put(m, false);
 		return fail(rep, -ENOMEM, "out of memory");

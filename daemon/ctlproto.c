@@ -48,3 +48,26 @@ int ctl_parse_request(char *buf, size_t len, char **argv, int max, int *ret_argc
 	}
 	return -EAGAIN;
 }
+
+char *ctl_join_words(int argc, char *const *argv)
+{
+	size_t len = 1;
+	char *s, *p;
+
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	s = malloc(len);
+	if (!s)
+		return NULL;
+	p = s;
+	for (int i = 0; i < argc; i++) {
+		size_t n = strlen(argv[i]);
+
+		if (i)
+			*p++ = ' ';
+		memcpy(p, argv[i], n);
+		p += n;
+	}
+	*p = '\0';
+	return s;
+}

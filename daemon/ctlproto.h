@@ -24,4 +24,7 @@ const char *ctl_socket_path(const char *explicit_path, char *buf, size_t len);
  * (-EAGAIN: more bytes are needed). */
 int ctl_parse_request(char *buf, size_t len, char **argv, int max, int *ret_argc);
 
+/* The words joined by single spaces, malloc'd; NULL without memory. */
+char *ctl_join_words(int argc, char *const *argv);
+
 #endif

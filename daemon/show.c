@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ctlproto.h"
 #include "json.h"
 #include "show.h"
 
@@ -111,25 +112,7 @@ static char **split_words(char *s, unsigned *ret_n)
 
 static char *join(char **w, unsigned n)
 {
-	size_t len = 1;
-	char *s, *p;
-
-	for (unsigned i = 0; i < n; i++)
-		len += strlen(w[i]) + 1;
-	s = malloc(len);
-	if (!s)
-		return NULL;
-	p = s;
-	for (unsigned i = 0; i < n; i++) {
-		size_t l = strlen(w[i]);
-
-		if (i)
-			*p++ = ' ';
-		memcpy(p, w[i], l);
-		p += l;
-	}
-	*p = '\0';
-	return s;
+	return ctl_join_words((int)n, w);
 }
 
 /* A count word of a status line: -1 if it is not one or runs past end. */
@@ -686,22 +669,20 @@ static int paths_json(struct view *v, void *opaque)
 	return 0;
 }
 
-int umd_show_paths(struct umd *d, const char *name, bool json, FILE *out,
-		   char *err, size_t errlen)
+/* A one-row-per-item view: a table with a header, or {"key": [...]}. */
+static int show_list(struct umd *d, const char *name, bool json, FILE *out, char *err,
+		     size_t errlen, const char *key, const char *const *head, unsigned nhead,
+		     int (*json_fn)(struct view *, void *), int (*text_fn)(struct view *, void *))
 {
-	static const char *const head[] = {
-		"map", "group", "path", "dm_st", "chk_st", "failures", "ios", "bytes",
-		"errors", "inflight", "lat_mean", "lat_p99",
-	};
-	struct tab t = { .ncols = sizeof(head) / sizeof(head[0]) };
+	struct tab t = { .ncols = nhead };
 	struct json j;
 	int r;
 
 	if (json) {
 		json_init(&j, out, true);
 		json_object_begin(&j, NULL);
-		json_array_begin(&j, "paths");
-		r = for_views(d, name, paths_json, &j, err, errlen);
+		json_array_begin(&j, key);
+		r = for_views(d, name, json_fn, &j, err, errlen);
 		json_array_end(&j);
 		json_object_end(&j);
 		json_end(&j);
@@ -709,13 +690,25 @@ int umd_show_paths(struct umd *d, const char *name, bool json, FILE *out,
 	}
 	for (unsigned i = 0; i < t.ncols; i++)
 		cell(&t, "%s", head[i]);
-	r = for_views(d, name, paths_text, &t, err, errlen);
+	r = for_views(d, name, text_fn, &t, err, errlen);
 	if (!r)
 		r = tab_print(&t, out);
 	if (r == -ENOMEM)
 		snprintf(err, errlen, "out of memory");
 	tab_free(&t);
 	return r;
+}
+
+int umd_show_paths(struct umd *d, const char *name, bool json, FILE *out,
+		   char *err, size_t errlen)
+{
+	static const char *const head[] = {
+		"map", "group", "path", "dm_st", "chk_st", "failures", "ios", "bytes",
+		"errors", "inflight", "lat_mean", "lat_p99",
+	};
+
+	return show_list(d, name, json, out, err, errlen, "paths", head,
+			 sizeof(head) / sizeof(head[0]), paths_json, paths_text);
 }
 
 /* ---- show maps -------------------------------------------------------------- */
@@ -783,29 +776,9 @@ int umd_show_maps(struct umd *d, const char *name, bool json, FILE *out,
 		"name", "size", "paths", "group", "queueing", "queued", "opens",
 		"failback", "no_path_retry",
 	};
-	struct tab t = { .ncols = sizeof(head) / sizeof(head[0]) };
-	struct json j;
-	int r;
 
-	if (json) {
-		json_init(&j, out, true);
-		json_object_begin(&j, NULL);
-		json_array_begin(&j, "maps");
-		r = for_views(d, name, maps_json, &j, err, errlen);
-		json_array_end(&j);
-		json_object_end(&j);
-		json_end(&j);
-		return r;
-	}
-	for (unsigned i = 0; i < t.ncols; i++)
-		cell(&t, "%s", head[i]);
-	r = for_views(d, name, maps_text, &t, err, errlen);
-	if (!r)
-		r = tab_print(&t, out);
-	if (r == -ENOMEM)
-		snprintf(err, errlen, "out of memory");
-	tab_free(&t);
-	return r;
+	return show_list(d, name, json, out, err, errlen, "maps", head,
+			 sizeof(head) / sizeof(head[0]), maps_json, maps_text);
 }
 
 /* ---- status --json -------------------------------------------------------- */
