@@ -2,19 +2,17 @@
 # policies, qemu-io through its NBD export, bounded waits.
 . "$(dirname "$0")/../export/lib.sh"
 need nbdkit qemu-io
-nbdkit --dump-plugin file >/dev/null 2>&1 || { echo "SKIP: nbdkit file plugin missing"; exit 77; }
-export UMPATH_CONTROL=$T/ctl
+nbdkit --dump-plugin file >/dev/null 2>&1 || skip "nbdkit file plugin missing"
+export UMPATH_CONTROL=$SOCK
 IMG=$T/lun.img
 truncate -s 64M "$IMG"
-NBDKIT_PIDS=()
-EXTRA_CLEANUP='for p in "${NBDKIT_PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done'
 
 # path NAME: an nbdkit on the image that fails every I/O while $T/NAME.broken exists
 path() {
   rm -f "$T/$1.sock"
   nbdkit --exit-with-parent -U "$T/$1.sock" -P "$T/$1.pid" --filter=error file "$IMG" \
     error=EIO error-rate=100% error-file="$T/$1.broken" 2>>"$T/$1.log" &
-  NBDKIT_PIDS+=($!); disown $!
+  BG_PIDS+=($!); disown $!
   wait_for test -S "$T/$1.sock" || fail "nbdkit $1 did not start"
 }
 uri() { echo "nbd+unix:///?socket=$T/$1.sock"; }

@@ -1,117 +1,12 @@
-# lib.sh - shared by the umpathd control socket tests: a daemon in a
-# temporary directory, the umpath tool pointed at it, and checks that
-# record failures and go on, so that one run shows every broken thing.
+# lib.sh - shared by the umpathd control socket tests: the helpers of
+# ../common.sh (a daemon in a temporary directory, the umpath tool pointed
+# at it, checks that record failures and go on), with the control socket
+# in a directory of its own, and more checks.
 #
 # Sourced with the arguments of the test: UMPATHD UMPATH.
 
-UMPATHD=${1:?usage: $0 UMPATHD UMPATH}
-UMPATH=${2:?usage: $0 UMPATHD UMPATH}
-T=$(mktemp -d "${TMPDIR:-/tmp}/umpath-daemon-test.XXXXXX")
+. "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 SOCK=$T/run/ctl
-DPID=
-FAILED=0
-
-cleanup()
-{
-	if [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null; then
-		kill -KILL "$DPID" 2>/dev/null || true
-		wait "$DPID" 2>/dev/null || true
-	fi
-	if [ "$FAILED" != 0 ] && [ -s "$T/umpathd.log" ]; then
-		echo "--- umpathd log"
-		cat "$T/umpathd.log"
-	fi
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-fail()
-{
-	echo "FAIL: $*"
-	FAILED=1
-}
-
-finish()
-{
-	if [ "$FAILED" != 0 ]; then
-		exit 1
-	fi
-	echo "PASS"
-	exit 0
-}
-
-# Poll for a condition, at most $1 seconds.
-wait_for()
-{
-	local secs=$1
-	shift
-	local tries=$((secs * 20))
-
-	while [ "$tries" -gt 0 ]; do
-		if "$@"; then
-			return 0
-		fi
-		sleep 0.05
-		tries=$((tries - 1))
-	done
-	return 1
-}
-
-# Whether our child $1 has exited (gone, or a zombie not yet reaped:
-# kill -0 still succeeds on those).
-exited()
-{
-	local st
-
-	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-	st=${st##*) }
-	[ "${st%% *}" = Z ]
-}
-
-# Start umpathd on $SOCK with the given options; wait until it answers.
-start_daemon()
-{
-	"$UMPATHD" --control "$SOCK" "$@" 2>>"$T/umpathd.log" &
-	DPID=$!
-	if ! wait_for 10 "$UMPATH" -S "$SOCK" ls >/dev/null 2>&1; then
-		echo "umpathd did not come up:"
-		cat "$T/umpathd.log"
-		exit 1
-	fi
-}
-
-# SIGTERM the daemon, wait (bounded) and return its exit status.
-stop_daemon()
-{
-	local st=0
-
-	kill -TERM "$DPID"
-	if ! wait_for 20 exited "$DPID"; then
-		fail "umpathd did not exit within 20 s of SIGTERM"
-		kill -KILL "$DPID" 2>/dev/null || true
-	fi
-	wait "$DPID" || st=$?
-	DPID=
-	return "$st"
-}
-
-u()
-{
-	"$UMPATH" -S "$SOCK" "$@"
-}
-
-# expect_out EXPECTED CMD...: exit 0 and exactly this stdout.
-expect_out()
-{
-	local want=$1 got st=0
-	shift
-	got=$("$@" 2>"$T/stderr") || st=$?
-	if [ "$st" != 0 ]; then
-		fail "$*: exit $st: $(cat "$T/stderr")"
-	elif [ "$got" != "$want" ]; then
-		fail "$*: got '$got', want '$want'"
-	fi
-}
 
 # expect_ok CMD...: exit 0, nothing on stderr.
 expect_ok()
