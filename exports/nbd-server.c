@@ -560,40 +560,31 @@ static void conn_input(struct nbd_conn *c)
 		return;
 
 	while (!c->in_dead) {
+		size_t *got;
+		ssize_t r;
+
 		if (!conn_parse(c))
 			break;
-		/* A large write payload goes straight into its slot. */
 		if (c->cur && c->rpos == c->rlen) {
-			struct nbd_req *rq = c->cur;
-			ssize_t r = recv(c->fd, rq->buf + c->payload_got, rq->len - c->payload_got, 0);
-
-			if (r > 0) {
-				c->payload_got += (size_t)r;
-				continue;
+			/* A large write payload goes straight into its slot. */
+			got = &c->payload_got;
+			r = recv(c->fd, c->cur->buf + *got, c->cur->len - *got, 0);
+		} else {
+			/* Keep a partial header at the front, fill the rest. */
+			if (c->rpos) {
+				memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+				c->rlen -= c->rpos;
+				c->rpos = 0;
 			}
-			if (r < 0 && errno == EAGAIN)
-				break;
-			if (r < 0 && errno == EINTR)
-				continue;
-			c->in_dead = true;
+			got = &c->rlen;
+			r = recv(c->fd, c->rbuf + c->rlen, RBUF_SIZE - c->rlen, 0);
+		}
+		if (r > 0)
+			*got += (size_t)r;
+		else if (r < 0 && errno == EAGAIN)
 			break;
-		}
-		/* Keep a partial header at the front, then fill the rest. */
-		if (c->rpos) {
-			memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
-			c->rlen -= c->rpos;
-			c->rpos = 0;
-		}
-		ssize_t r = recv(c->fd, c->rbuf + c->rlen, RBUF_SIZE - c->rlen, 0);
-		if (r > 0) {
-			c->rlen += (size_t)r;
-			continue;
-		}
-		if (r < 0 && errno == EAGAIN)
-			break;
-		if (r < 0 && errno == EINTR)
-			continue;
-		c->in_dead = true;	/* EOF or error */
+		else if (!(r < 0 && errno == EINTR))
+			c->in_dead = true;	/* EOF or error */
 	}
 	if (c->in_dead) {
 		pthread_mutex_lock(&c->lock);
