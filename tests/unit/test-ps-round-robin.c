@@ -7,14 +7,7 @@
 
 #include "selector.h"
 
-#define CHECK(cond)								\
-	do {									\
-		if (!(cond)) {							\
-			fprintf(stderr, "%s:%d: check failed: %s\n",		\
-				__FILE__, __LINE__, #cond);			\
-			exit(1);						\
-		}								\
-	} while (0)
+#include "check.h"
 
 #define NPATHS 3
 

@@ -8,14 +8,7 @@
 
 #include <umpath/umpath.h>
 
-#define CHECK(cond)								\
-	do {									\
-		if (!(cond)) {							\
-			fprintf(stderr, "%s:%d: check failed: %s\n",		\
-				__FILE__, __LINE__, #cond);			\
-			exit(1);						\
-		}								\
-	} while (0)
+#include "check.h"
 
 #define CHECK_STR(ctxt, got, want)						\
 	do {									\
