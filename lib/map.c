@@ -734,11 +734,18 @@ int umpath_map_suspend(struct umpath_map *map, unsigned flags)
 		return 0;
 	}
 	map->noflush = flags & UMPATH_SUSPEND_NOFLUSH;
-	/* presuspend: a flushing suspend must not wait on queued I/O forever */
-	if (!map->noflush || map->live->queue_mode == QUEUE_MODE_BIO)
+	/* presuspend: queue_if_no_path is lent away for the suspend.  Only
+	 * bio-based maps fail their queued I/O here (their suspend would wait
+	 * on it); request-based ones keep it queued through the suspend, as
+	 * Linux 6.12 is seen to do (tests/conformance/noflush-reload and
+	 * docs/engine.md). */
+	if (!map->noflush || map->live->queue_mode == QUEUE_MODE_BIO) {
 		queue_if_no_path_locked(map->live, false, true);
+		if (map->live->queue_mode != QUEUE_MODE_BIO)
+			map->kick = false;
+	}
 	map->suspended = true;
-	map_unlock(map);	/* runs the kick: queued I/O goes or fails */
+	map_unlock(map);	/* bio-based: runs the kick, queued I/O fails */
 
 	map_lock(map);
 	while (map->inflight)
