@@ -5,8 +5,10 @@
 # it while the paths fail and come back:
 #   1. path A starts returning EIO          -> A is failed, I/O goes on via B
 #   2. path B's server is killed            -> no path left, I/O is queued
-#   3. A is healed and reinstated           -> the queued I/O completes
-#   4. B's server comes back, reinstated    -> both paths carry I/O again
+#   3. A is healed                          -> the path checker reinstates it,
+#                                              the queued I/O completes
+#   4. B's server comes back                -> reconnected and reinstated by
+#                                              the checker: both paths carry I/O
 # At the end fio must report zero errors and a clean verify, and the image
 # must hold exactly what the device shows.
 #
@@ -53,7 +55,8 @@ say "Two NBD paths to one 256 MiB LUN: nbdkit A (with an error filter) and nbdki
 start_a; start_b
 TABLE="1 queue_if_no_path 0 1 1 service-time 0 2 2 $A 1 1 $Bp 1 1"
 say "umpathd: map 'lun' = $TABLE"
-"$UMPATHD" --io-timeout 2 --nbd "unix:$T/nbd.sock" --map lun="$TABLE" 2>"$T/umpathd.log" &
+"$UMPATHD" --io-timeout 2 --policy polling_interval=1 --nbd "unix:$T/nbd.sock" \
+  --map lun="$TABLE" 2>"$T/umpathd.log" &
 daemon_pid=$!
 wait_sock "$T/nbd.sock"; wait_sock "$T/control"
 run "$UMPATH" table lun
@@ -78,23 +81,17 @@ wait "$(cat "$T/b.pid")" 2>/dev/null || true
 sleep 2
 run "$UMPATH" status lun
 
-say "Path A is healed and reinstated: the queued I/O completes"
+say "Path A is healed: the path checker (polling every 1 s) reinstates it and the queued I/O completes"
 rm -f "$T/a.broken"
-run "$UMPATH" message lun reinstate_path "$A"
-sleep 2
+for _ in $(seq 50); do "$UMPATH" status lun | grep -q "a.sock A" && break; sleep 0.1; done
 run "$UMPATH" status lun
+sleep 1
 
-say "Path B's server is back; reinstate it"
+say "Path B's server is back: the transport reconnects and the checker reinstates it"
 start_b
-# The path's transport reconnects in the background (with backoff); a path
-# reinstated before that fails again on its first I/O, so retry, as a path
-# checker would, until it stays up.
-for _ in $(seq 40); do
-  "$UMPATH" message lun reinstate_path "$Bp" 2>/dev/null || true
-  sleep 0.5
-  "$UMPATH" status lun | grep -q "b.sock A" && break
-done
+for _ in $(seq 100); do "$UMPATH" status lun | grep -q "b.sock A" && break; sleep 0.1; done
 run "$UMPATH" status lun
+run "$UMPATH" show topology lun
 
 say "Waiting for fio to finish"
 rc=0
