@@ -255,31 +255,15 @@ static unsigned long long map_sectors(struct umd_map *m)
 	return (unsigned long long)(umpath_map_size(m->map) / UMPATH_SECTOR_SIZE);
 }
 
-/* One of the engine's status lines, whatever its length. */
+/* A status line as dmsetup prints it. */
 static int print_line(struct umd_map *m, bool table, struct ctl_reply *rep)
 {
-	size_t cap = CTL_BUF_INIT;
-	char *buf = NULL;
+	char *line = umd_map_line(m->map, table);
 
-	for (;;) {
-		char *nb = realloc(buf, cap);
-		int n;
-
-		if (!nb) {
-			free(buf);
-			return fail(rep, -ENOMEM, "out of memory");
-		}
-		buf = nb;
-		if (table)
-			n = umpath_map_table(m->map, buf, cap);
-		else
-			n = umpath_map_status(m->map, buf, cap);
-		if (n >= 0 && (size_t)n < cap)
-			break;
-		cap = (size_t)n + 1;	/* it may have grown since: loop */
-	}
-	fprintf(rep->out, "0 %llu multipath %s\n", map_sectors(m), buf);
-	free(buf);
+	if (!line)
+		return fail(rep, -ENOMEM, "out of memory");
+	fprintf(rep->out, "0 %llu multipath %s\n", map_sectors(m), line);
+	free(line);
 	return 0;
 }
 

@@ -62,8 +62,7 @@ struct view {
 
 /* ---- helpers ---------------------------------------------------------- */
 
-/* One of the engine's status lines, whatever its length; NULL on ENOMEM. */
-static char *map_line(struct umpath_map *map, bool table)
+char *umd_map_line(struct umpath_map *map, bool table)
 {
 	size_t cap = LINE_INIT;
 	char *buf = NULL;
@@ -359,7 +358,7 @@ static int view_take(struct umd_map *m, struct view *v)
 	v->m = m;
 	for (unsigned t = 0; t < SNAP_TRIES && r == -EAGAIN; t++) {
 		view_clear(v);
-		v->table = map_line(m->map, true);
+		v->table = umd_map_line(m->map, true);
 		if (!v->table)
 			return -ENOMEM;
 		umpath_map_foreach(m->map, walk_group, walk_path, v);
@@ -873,7 +872,7 @@ static int status_parse(struct json *j, char **w, unsigned n)
 
 int umd_show_status_json(struct umd_map *m, FILE *out, char *err, size_t errlen)
 {
-	char *line = map_line(m->map, false), *copy, **w;
+	char *line = umd_map_line(m->map, false), *copy, **w;
 	struct json j;
 	unsigned n;
 	int r;

@@ -15,6 +15,10 @@
 
 #include "daemon.h"
 
+/* The map's TABLE (table) or INFO status line, whatever its length,
+ * malloc'd; NULL without memory. */
+char *umd_map_line(struct umpath_map *map, bool table);
+
 /* name NULL: every map. */
 int umd_show_topology(struct umd *d, const char *name, bool json, FILE *out,
 		      char *err, size_t errlen);

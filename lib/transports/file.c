@@ -631,6 +631,21 @@ static void file_finish_all(struct file_path *fp, struct list_head *out, struct 
 	file_complete(out);
 }
 
+/* End a locked section that submitted: reap the ops that completed inline
+ * (page-cache hits) right here, still under the lock - once it is dropped,
+ * another thread may complete this path's last I/O and close it - then
+ * unlock and complete. */
+static void file_reap_unlock(struct file_path *fp, struct list_head *out)
+{
+	struct list_head redo;
+
+	list_init(&redo);
+	if (io_uring_cq_ready(&fp->ring))
+		file_reap_locked(fp, out, &redo);
+	file_unlock(fp);
+	file_finish_all(fp, out, &redo);
+}
+
 /* Runs on the loop thread when the ring's eventfd fires. */
 static void file_reap(struct file_path *fp)
 {
@@ -735,12 +750,7 @@ static void file_timer_fn(struct um_timer *t)
 		file_timer_at_locked(fp, due);
 	if (file_idle_locked(fp))
 		pthread_cond_broadcast(&fp->idle);
-	struct list_head redo;
-	list_init(&redo);
-	if (io_uring_cq_ready(&fp->ring))
-		file_reap_locked(fp, &out, &redo);
-	file_unlock(fp);
-	file_finish_all(fp, &out, &redo);
+	file_reap_unlock(fp, &out);
 }
 
 /* The page-cache fast path: a buffered read (or write, where the file
@@ -808,15 +818,7 @@ static void file_submit(struct um_path *p, struct um_tio *tio)
 		file_start_locked(fp, tio, &out);
 		file_flush_sq_locked(fp);
 	}
-	/* Ops that completed inline: reap them here, on the submitting
-	 * thread and still under the lock - once it is dropped, another
-	 * thread may complete this path's last I/O and close it. */
-	struct list_head redo;
-	list_init(&redo);
-	if (io_uring_cq_ready(&fp->ring))
-		file_reap_locked(fp, &out, &redo);
-	file_unlock(fp);
-	file_finish_all(fp, &out, &redo);
+	file_reap_unlock(fp, &out);
 }
 
 /* ---- open and close ------------------------------------------------------ */
