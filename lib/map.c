@@ -64,9 +64,14 @@ void map_unlock(struct umpath_map *map)
 	for (;;) {
 		if (map->kick) {
 			map->kick = false;
+			/* Counted: the kicked I/O may complete and let another
+			 * thread free the map before we take the lock again. */
+			map->kicking++;
 			map_unlock_raw(map);
 			map_kick_queue(map);
 			map_lock(map);
+			if (!--map->kicking)
+				pthread_cond_broadcast(&map->cond);
 			continue;
 		}
 		if (map->npending && !map->delivering) {
@@ -799,10 +804,16 @@ void umpath_map_free(struct umpath_map *map)
 	map->kick = true;
 	map_unlock(map);	/* queued and held I/O fail with EIO */
 
+	/* Nothing may still use the map: no I/O, no thread delivering events
+	 * or re-dispatching, no pg_init (whose end may kick again). */
 	map_lock(map);
-	while (map->inflight || map->busy || map->delivering)
-		map_wait_locked(map);
-	flush_pg_init_locked(map);
+	for (;;) {
+		while (map->inflight || map->busy || map->delivering || map->kicking)
+			map_wait_locked(map);
+		if (!map->live->pg_init_in_progress)
+			break;
+		flush_pg_init_locked(map);
+	}
 	map_unlock_raw(map);
 
 	um_timer_cancel(map->ctx->loop, &map->requeue_timer);

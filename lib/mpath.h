@@ -121,6 +121,7 @@ struct umpath_map {
 	bool noflush;			/* guarded by lock: a noflush suspend */
 	bool dying;			/* guarded by lock: being freed */
 	bool kick;			/* guarded by lock: re-dispatch queued I/O at unlock */
+	unsigned kicking;		/* guarded by lock: threads re-dispatching */
 	struct um_timer requeue_timer;	/* retries I/O queued for pg_init */
 	struct list_head queued;	/* guarded by lock: mapped, waiting for a path */
 	struct list_head held;		/* guarded by lock: not mapped, map suspended */
