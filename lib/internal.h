@@ -14,30 +14,32 @@
 
 #define UM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-/* ---- event loop: one thread, epoll, timers ---------------------------- */
-
-struct um_loop;
+/* ---- event loop: one thread, epoll, fd table, timer heap (loop.c) ----- */
 
 struct um_timer {
-	struct list_head node;		/* guarded by loop lock */
-	uint64_t deadline_ns;		/* guarded by loop lock */
-	bool armed;			/* guarded by loop lock */
+	size_t heap_idx;		/* guarded by loop lock; SIZE_MAX: not armed */
+	uint64_t deadline_ns;		/* guarded by loop lock; CLOCK_MONOTONIC */
 	void (*fn)(struct um_timer *t);
 };
 
-int um_loop_new(struct um_loop **ret_loop);
-void um_loop_free(struct um_loop *loop);
-bool um_loop_is_current(struct um_loop *loop);
+int um_loop_new(struct umpath_loop **ret_loop);
+void um_loop_free(struct umpath_loop *loop);
+bool um_loop_is_current(struct umpath_loop *loop);
+/* Before first use: not armed, fn to run. */
+void um_timer_init(struct um_timer *t, void (*fn)(struct um_timer *t));
 /* (Re)arm: fn runs on the loop thread after delay_ns. */
-void um_timer_arm(struct um_loop *loop, struct um_timer *t, uint64_t delay_ns);
+void um_timer_arm(struct umpath_loop *loop, struct um_timer *t, uint64_t delay_ns);
+bool um_timer_armed(struct umpath_loop *loop, struct um_timer *t);
 /* Disarm; if fn is running on the loop thread, wait for it (unless called
  * from the loop thread itself), so that t may be freed afterwards. */
-void um_timer_cancel(struct um_loop *loop, struct um_timer *t);
+void um_timer_cancel(struct umpath_loop *loop, struct um_timer *t);
 /* fn(opaque, events) runs on the loop thread when fd is ready. */
 typedef void (*um_fd_fn)(void *opaque, uint32_t events);
-int um_loop_add_fd(struct um_loop *loop, int fd, uint32_t events, um_fd_fn fn, void *opaque);
-int um_loop_mod_fd(struct um_loop *loop, int fd, uint32_t events);
-void um_loop_del_fd(struct um_loop *loop, int fd);
+int um_loop_add_fd(struct umpath_loop *loop, int fd, uint32_t events, um_fd_fn fn, void *opaque);
+int um_loop_mod_fd(struct umpath_loop *loop, int fd, uint32_t events);
+/* Stop watching fd; once it returns (off the loop thread), fn is not
+ * running and will not run again for this watch. */
+void um_loop_del_fd(struct umpath_loop *loop, int fd);
 
 /* ---- transports and paths --------------------------------------------- */
 
@@ -118,7 +120,7 @@ struct umpath_ctx {
 	struct list_head paths;		/* guarded by lock */
 	struct list_head hw_handlers;	/* guarded by lock */
 	struct list_head mem_stores;	/* guarded by lock (mem transport) */
-	struct um_loop *loop;
+	struct umpath_loop *loop;
 	unsigned io_timeout_ms;
 	unsigned pool_size;
 };

@@ -40,8 +40,7 @@ int map_pool_init(struct umpath_map *map, unsigned size)
 		list_init(&rq->tio.tp_node);
 		list_add_tail(&rq->node, &map->free_reqs);
 	}
-	list_init(&map->requeue_timer.node);
-	map->requeue_timer.fn = requeue_timer_fn;
+	um_timer_init(&map->requeue_timer, requeue_timer_fn);
 	return 0;
 }
 

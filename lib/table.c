@@ -214,8 +214,7 @@ static struct pgpath *parse_path(struct parse *ps, struct arg_set *as,
 		return NULL;
 	}
 	list_init(&p->list);
-	list_init(&p->activate.node);
-	p->activate.fn = activate_path_timer;
+	um_timer_init(&p->activate, activate_path_timer);
 	p->is_active = true;
 	name = shift_arg(as);
 	r = um_path_get(m->map->ctx, name, &p->path);

@@ -212,6 +212,40 @@ struct umpath_hw_handler {
 };
 int umpath_register_hw_handler(struct umpath_ctx *ctx, const struct umpath_hw_handler *h);
 
+/* ---- event loops -------------------------------------------------------- *
+ *
+ * The engine's own event loop model, for programs that host maps (umpathd
+ * runs its checker, control socket and exports on these): one thread in
+ * epoll, handlers found by fd in O(1), timers in a heap on CLOCK_MONOTONIC.
+ * Handlers run on the loop's thread and must not block.  Removing a watch
+ * or cancelling a timer from another thread waits for a running handler to
+ * return, so its data may be freed right after. */
+
+struct umpath_loop;
+struct umpath_timer;
+
+int umpath_loop_new(struct umpath_loop **ret_loop);
+/* Stops the thread; every watch must have been removed and timer freed. */
+void umpath_loop_free(struct umpath_loop *loop);
+/* 1 when called on loop's thread. */
+int umpath_loop_is_current(struct umpath_loop *loop);
+/* fn(opaque, epoll events) on loop's thread when fd is ready; -EEXIST if
+ * fd is already watched. */
+int umpath_loop_add_fd(struct umpath_loop *loop, int fd, uint32_t events,
+		       void (*fn)(void *opaque, uint32_t events), void *opaque);
+int umpath_loop_mod_fd(struct umpath_loop *loop, int fd, uint32_t events);
+void umpath_loop_del_fd(struct umpath_loop *loop, int fd);
+/* A timer of loop: fn(opaque) on loop's thread once per arm. */
+int umpath_timer_new(struct umpath_loop *loop, void (*fn)(void *opaque), void *opaque,
+		     struct umpath_timer **ret_timer);
+/* (Re)arm to fire delay_ns from now (monotonic). */
+void umpath_timer_arm(struct umpath_timer *t, uint64_t delay_ns);
+void umpath_timer_cancel(struct umpath_timer *t);
+/* Cancel (waiting for a running fn, off the loop thread) and free; NULL ok. */
+void umpath_timer_free(struct umpath_timer *t);
+/* CLOCK_MONOTONIC in nanoseconds: the clock of every umpath deadline. */
+uint64_t umpath_now_ns(void);
+
 /* ---- the in-memory test transport ("mem:NAME" paths) ------------------ */
 
 /* Create a store of size bytes reachable by nr paths named names[i]; the

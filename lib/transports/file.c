@@ -930,8 +930,7 @@ static int file_open(struct umpath_ctx *ctx, struct um_path *p)
 	list_init(&fp->free_slots);
 	list_init(&fp->retry);
 	list_init(&fp->fifo);
-	list_init(&fp->timer.node);
-	fp->timer.fn = file_timer_fn;
+	um_timer_init(&fp->timer, file_timer_fn);
 	for (unsigned i = 0; i < FILE_QUEUE_DEPTH; i++)
 		list_add_tail(&fp->slots[i].node, &fp->free_slots);
 
@@ -1016,12 +1015,11 @@ static void file_barrier_fn(struct um_timer *t)
  * um_loop_del_fd, it may still be inside (or about to enter) our eventfd
  * callback with fp, since del_fd does not wait for a running callback.  The
  * loop runs one callback at a time, so a timer armed now runs after it. */
-static void file_loop_barrier(struct um_loop *loop)
+static void file_loop_barrier(struct umpath_loop *loop)
 {
 	struct file_barrier b = { .ran = false };
 
-	list_init(&b.t.node);
-	b.t.fn = file_barrier_fn;
+	um_timer_init(&b.t, file_barrier_fn);
 	pthread_mutex_init(&b.lock, NULL);
 	pthread_cond_init(&b.cond, NULL);
 	um_timer_arm(loop, &b.t, 0);
@@ -1067,7 +1065,7 @@ static void file_drain(struct file_path *fp)
 static void file_close(struct um_path *p)
 {
 	struct file_path *fp = p->priv;
-	struct um_loop *loop = fp->ctx->loop;
+	struct umpath_loop *loop = fp->ctx->loop;
 
 	file_drain(fp);
 	um_loop_del_fd(loop, fp->efd);

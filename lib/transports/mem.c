@@ -236,8 +236,7 @@ int umpath_mem_store_new(struct umpath_ctx *ctx, uint64_t size, unsigned nr,
 			goto fail;
 		list_init(&mp->held);
 		list_init(&mp->delayed);
-		mp->timer.fn = mem_delay_fire;
-		list_init(&mp->timer.node);
+		um_timer_init(&mp->timer, mem_delay_fire);
 	}
 	pthread_mutex_lock(&ctx->lock);
 	list_add_tail(&s->node, &ctx->mem_stores);

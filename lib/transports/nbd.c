@@ -139,7 +139,7 @@ struct nbd_conn {
 
 struct nbd_path {
 	struct umpath_ctx *ctx;
-	struct um_loop *loop;
+	struct umpath_loop *loop;
 	char *uri;
 	uint64_t size;
 	uint64_t timeout_ns;
@@ -742,6 +742,8 @@ static void np_fd_event(void *opaque, uint32_t events)
 
 /* The oldest deadline is due: abandon the connection if it was missed,
  * otherwise wait for the new oldest. */
+static void np_close_fire(struct um_timer *t);
+
 static void np_deadline_fire(struct um_timer *t)
 {
 	struct nbd_path *np = container_of(t, struct nbd_path, deadline_timer);
@@ -846,11 +848,9 @@ static int nbd_open(struct umpath_ctx *ctx, struct um_path *p)
 	list_init(&np->waiting);
 	list_init(&np->issue);
 	list_init(&np->done);
-	list_init(&np->deadline_timer.node);
-	list_init(&np->reconnect_timer.node);
-	list_init(&np->close_timer.node);
-	np->deadline_timer.fn = np_deadline_fire;
-	np->reconnect_timer.fn = np_reconnect_fire;
+	um_timer_init(&np->deadline_timer, np_deadline_fire);
+	um_timer_init(&np->reconnect_timer, np_reconnect_fire);
+	um_timer_init(&np->close_timer, np_close_fire);
 
 	r = conn_start(np, &conn);
 	if (r < 0)
@@ -907,7 +907,6 @@ static void nbd_close_path(struct um_path *p)
 	if (um_loop_is_current(np->loop)) {
 		np_close_on_loop(np);
 	} else {
-		np->close_timer.fn = np_close_fire;
 		um_timer_arm(np->loop, &np->close_timer, 0);
 		pthread_mutex_lock(&np->lock);
 		while (!np->close_done)
