@@ -4,6 +4,8 @@
 #ifndef UMPATH_NBD_PROTO_H
 #define UMPATH_NBD_PROTO_H
 
+#include <stdint.h>
+
 #define NBD_MAGIC		0x4e42444d41474943ull	/* "NBDMAGIC" */
 #define NBD_IHAVEOPT		0x49484156454f5054ull	/* "IHAVEOPT" */
 #define NBD_REP_MAGIC		0x0003e889045565a9ull
@@ -69,5 +71,49 @@
 #define NBD_EOVERFLOW	75
 #define NBD_ENOTSUP	95
 #define NBD_ESHUTDOWN	108
+
+/* What goes over the wire, big-endian. */
+struct nbd_new_handshake {		/* server's greeting */
+	uint64_t magic;			/* NBD_MAGIC */
+	uint64_t ihaveopt;		/* NBD_IHAVEOPT */
+	uint16_t flags;			/* NBD_FLAG_FIXED_NEWSTYLE, ... */
+} __attribute__((packed));
+
+struct nbd_option {			/* client's option header, then len bytes */
+	uint64_t magic;			/* NBD_IHAVEOPT */
+	uint32_t option;		/* NBD_OPT_* */
+	uint32_t len;
+} __attribute__((packed));
+
+struct nbd_fixed_new_option_reply {	/* server's answer to an option */
+	uint64_t magic;			/* NBD_REP_MAGIC */
+	uint32_t option;
+	uint32_t reply;			/* NBD_REP_* */
+	uint32_t len;
+} __attribute__((packed));
+
+/* The reply to NBD_OPT_EXPORT_NAME: size, flags and (without
+ * NBD_FLAG_C_NO_ZEROES) 124 zero bytes. */
+#define NBD_EXPORT_NAME_REPLY_SIZE	10
+#define NBD_EXPORT_NAME_ZEROES		124
+
+struct nbd_request {			/* transmission: client's request */
+	uint32_t magic;			/* NBD_REQUEST_MAGIC */
+	uint16_t flags;			/* NBD_CMD_FLAG_* */
+	uint16_t type;			/* NBD_CMD_* */
+	uint64_t cookie;		/* opaque: echoed in the reply */
+	uint64_t offset;
+	uint32_t count;
+} __attribute__((packed));
+#define NBD_REQUEST_SIZE	28
+
+struct nbd_simple_reply {		/* transmission: server's reply */
+	uint32_t magic;			/* NBD_SIMPLE_REPLY_MAGIC */
+	uint32_t error;			/* NBD_E* */
+	uint64_t cookie;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct nbd_request) == NBD_REQUEST_SIZE, "request header");
+_Static_assert(sizeof(struct nbd_simple_reply) == 16, "simple reply");
 
 #endif

@@ -1,0 +1,759 @@
+/* connection.c - the NBD export's transmission phase.
+ *
+ * After the handshake a connection moves to a worker thread's epoll set:
+ *
+ *  - the worker reads requests (non-blocking, batched through a receive
+ *    buffer), takes a request slot from the connection's fixed set and
+ *    submits it to the map - no allocation or thread hop per request;
+ *  - the map completes it on whichever thread the path's transport
+ *    completes on, and that thread sends the reply at once (writev of the
+ *    header and data under the connection's lock); only when the socket is
+ *    full do replies wait in a queue that the worker drains on EPOLLOUT.
+ *
+ * A malformed request (bad magic, oversized write) closes that connection
+ * only; a bad offset or length gets NBD_EINVAL.  Simple replies only.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "nbd-int.h"
+
+static void conn_free(struct nbd_conn *c);
+
+/* ---- helpers ------------------------------------------------------- */
+
+static uint32_t nbd_errno(int err)
+{
+	switch (err < 0 ? -err : err) {
+	case 0:
+		return 0;
+	case EPERM:
+	case EROFS:
+		return NBD_EPERM;
+	case ENOMEM:
+		return NBD_ENOMEM;
+	case EINVAL:
+		return NBD_EINVAL;
+	case ENOSPC:
+	case EDQUOT:
+	case EFBIG:
+		return NBD_ENOSPC;
+	case EOVERFLOW:
+		return NBD_EOVERFLOW;
+	case EOPNOTSUPP:
+		return NBD_ENOTSUP;
+	case ESHUTDOWN:
+		return NBD_ESHUTDOWN;
+	default:
+		return NBD_EIO;
+	}
+}
+
+/* Ask the worker to look at c.  Called with c->lock held, so that once the
+ * worker has closed c (under c->lock) nobody kicks it any more. */
+static void worker_kick_locked(struct nbd_conn *c)
+{
+	struct worker *w = c->w;
+	uint64_t one = 1;
+	ssize_t r;
+
+	pthread_mutex_lock(&w->lock);
+	if (!c->kick_queued) {
+		c->kick_queued = true;
+		list_add_tail(&c->kick_node, &w->kicked);
+	}
+	pthread_mutex_unlock(&w->lock);
+	r = write(w->efd, &one, sizeof(one));
+	(void)r;	/* a full counter is a pending wake-up anyway */
+}
+
+/* EPOLLIN while we take requests, EPOLLOUT while replies wait; the
+ * caller holds c->lock. */
+static void conn_update_events_locked(struct nbd_conn *c)
+{
+	struct epoll_event ev = { .data.ptr = c };
+
+	if (c->closed)
+		return;
+	if (!c->in_dead && !c->paused)
+		ev.events |= EPOLLIN;
+	if (c->want_out)
+		ev.events |= EPOLLOUT;
+	/* A dead peer keeps reporting HUP: once only, while I/O drains. */
+	if (c->in_dead)
+		ev.events |= EPOLLET;
+	epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void slot_release_locked(struct nbd_conn *c, struct nbd_req *rq)
+{
+	if (rq->cap > SLOT_KEEP) {
+		free(rq->buf);
+		rq->buf = NULL;
+		rq->cap = 0;
+	}
+	list_add(&rq->node, &c->free_slots);
+	c->inflight--;
+}
+
+/* ---- replies ------------------------------------------------------- */
+
+static size_t req_iov(struct nbd_req *rq, struct iovec *iov)
+{
+	size_t off = rq->out_off, n = 0;
+
+	if (off < sizeof(rq->reply)) {
+		iov[n].iov_base = (uint8_t *)&rq->reply + off;
+		iov[n++].iov_len = sizeof(rq->reply) - off;
+		off = 0;
+	} else {
+		off -= sizeof(rq->reply);
+	}
+	if (rq->out_len > sizeof(rq->reply)) {
+		iov[n].iov_base = rq->buf + off;
+		iov[n++].iov_len = rq->out_len - sizeof(rq->reply) - off;
+	}
+	return n;
+}
+
+/* Send what the socket takes; true when rq's reply is fully out.  The
+ * caller holds c->lock (replies of one connection go out one at a time). */
+static bool reply_send_locked(struct nbd_conn *c, struct nbd_req *rq)
+{
+	while (rq->out_off < rq->out_len) {
+		struct iovec iov[2];
+		size_t n = req_iov(rq, iov);
+		ssize_t r = writev(c->fd, iov, (int)n);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return false;
+			c->out_dead = true;
+			return true;	/* nobody will read it: drop */
+		}
+		rq->out_off += (size_t)r;
+	}
+	return true;
+}
+
+static void conn_drain_outq_locked(struct nbd_conn *c)
+{
+	while (!list_empty(&c->outq)) {
+		struct nbd_req *rq = list_first_entry(&c->outq, struct nbd_req, node);
+
+		if (!c->out_dead && !reply_send_locked(c, rq))
+			return;
+		list_del_init(&rq->node);
+		slot_release_locked(c, rq);
+	}
+}
+
+static void req_submit(struct nbd_conn *c, struct nbd_req *rq);
+
+/* A request is done: reply now if the socket takes it, else queue. */
+static void req_reply(struct nbd_req *rq, int err)
+{
+	struct nbd_conn *c = rq->c;
+
+	rq->reply.magic = htobe32(NBD_SIMPLE_REPLY_MAGIC);
+	rq->reply.error = htobe32(nbd_errno(err));
+	rq->reply.cookie = rq->cookie;
+	rq->out_off = 0;
+	rq->out_len = sizeof(rq->reply) + (rq->type == NBD_CMD_READ && !err ? rq->len : 0);
+
+	pthread_mutex_lock(&c->lock);
+	if (c->out_dead) {
+		slot_release_locked(c, rq);
+	} else if (list_empty(&c->outq) && reply_send_locked(c, rq)) {
+		slot_release_locked(c, rq);
+	} else {
+		list_add_tail(&rq->node, &c->outq);
+		if (!c->want_out) {
+			c->want_out = true;
+			conn_update_events_locked(c);
+		}
+	}
+	/* Slots are back: the worker may go on reading, or finish closing. */
+	if (c->paused || (c->in_dead && !c->inflight) || !list_empty(&c->retry)) {
+		if (c->paused && list_empty(&c->retry)) {
+			c->paused = false;
+			conn_update_events_locked(c);
+		}
+		worker_kick_locked(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void req_done(struct umpath_io *io, int err)
+{
+	struct nbd_req *rq = (struct nbd_req *)io;
+
+	if (!err && rq->flush_after) {
+		rq->flush_after = false;
+		rq->io.op = UMPATH_OP_FLUSH;
+		rq->io.flags = 0;
+		req_submit(rq->c, rq);
+		return;
+	}
+	req_reply(rq, err);
+}
+
+static void req_submit(struct nbd_conn *c, struct nbd_req *rq)
+{
+	int r = umpath_map_submit(c->map, &rq->io);
+
+	if (r == -EAGAIN) {
+		/* The map's pool is full: park it, stop reading, retry later. */
+		pthread_mutex_lock(&c->lock);
+		list_add_tail(&rq->node, &c->retry);
+		c->paused = true;
+		conn_update_events_locked(c);
+		worker_kick_locked(c);
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	if (r < 0)
+		req_reply(rq, r);
+}
+
+/* ---- requests ------------------------------------------------------ */
+
+static int slot_reserve(struct nbd_req *rq, size_t len)
+{
+	void *p;
+
+	if (rq->cap >= len)
+		return 0;
+	free(rq->buf);
+	rq->buf = NULL;
+	rq->cap = 0;
+	/* Aligned for O_DIRECT paths. */
+	if (posix_memalign(&p, 4096, len < 4096 ? 4096 : len))
+		return -ENOMEM;
+	rq->buf = p;
+	rq->cap = len < 4096 ? 4096 : len;
+	return 0;
+}
+
+/* Turn a parsed request into a map I/O, or answer it at once. */
+static void req_start(struct nbd_conn *c, struct nbd_req *rq, int early_err)
+{
+	struct umpath_io *io = &rq->io;
+
+	if (early_err) {
+		req_reply(rq, early_err);
+		return;
+	}
+	memset(io, 0, sizeof(*io));
+	io->done = req_done;
+	io->offset = rq->off;
+	io->length = rq->len;
+	io->buf = rq->buf;
+	rq->flush_after = false;
+	switch (rq->type) {
+	case NBD_CMD_READ:
+		io->op = UMPATH_OP_READ;
+		break;
+	case NBD_CMD_WRITE:
+		io->op = UMPATH_OP_WRITE;
+		if (rq->flags & NBD_CMD_FLAG_FUA)
+			io->flags |= UMPATH_IO_FUA;
+		break;
+	case NBD_CMD_FLUSH:
+		io->op = UMPATH_OP_FLUSH;
+		io->offset = io->length = 0;
+		io->buf = NULL;
+		break;
+	case NBD_CMD_TRIM:
+		io->op = UMPATH_OP_TRIM;
+		io->buf = NULL;
+		rq->flush_after = rq->flags & NBD_CMD_FLAG_FUA;
+		break;
+	case NBD_CMD_WRITE_ZEROES:
+		io->op = UMPATH_OP_WRITE_ZEROES;
+		io->buf = NULL;
+		if (rq->flags & NBD_CMD_FLAG_FUA)
+			io->flags |= UMPATH_IO_FUA;
+		if (rq->flags & NBD_CMD_FLAG_NO_HOLE)
+			io->flags |= UMPATH_IO_NO_HOLE;
+		break;
+	}
+	if (!rq->len && rq->type != NBD_CMD_FLUSH) {
+		req_reply(rq, 0);	/* nothing to do */
+		return;
+	}
+	req_submit(c, rq);
+}
+
+/* Check a header's command against the export: 0, or the error to reply. */
+static int req_check(struct nbd_conn *c, const struct nbd_req *rq)
+{
+	uint16_t allowed;
+
+	switch (rq->type) {
+	case NBD_CMD_READ:
+		allowed = 0;
+		break;
+	case NBD_CMD_WRITE:
+		allowed = NBD_CMD_FLAG_FUA;
+		break;
+	case NBD_CMD_FLUSH:
+		return rq->flags ? -EINVAL : 0;
+	case NBD_CMD_TRIM:
+		allowed = NBD_CMD_FLAG_FUA;
+		break;
+	case NBD_CMD_WRITE_ZEROES:
+		allowed = NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE;
+		break;
+	default:
+		return -EINVAL;	/* CACHE, BLOCK_STATUS, ...: not advertised */
+	}
+	if (rq->flags & ~allowed)
+		return -EINVAL;
+	if (rq->off > c->size || rq->len > c->size - rq->off)
+		return -EINVAL;
+	if ((rq->type == NBD_CMD_READ) && rq->len > NBD_MAX_REQUEST)
+		return -EINVAL;
+	return 0;
+}
+
+static struct nbd_req *slot_take(struct nbd_conn *c)
+{
+	struct nbd_req *rq = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	if (!list_empty(&c->free_slots)) {
+		rq = list_first_entry(&c->free_slots, struct nbd_req, node);
+		list_del_init(&rq->node);
+		c->inflight++;
+	} else if (!c->paused) {
+		c->paused = true;
+		conn_update_events_locked(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rq;
+}
+
+/* Parse the requests in the receive buffer.  false: stop for now (out of
+ * slots, or the connection's input ended). */
+static bool conn_parse(struct nbd_conn *c)
+{
+	while (!c->in_dead) {
+		if (c->cur) {
+			struct nbd_req *rq = c->cur;
+			size_t n = c->rlen - c->rpos;
+
+			if (n > rq->len - c->payload_got)
+				n = rq->len - c->payload_got;
+			memcpy(rq->buf + c->payload_got, c->rbuf + c->rpos, n);
+			c->rpos += n;
+			c->payload_got += n;
+			if (c->payload_got < rq->len)
+				return true;	/* more payload to come */
+			c->cur = NULL;
+			req_start(c, rq, req_check(c, rq));
+			continue;
+		}
+		if (c->rlen - c->rpos < NBD_REQUEST_SIZE)
+			return true;
+
+		struct nbd_request h;
+		uint32_t len;
+		uint16_t type;
+
+		memcpy(&h, c->rbuf + c->rpos, sizeof(h));
+		if (be32toh(h.magic) != NBD_REQUEST_MAGIC) {
+			um_log("nbd: bad request magic 0x%08x: closing the connection",
+			       be32toh(h.magic));
+			c->in_dead = true;
+			return false;
+		}
+		type = be16toh(h.type);
+		len = be32toh(h.count);
+		if (type == NBD_CMD_DISC) {
+			c->rpos += NBD_REQUEST_SIZE;
+			c->in_dead = true;
+			return false;
+		}
+		if (type == NBD_CMD_WRITE && len > NBD_MAX_REQUEST) {
+			/* Its payload cannot be skipped safely: end this client. */
+			um_log("nbd: write of %u bytes is over the %u maximum: closing the connection",
+			       len, NBD_MAX_REQUEST);
+			c->in_dead = true;
+			return false;
+		}
+		struct nbd_req *rq = slot_take(c);
+		if (!rq)
+			return false;
+		c->rpos += NBD_REQUEST_SIZE;
+		rq->type = type;
+		rq->flags = be16toh(h.flags);
+		rq->cookie = h.cookie;	/* opaque: echoed as received */
+		rq->off = be64toh(h.offset);
+		rq->len = len;
+		if ((type == NBD_CMD_READ || type == NBD_CMD_WRITE) &&
+		    slot_reserve(rq, rq->len) < 0) {
+			if (type == NBD_CMD_WRITE) {
+				c->in_dead = true;	/* cannot take its payload */
+				pthread_mutex_lock(&c->lock);
+				slot_release_locked(c, rq);
+				pthread_mutex_unlock(&c->lock);
+				return false;
+			}
+			req_start(c, rq, -ENOMEM);
+			continue;
+		}
+		if (type == NBD_CMD_WRITE && rq->len) {
+			c->cur = rq;
+			c->payload_got = 0;
+			continue;
+		}
+		req_start(c, rq, req_check(c, rq));
+	}
+	return false;
+}
+
+static void conn_retry(struct nbd_conn *c)
+{
+	struct list_head todo;
+	struct nbd_req *rq, *n;
+
+	list_init(&todo);
+	pthread_mutex_lock(&c->lock);
+	list_splice_tail_init(&c->retry, &todo);
+	pthread_mutex_unlock(&c->lock);
+	list_for_each_entry_safe(rq, n, &todo, node) {
+		list_del_init(&rq->node);
+		req_submit(c, rq);
+	}
+}
+
+/* Read and parse until the socket is empty, slots run out or input ends. */
+static void conn_input(struct nbd_conn *c)
+{
+	conn_retry(c);
+	pthread_mutex_lock(&c->lock);
+	bool paused = c->paused;
+	pthread_mutex_unlock(&c->lock);
+	if (paused)
+		return;
+
+	while (!c->in_dead) {
+		size_t *got;
+		ssize_t r;
+
+		if (!conn_parse(c))
+			break;
+		if (c->cur && c->rpos == c->rlen) {
+			/* A large write payload goes straight into its slot. */
+			got = &c->payload_got;
+			r = recv(c->fd, c->cur->buf + *got, c->cur->len - *got, 0);
+		} else {
+			/* Keep a partial header at the front, fill the rest. */
+			if (c->rpos) {
+				memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+				c->rlen -= c->rpos;
+				c->rpos = 0;
+			}
+			got = &c->rlen;
+			r = recv(c->fd, c->rbuf + c->rlen, RBUF_SIZE - c->rlen, 0);
+		}
+		if (r > 0)
+			*got += (size_t)r;
+		else if (r < 0 && errno == EAGAIN)
+			break;
+		else if (!(r < 0 && errno == EINTR))
+			c->in_dead = true;	/* EOF or error */
+	}
+	if (c->in_dead) {
+		pthread_mutex_lock(&c->lock);
+		conn_update_events_locked(c);
+		pthread_mutex_unlock(&c->lock);
+	}
+}
+
+/* ---- connection lifetime ------------------------------------------- */
+
+static void conn_free(struct nbd_conn *c)
+{
+	struct worker *w = c->w;
+
+	pthread_mutex_lock(&w->lock);
+	if (c->kick_queued)
+		list_del_init(&c->kick_node);
+	pthread_mutex_unlock(&w->lock);
+	for (unsigned i = 0; i < CONN_SLOTS; i++)
+		free(c->slots[i].buf);
+	free(c->rbuf);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+/* Close once input has ended and every request is answered.  On the
+ * worker thread; true if c is gone. */
+static bool conn_maybe_close(struct nbd_conn *c)
+{
+	struct nbd_export *e = c->e;
+
+	pthread_mutex_lock(&c->lock);
+	if (!c->in_dead || c->inflight || c->closed) {
+		pthread_mutex_unlock(&c->lock);
+		return false;
+	}
+	c->closed = true;
+	pthread_mutex_unlock(&c->lock);
+
+	/* Off the export's list first: nbd_stop must not shutdown() a closed
+	 * (or reused) descriptor. */
+	pthread_mutex_lock(&e->lock);
+	list_del_init(&c->node);
+	pthread_mutex_unlock(&e->lock);
+	epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	umd_map_put(c->m, true);
+	pthread_mutex_lock(&e->lock);
+	e->nconns--;
+	pthread_cond_broadcast(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+	return true;
+}
+
+/* Input ended in the middle of a write's payload: its slot goes back. */
+static void conn_abort_cur(struct nbd_conn *c)
+{
+	if (c->in_dead && c->cur) {
+		pthread_mutex_lock(&c->lock);
+		slot_release_locked(c, c->cur);
+		pthread_mutex_unlock(&c->lock);
+		c->cur = NULL;
+	}
+}
+
+static void conn_event(struct nbd_conn *c, uint32_t events, struct list_head *dead)
+{
+	if (events & EPOLLOUT) {
+		pthread_mutex_lock(&c->lock);
+		conn_drain_outq_locked(c);
+		if (list_empty(&c->outq) && c->want_out) {
+			c->want_out = false;
+			conn_update_events_locked(c);
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+		conn_input(c);
+	conn_abort_cur(c);
+	pthread_mutex_lock(&c->lock);
+	bool closable = c->in_dead && !c->inflight && !c->closed;
+	pthread_mutex_unlock(&c->lock);
+	if (closable && conn_maybe_close(c))
+		list_add_tail(&c->dead_node, dead);	/* freed after this batch */
+}
+
+static void *worker_thread(void *arg)
+{
+	struct worker *w = arg;
+	struct epoll_event evs[64];
+
+	for (;;) {
+		struct list_head dead;
+		struct nbd_conn *c, *n;
+		bool retry_pending = false;
+		int nev;
+
+		nev = epoll_wait(w->epfd, evs, 64, -1);
+		if (nev < 0 && errno != EINTR)
+			break;
+		list_init(&dead);
+		for (int i = 0; i < nev; i++) {
+			if (!evs[i].data.ptr) {
+				uint64_t v;
+				ssize_t r = read(w->efd, &v, sizeof(v));
+				(void)r;
+				continue;
+			}
+			c = evs[i].data.ptr;
+			pthread_mutex_lock(&c->lock);
+			bool closed = c->closed;
+			pthread_mutex_unlock(&c->lock);
+			if (!closed)
+				conn_event(c, evs[i].events, &dead);
+		}
+		/* Connections kicked by completions: take them one at a time, so
+		 * that a new kick can queue a connection again meanwhile; only
+		 * as many as were queued now (a retrying one re-queues itself). */
+		pthread_mutex_lock(&w->lock);
+		unsigned budget = 0;
+		list_for_each_entry(c, &w->kicked, kick_node)
+			budget++;
+		bool stop = w->stop;
+		pthread_mutex_unlock(&w->lock);
+		while (budget--) {
+			pthread_mutex_lock(&w->lock);
+			if (list_empty(&w->kicked)) {
+				pthread_mutex_unlock(&w->lock);
+				break;
+			}
+			c = list_first_entry(&w->kicked, struct nbd_conn, kick_node);
+			list_del_init(&c->kick_node);
+			c->kick_queued = false;
+			pthread_mutex_unlock(&w->lock);
+
+			pthread_mutex_lock(&c->lock);
+			bool closed = c->closed;
+			retry_pending |= !list_empty(&c->retry);
+			pthread_mutex_unlock(&c->lock);
+			if (!closed)
+				conn_event(c, EPOLLIN, &dead);
+		}
+		list_for_each_entry_safe(c, n, &dead, dead_node) {
+			list_del_init(&c->dead_node);
+			conn_free(c);
+		}
+		if (retry_pending)
+			usleep(200);	/* the map's pool was full: let it drain */
+		if (stop)
+			break;
+	}
+	return NULL;
+}
+
+/* ---- connection start, workers ------------------------------------- */
+
+int nbd_conn_start(struct nbd_export *e, int fd, struct umd_map *m)
+{
+	struct nbd_conn *c = calloc(1, sizeof(*c));
+	struct timeval tv = { 0 };
+	int one = 1;
+
+	if (!c)
+		return -ENOMEM;
+	c->rbuf = malloc(RBUF_SIZE);
+	if (!c->rbuf) {
+		free(c);
+		return -ENOMEM;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));	/* fails harmlessly on unix */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	c->e = e;
+	c->fd = fd;
+	c->m = m;
+	c->map = m->map;
+	c->size = umpath_map_size(m->map);
+	pthread_mutex_init(&c->lock, NULL);
+	list_init(&c->free_slots);
+	list_init(&c->outq);
+	list_init(&c->retry);
+	list_init(&c->kick_node);
+	list_init(&c->dead_node);
+	for (unsigned i = 0; i < CONN_SLOTS; i++) {
+		c->slots[i].c = c;
+		list_add_tail(&c->slots[i].node, &c->free_slots);
+	}
+	c->w = &e->workers[atomic_fetch_add(&e->next_worker, 1) % e->nworkers];
+
+	pthread_mutex_lock(&e->lock);
+	if (atomic_load(&e->stopping)) {
+		pthread_mutex_unlock(&e->lock);
+		conn_free(c);
+		return -ESHUTDOWN;
+	}
+	list_add_tail(&c->node, &e->conns);
+	e->nconns++;
+	pthread_mutex_unlock(&e->lock);
+
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+	if (epoll_ctl(c->w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		int r = -errno;
+
+		pthread_mutex_lock(&e->lock);
+		list_del_init(&c->node);
+		e->nconns--;
+		pthread_mutex_unlock(&e->lock);
+		conn_free(c);
+		return r;
+	}
+	return 0;
+}
+
+int nbd_workers_start(struct nbd_export *e)
+{
+	unsigned started = 0;
+	int r;
+
+	e->workers = calloc(e->nworkers, sizeof(*e->workers));
+	if (!e->workers)
+		return -ENOMEM;
+	for (unsigned i = 0; i < e->nworkers; i++) {
+		struct worker *w = &e->workers[i];
+
+		w->e = e;
+		w->epfd = w->efd = -1;
+		pthread_mutex_init(&w->lock, NULL);
+		list_init(&w->kicked);
+	}
+	for (unsigned i = 0; i < e->nworkers; i++) {
+		struct worker *w = &e->workers[i];
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+
+		w->epfd = epoll_create1(EPOLL_CLOEXEC);
+		w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (w->epfd < 0 || w->efd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->efd, &ev) < 0)
+			return -errno;
+	}
+	for (; started < e->nworkers; started++) {
+		r = -pthread_create(&e->workers[started].thread, NULL, worker_thread,
+				    &e->workers[started]);
+		if (r) {
+			nbd_workers_stop(e, started);
+			return r;
+		}
+	}
+	return 0;
+}
+
+void nbd_workers_stop(struct nbd_export *e, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct worker *w = &e->workers[i];
+		uint64_t one = 1;
+
+		pthread_mutex_lock(&w->lock);
+		w->stop = true;
+		pthread_mutex_unlock(&w->lock);
+		if (write(w->efd, &one, sizeof(one)) < 0) {
+			/* the counter is full: the worker wakes anyway */
+		}
+		pthread_join(w->thread, NULL);
+	}
+}
+
+void nbd_workers_free(struct nbd_export *e)
+{
+	if (!e->workers)
+		return;
+	for (unsigned i = 0; i < e->nworkers; i++) {
+		if (e->workers[i].epfd >= 0)
+			close(e->workers[i].epfd);
+		if (e->workers[i].efd >= 0)
+			close(e->workers[i].efd);
+		pthread_mutex_destroy(&e->workers[i].lock);
+	}
+	free(e->workers);
+	e->workers = NULL;
+}

@@ -1,0 +1,286 @@
+/* handshake.c - the NBD export's fixed newstyle negotiation: EXPORT_NAME,
+ * GO, INFO, LIST, ABORT.
+ *
+ * It runs on a short-lived thread per new client with blocking I/O and
+ * timeouts; it is rare and must not stall anyone.  Flush fan-out in the
+ * engine makes a FLUSH cover writes of every connection, so CAN_MULTI_CONN
+ * is advertised.  NBD_OPT_STRUCTURED_REPLY is answered NBD_REP_ERR_UNSUP
+ * and clients fall back to simple replies.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "nbd-int.h"
+
+static int send_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t r = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+static int recv_all(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t r = recv(fd, p, len, 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+static int opt_reply(int fd, uint32_t opt, uint32_t type, const void *data, uint32_t len)
+{
+	struct nbd_fixed_new_option_reply h = {
+		.magic = htobe64(NBD_REP_MAGIC),
+		.option = htobe32(opt),
+		.reply = htobe32(type),
+		.len = htobe32(len),
+	};
+
+	if (send_all(fd, &h, sizeof(h)) < 0)
+		return -1;
+	return len ? send_all(fd, data, len) : 0;
+}
+
+static int opt_error(int fd, uint32_t opt, uint32_t type, const char *msg)
+{
+	return opt_reply(fd, opt, type, msg, (uint32_t)strlen(msg));
+}
+
+static uint16_t export_flags(void)
+{
+	return NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM |
+	       NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN;
+}
+
+struct list_ctx {
+	int fd;
+	int err;
+};
+
+static void list_one(struct umd_map *m, void *opaque)
+{
+	struct list_ctx *l = opaque;
+	uint32_t nlen = (uint32_t)strlen(m->name);
+	uint8_t buf[4 + 256];
+	uint32_t be = htobe32(nlen);
+
+	if (l->err || nlen > 256)
+		return;
+	memcpy(buf, &be, 4);
+	memcpy(buf + 4, m->name, nlen);
+	if (opt_reply(l->fd, NBD_OPT_LIST, NBD_REP_SERVER, buf, 4 + nlen) < 0)
+		l->err = -1;
+}
+
+static struct umd_map *lookup(struct nbd_export *e, const char *name)
+{
+	return *name ? umd_map_get(e->d, name, true) : umd_map_get_default(e->d, true);
+}
+
+/* NBD_OPT_INFO / NBD_OPT_GO: 1 to go on to transmission, 0 to go on with
+ * options, -1 to drop the client. */
+static int opt_info_go(struct nbd_export *e, int fd, uint32_t opt, uint8_t *data, uint32_t len,
+		       struct umd_map **ret_map)
+{
+	uint32_t nlen;
+	uint16_t nreq;
+	char name[MAX_OPTION_LEN + 1];
+	bool want_bs = false, want_name = false;
+	struct umd_map *m;
+
+	if (len < 6)
+		return opt_error(fd, opt, NBD_REP_ERR_INVALID, "short request") < 0 ? -1 : 0;
+	memcpy(&nlen, data, 4);
+	nlen = be32toh(nlen);
+	if (nlen > len - 6)
+		return opt_error(fd, opt, NBD_REP_ERR_INVALID, "bad name length") < 0 ? -1 : 0;
+	memcpy(name, data + 4, nlen);
+	name[nlen] = '\0';
+	memcpy(&nreq, data + 4 + nlen, 2);
+	nreq = be16toh(nreq);
+	if (len != 4 + nlen + 2 + 2u * nreq)
+		return opt_error(fd, opt, NBD_REP_ERR_INVALID, "bad request length") < 0 ? -1 : 0;
+	for (uint16_t i = 0; i < nreq; i++) {
+		uint16_t t;
+
+		memcpy(&t, data + 4 + nlen + 2 + 2 * i, 2);
+		t = be16toh(t);
+		want_bs |= t == NBD_INFO_BLOCK_SIZE;
+		want_name |= t == NBD_INFO_NAME;
+	}
+	if (memchr(name, '\0', nlen))
+		return opt_error(fd, opt, NBD_REP_ERR_INVALID, "NUL in name") < 0 ? -1 : 0;
+	m = lookup(e, name);
+	if (!m)
+		return opt_error(fd, opt, NBD_REP_ERR_UNKNOWN, "no such export") < 0 ? -1 : 0;
+
+	uint8_t info[12];
+	uint16_t t = htobe16(NBD_INFO_EXPORT), fl = htobe16(export_flags());
+	uint64_t sz = htobe64(umpath_map_size(m->map));
+	memcpy(info, &t, 2);
+	memcpy(info + 2, &sz, 8);
+	memcpy(info + 10, &fl, 2);
+	if (opt_reply(fd, opt, NBD_REP_INFO, info, 12) < 0)
+		goto drop;
+	if (want_name) {
+		uint8_t nb[2 + 256];
+		size_t l = strlen(m->name);
+		uint16_t nt = htobe16(NBD_INFO_NAME);
+
+		memcpy(nb, &nt, 2);
+		memcpy(nb + 2, m->name, l);
+		if (opt_reply(fd, opt, NBD_REP_INFO, nb, (uint32_t)(2 + l)) < 0)
+			goto drop;
+	}
+	if (want_bs) {
+		uint8_t bs[14];
+		uint16_t bt = htobe16(NBD_INFO_BLOCK_SIZE);
+		uint32_t mn = htobe32(NBD_MIN_BLOCK), pr = htobe32(NBD_PREF_BLOCK),
+			 mx = htobe32(NBD_MAX_REQUEST);
+
+		memcpy(bs, &bt, 2);
+		memcpy(bs + 2, &mn, 4);
+		memcpy(bs + 6, &pr, 4);
+		memcpy(bs + 10, &mx, 4);
+		if (opt_reply(fd, opt, NBD_REP_INFO, bs, 14) < 0)
+			goto drop;
+	}
+	if (opt_reply(fd, opt, NBD_REP_ACK, NULL, 0) < 0)
+		goto drop;
+	if (opt == NBD_OPT_GO) {
+		*ret_map = m;
+		return 1;
+	}
+	umd_map_put(m, true);
+	return 0;
+drop:
+	umd_map_put(m, true);
+	return -1;
+}
+
+int nbd_handshake(struct nbd_export *e, int fd)
+{
+	struct nbd_new_handshake hello = {
+		.magic = htobe64(NBD_MAGIC),
+		.ihaveopt = htobe64(NBD_IHAVEOPT),
+		.flags = htobe16(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES),
+	};
+	uint32_t cflags;
+	struct umd_map *m = NULL;
+	uint8_t *data = NULL;
+	struct timeval tv = { .tv_sec = HANDSHAKE_TIMEOUT_S };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (send_all(fd, &hello, sizeof(hello)) < 0 || recv_all(fd, &cflags, 4) < 0)
+		goto drop;
+	cflags = be32toh(cflags);
+	if (cflags & ~(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES))
+		goto drop;	/* unknown client flags: the protocol says disconnect */
+	bool no_zeroes = cflags & NBD_FLAG_C_NO_ZEROES;
+
+	data = malloc(MAX_OPTION_LEN + 1);
+	if (!data)
+		goto drop;
+	for (unsigned n = 0; n < MAX_OPTIONS && !atomic_load(&e->stopping); n++) {
+		struct nbd_option oh;
+		int r;
+
+		if (recv_all(fd, &oh, sizeof(oh)) < 0 || be64toh(oh.magic) != NBD_IHAVEOPT)
+			goto drop;
+		uint32_t opt = be32toh(oh.option), len = be32toh(oh.len);
+		if (len > MAX_OPTION_LEN) {
+			opt_error(fd, opt, NBD_REP_ERR_INVALID, "option too long");
+			goto drop;
+		}
+		if (recv_all(fd, data, len) < 0)
+			goto drop;
+		data[len] = '\0';
+
+		switch (opt) {
+		case NBD_OPT_EXPORT_NAME: {
+			uint8_t reply[NBD_EXPORT_NAME_REPLY_SIZE + NBD_EXPORT_NAME_ZEROES];
+			uint64_t sz;
+			uint16_t fl = htobe16(export_flags());
+
+			if (memchr(data, '\0', len))
+				goto drop;
+			m = lookup(e, (char *)data);
+			if (!m)
+				goto drop;	/* this option has no way to say no */
+			sz = htobe64(umpath_map_size(m->map));
+			memset(reply, 0, sizeof(reply));
+			memcpy(reply, &sz, 8);
+			memcpy(reply + 8, &fl, 2);
+			if (send_all(fd, reply, no_zeroes ? NBD_EXPORT_NAME_REPLY_SIZE : sizeof(reply)) < 0)
+				goto drop;
+			goto go;
+		}
+		case NBD_OPT_ABORT:
+			opt_reply(fd, opt, NBD_REP_ACK, NULL, 0);
+			goto drop;
+		case NBD_OPT_LIST: {
+			struct list_ctx l = { .fd = fd };
+
+			if (len) {
+				if (opt_error(fd, opt, NBD_REP_ERR_INVALID, "LIST takes no data") < 0)
+					goto drop;
+				break;
+			}
+			umd_map_foreach(e->d, list_one, &l);
+			if (l.err || opt_reply(fd, opt, NBD_REP_ACK, NULL, 0) < 0)
+				goto drop;
+			break;
+		}
+		case NBD_OPT_INFO:
+		case NBD_OPT_GO:
+			r = opt_info_go(e, fd, opt, data, len, &m);
+			if (r < 0)
+				goto drop;
+			if (r > 0)
+				goto go;
+			break;
+		default:
+			if (opt_error(fd, opt, NBD_REP_ERR_UNSUP, "unsupported option") < 0)
+				goto drop;
+			break;
+		}
+	}
+drop:
+	free(data);
+	close(fd);
+	return -ECONNABORTED;
+go:
+	free(data);
+	int r = nbd_conn_start(e, fd, m);
+	if (r < 0) {
+		umd_map_put(m, true);
+		close(fd);
+	}
+	return r;
+}
