@@ -232,6 +232,7 @@ static void activate_path_queue_locked(struct pgpath *pgpath, uint64_t delay_ns)
 	if (pgpath->activating)
 		return;
 	pgpath->activating = true;
+	pgpath->activate_called = false;
 	m->pg_init_in_progress++;
 	um_timer_arm(m->map->ctx->loop, &pgpath->activate, delay_ns);
 }
@@ -442,6 +443,7 @@ static void pg_init_done(void *token, enum umpath_pg_init_result result)
 		break;
 	}
 	pgpath->activating = false;
+	pgpath->activate_called = false;
 
 	if (errors) {
 		if (pgpath == m->current_pgpath) {
@@ -478,8 +480,10 @@ void activate_path_timer(struct um_timer *t)
 
 	map_lock(m->map);
 	active = pgpath->is_active;
+	pgpath->activate_called = true;
 	map_unlock(m->map);
-	/* The table cannot go away: suspend waits for pg_init_in_progress. */
+	/* The table cannot go away: it is freed only once pg_init_in_progress
+	 * is 0 (flush_pg_init_locked), and we count in it. */
 	if (!active || !m->hwh) {
 		pg_init_done(pgpath, UMPATH_PG_INIT_FAIL);
 		return;
@@ -488,17 +492,51 @@ void activate_path_timer(struct um_timer *t)
 			 pg_init_done, pgpath);
 }
 
-/* Wait until no pg_init runs on the live table (flush_multipath_work). */
-static void flush_pg_init_locked(struct umpath_map *map)
+/* Drop the activations of m still waiting for their delay (timer armed,
+ * handler not called): m is about to be freed.  The map lock is dropped
+ * while timers are cancelled, since a firing timer takes it. */
+static void cancel_pending_activations_locked(struct umpath_map *map, struct multipath *m)
 {
-	struct multipath *m = map->live;
+	struct priority_group *pg;
+	struct pgpath *p;
 
-	if (!m->pg_init_in_progress || (m->flags & MPATHF_PG_INIT_DISABLED))
+	map_assert_locked(map);
+	map_unlock_raw(map);
+	/* The lists are stable: only the thread that frees m changes them. */
+	list_for_each_entry(pg, &m->priority_groups, list)
+		list_for_each_entry(p, &pg->pgpaths, list)
+			um_timer_cancel(map->ctx->loop, &p->activate);
+	map_lock(map);
+	list_for_each_entry(pg, &m->priority_groups, list) {
+		list_for_each_entry(p, &pg->pgpaths, list) {
+			if (!p->activating || p->activate_called)
+				continue;	/* idle, or the handler will answer */
+			p->activating = false;
+			m->pg_init_in_progress--;
+		}
+	}
+	if (!m->pg_init_in_progress)
+		pthread_cond_broadcast(&map->cond);
+}
+
+/* Wait until no pg_init runs on table m (the kernel's flush_multipath_work).
+ * dying: m is about to be freed; its delayed activations are cancelled
+ * rather than waited for, and an activation a handler still holds is
+ * waited for even if another thread is flushing too. */
+static void flush_pg_init_locked(struct umpath_map *map, struct multipath *m, bool dying)
+{
+	bool was_disabled = m->flags & MPATHF_PG_INIT_DISABLED;
+
+	map_assert_locked(map);
+	if (!m->pg_init_in_progress || (was_disabled && !dying))
 		return;
 	m->flags |= MPATHF_PG_INIT_DISABLED;
+	if (dying)
+		cancel_pending_activations_locked(map, m);
 	while (m->pg_init_in_progress)
 		map_wait_locked(map);
-	m->flags &= ~MPATHF_PG_INIT_DISABLED;
+	if (!was_disabled && !dying)
+		m->flags &= ~MPATHF_PG_INIT_DISABLED;
 }
 
 /* ---- messages --------------------------------------------------------- */
@@ -755,7 +793,7 @@ int umpath_map_suspend(struct umpath_map *map, unsigned flags)
 	map_lock(map);
 	while (map->inflight)
 		map_wait_locked(map);
-	flush_pg_init_locked(map);
+	flush_pg_init_locked(map, map->live, false);
 	map_unlock(map);
 	return 0;
 }
@@ -772,8 +810,17 @@ int umpath_map_resume(struct umpath_map *map)
 	}
 	if (map->inactive) {
 		/* Requests the kick mapped while suspended must end first. */
-		while (map->inflight)
-			map_wait_locked(map);
+		/* Nor may a pg_init still run on the outgoing table: it may
+		 * have started since the suspend (a requeue remaps I/O), and
+		 * its handler must not answer into a freed table.  The lock
+		 * is held from the last check to the swap. */
+		for (;;) {
+			while (map->inflight)
+				map_wait_locked(map);
+			if (!map->live->pg_init_in_progress)
+				break;
+			flush_pg_init_locked(map, map->live, true);
+		}
 		old = map->live;
 		map->live = map->inactive;
 		map->inactive = NULL;
@@ -812,7 +859,7 @@ void umpath_map_free(struct umpath_map *map)
 			map_wait_locked(map);
 		if (!map->live->pg_init_in_progress)
 			break;
-		flush_pg_init_locked(map);
+		flush_pg_init_locked(map, map->live, true);
 	}
 	map_unlock_raw(map);
 

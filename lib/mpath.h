@@ -47,6 +47,7 @@ struct pgpath {
 	unsigned fail_count;		/* guarded by map lock */
 	struct um_timer activate;	/* delayed pg_init of this path */
 	bool activating;		/* guarded by map lock: activate queued/running */
+	bool activate_called;		/* guarded by map lock: the handler has it */
 };
 
 struct priority_group {

@@ -345,6 +345,9 @@ void mp_table_free(struct multipath *m)
 
 	if (!m)
 		return;
+	/* A handler's answer would land in freed memory: flush_pg_init_locked
+	 * must have run on a table that was live. */
+	assert(!m->pg_init_in_progress);
 	list_for_each_entry_safe(pg, n, &m->priority_groups, list)
 		free_priority_group(pg);
 	free(m->hw_handler_name);

@@ -72,6 +72,8 @@ static int mem_do_io(struct mem_path *mp, struct um_tio *tio)
 
 	if (tio->offset > s->size || tio->length > s->size - tio->offset)
 		return -EINVAL;
+	if (!tio->length)
+		return 0;	/* buf may be NULL, which memcpy may not see */
 	switch (tio->op) {
 	case UMPATH_OP_READ:
 		memcpy(tio->buf, s->data + tio->offset, tio->length);

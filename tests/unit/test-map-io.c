@@ -335,6 +335,20 @@ static void test_trim_and_zeroes(void)
 	umpath_ctx_free(ctx);
 }
 
+/* The API accepts a read or write of length 0 with no buffer: it completes
+ * without touching memory (UBSan: no NULL to memcpy). */
+static void test_zero_length_io(void)
+{
+	struct umpath_ctx *ctx = t_ctx(1, SIZE, 0);
+	struct umpath_map *map = t_map(ctx, "0 0 1 1 round-robin 0 1 0 p0");
+
+	CHECK_EQ_INT(t_sync(map, UMPATH_OP_READ, BS, 0, NULL), 0);
+	CHECK_EQ_INT(t_sync(map, UMPATH_OP_WRITE, SIZE, 0, NULL), 0);
+	CHECK_EQ_INT(t_sync(map, UMPATH_OP_WRITE_ZEROES, 0, 0, NULL), 0);
+	umpath_map_free(map);
+	umpath_ctx_free(ctx);
+}
+
 static void test_concurrent_io_with_faults(void);
 
 int main(void)
@@ -349,6 +363,7 @@ int main(void)
 	test_events();
 	test_free_with_queued_io();
 	test_trim_and_zeroes();
+	test_zero_length_io();
 	test_concurrent_io_with_faults();
 	printf("test-map-io: all passed\n");
 	return 0;
