@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include <umpath/umpath.h>
+#include <umpath/umpath-mem.h>
 
 #define NPATHS_MAX	8
 #define STORE_SIZE	((uint64_t)64 << 20)

@@ -15,6 +15,7 @@
 #include <nettle/md5.h>
 
 #include <umpath/umpath.h>
+#include <umpath/umpath-mem.h>
 
 #include "cli.h"
 #include "ctlproto.h"

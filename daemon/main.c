@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <umpath/umpath-mem.h>
+
 #include "ctlproto.h"
 #include "daemon.h"
 #include "log.h"

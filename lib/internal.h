@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include <umpath/umpath.h>
+#include <umpath/umpath-mem.h>
 
 #include "list.h"
 
@@ -94,6 +95,8 @@ struct um_path {
 int um_path_get(struct umpath_ctx *ctx, const char *name, struct um_path **ret_path);
 void um_path_put(struct um_path *p);
 bool um_path_exists(struct umpath_ctx *ctx, const char *name);
+/* The path's counters as umpath_path_stats() gives them. */
+void um_path_stats_read(struct um_path *p, struct umpath_path_stats *ret);
 static inline void um_path_submit(struct um_path *p, struct um_tio *tio)
 {
 	p->tp->submit(p, tio);

@@ -20,7 +20,7 @@ void map_lock(struct umpath_map *map)
 	map->lock_held = true;
 }
 
-static void map_unlock_raw(struct umpath_map *map)
+void map_unlock_raw(struct umpath_map *map)
 {
 	map->lock_held = false;
 	pthread_mutex_unlock(&map->lock);
@@ -57,8 +57,89 @@ void map_event_locked(struct umpath_map *map, enum umpath_event_type type,
 	map->npending++;
 }
 
+static void pool_waiter_del_locked(struct umpath_map *map, struct umpath_pool_wait *w)
+{
+	map_assert_locked(map);
+	if (w->priv_prev)
+		w->priv_prev->priv_next = w->priv_next;
+	else
+		map->pool_waiters = w->priv_next;
+	if (w->priv_next)
+		w->priv_next->priv_prev = w->priv_prev;
+	else
+		map->pool_waiters_tail = w->priv_prev;
+	w->priv_next = w->priv_prev = NULL;
+	w->priv_armed = 0;
+}
+
+/* Call every armed pool waiter once, without the lock: a request was freed
+ * (or the map is going away, when their retry gets -ENXIO). */
+static void pool_wake_locked(struct umpath_map *map)
+{
+	struct umpath_pool_wait *w = map->pool_waiters;
+
+	for (struct umpath_pool_wait *i = w; i; i = i->priv_next)
+		i->priv_armed = 0;
+	map->pool_waiters = map->pool_waiters_tail = NULL;
+	/* Counted, so that cancel and free wait for the calls to end. */
+	map->pool_waking++;
+	map_unlock_raw(map);
+	while (w) {
+		struct umpath_pool_wait *next = w->priv_next;
+
+		w->priv_next = w->priv_prev = NULL;
+		w->fn(w);	/* may re-arm w: next was read before */
+		w = next;
+	}
+	map_lock(map);
+	if (!--map->pool_waking)
+		pthread_cond_broadcast(&map->cond);
+}
+
+int umpath_map_pool_wait(struct umpath_map *map, struct umpath_pool_wait *w)
+{
+	map_lock(map);
+	if (w->priv_armed) {
+		map_unlock_raw(map);
+		return -EALREADY;
+	}
+	/* Checked under the lock that frees requests: no wake-up is lost
+	 * between the caller's -EAGAIN and this. */
+	if (!list_empty(&map->free_reqs) || map->dying) {
+		map_unlock_raw(map);
+		return 1;
+	}
+	w->priv_armed = 1;
+	w->priv_next = NULL;
+	w->priv_prev = map->pool_waiters_tail;
+	if (map->pool_waiters_tail)
+		map->pool_waiters_tail->priv_next = w;
+	else
+		map->pool_waiters = w;
+	map->pool_waiters_tail = w;
+	map_unlock_raw(map);
+	return 0;
+}
+
+int umpath_map_pool_cancel(struct umpath_map *map, struct umpath_pool_wait *w)
+{
+	int r = 0;
+
+	map_lock(map);
+	if (w->priv_armed) {
+		pool_waiter_del_locked(map, w);
+		r = 1;
+	} else {
+		while (map->pool_waking)
+			map_wait_locked(map);
+	}
+	map_unlock_raw(map);
+	return r;
+}
+
 /* Unlock; first re-dispatch queued I/O if something asked for it, then
- * deliver pending events, in order, from one thread at a time. */
+ * deliver pending events, in order, from one thread at a time, then tell
+ * pool waiters about freed requests. */
 void map_unlock(struct umpath_map *map)
 {
 	for (;;) {
@@ -92,6 +173,10 @@ void map_unlock(struct umpath_map *map)
 			map_lock(map);
 			map->delivering = false;
 			pthread_cond_broadcast(&map->cond);
+			continue;
+		}
+		if (map->pool_waiters && (!list_empty(&map->free_reqs) || map->dying)) {
+			pool_wake_locked(map);
 			continue;
 		}
 		break;
@@ -855,12 +940,15 @@ void umpath_map_free(struct umpath_map *map)
 	 * or re-dispatching, no pg_init (whose end may kick again). */
 	map_lock(map);
 	for (;;) {
-		while (map->inflight || map->busy || map->delivering || map->kicking)
+		while (map->inflight || map->busy || map->delivering || map->kicking ||
+		       map->pool_waking)
 			map_wait_locked(map);
 		if (!map->live->pg_init_in_progress)
 			break;
 		flush_pg_init_locked(map, map->live, true);
 	}
+	/* The unlock after dying was set called every waiter; none arms since. */
+	assert(!map->pool_waiters);
 	map_unlock_raw(map);
 
 	um_timer_cancel(map->ctx->loop, &map->requeue_timer);

@@ -61,7 +61,9 @@ struct priority_group {
 };
 
 struct multipath {
-	struct umpath_map *map;
+	struct umpath_map *map;			/* NULL for umpath_table_check */
+	struct umpath_ctx *ctx;
+	bool check_only;			/* parsed for a check: no path opened */
 	struct list_head priority_groups;
 	unsigned nr_priority_groups;
 	struct priority_group *current_pg;	/* guarded by map lock */
@@ -138,6 +140,10 @@ struct umpath_map {
 	struct pending_event pending[MAP_PENDING_EVENTS]; /* guarded by lock */
 	unsigned npending;		/* guarded by lock */
 	bool delivering;		/* guarded by lock */
+	/* back-pressure: waiters for room in the pool (umpath_map_pool_wait) */
+	struct umpath_pool_wait *pool_waiters;	/* guarded by lock: first armed */
+	struct umpath_pool_wait *pool_waiters_tail; /* guarded by lock */
+	unsigned pool_waking;		/* guarded by lock: threads calling waiters */
 };
 
 static inline void map_assert_locked(struct umpath_map *map)
@@ -148,12 +154,19 @@ static inline void map_assert_locked(struct umpath_map *map)
 /* table.c */
 int mp_table_parse(struct umpath_map *map, const char *table, char *err, size_t errlen,
 		   struct multipath **ret_m);
+/* A parse with no map and no path opened (umpath_table_check). */
+int mp_table_check(struct umpath_ctx *ctx, const char *table, char *err, size_t errlen);
 void mp_table_free(struct multipath *m);
+/* Parts of the TABLE line: "<#features> <features...> " and the
+ * hardware handler's words, each word followed by a space. */
+void mp_features_emit(struct multipath *m, struct sbuf *sb);
+void mp_hw_handler_emit(struct multipath *m, struct sbuf *sb);
 void mp_table_emit(struct multipath *m, struct sbuf *sb);
 void mp_status_emit(struct multipath *m, struct sbuf *sb);
 
 /* map.c */
 void map_lock(struct umpath_map *map);
+void map_unlock_raw(struct umpath_map *map);
 /* Unlock, then deliver pending events. */
 void map_unlock(struct umpath_map *map);
 void map_event_locked(struct umpath_map *map, enum umpath_event_type type,

@@ -142,6 +142,35 @@ int um_path_probe(struct um_path *p, void (*done)(void *opaque, int err), void *
 	return 0;
 }
 
+const char *umpath_transport_name(unsigned i)
+{
+	return i < UM_ARRAY_SIZE(transports) ? transports[i]->name : NULL;
+}
+
+void um_path_stats_read(struct um_path *p, struct umpath_path_stats *ret)
+{
+	uint64_t ios = atomic_load(&p->st_ios);
+	uint64_t hist[UM_LAT_BUCKETS], total = 0, seen = 0, p99 = 0;
+
+	for (unsigned b = 0; b < UM_LAT_BUCKETS; b++)
+		total += hist[b] = atomic_load(&p->st_lat_hist[b]);
+	for (unsigned b = 0; b < UM_LAT_BUCKETS && total; b++) {
+		seen += hist[b];
+		if (seen * 100 >= total * 99) {
+			p99 = b ? 1ull << b : 1;	/* bucket b: [2^(b-1), 2^b) */
+			break;
+		}
+	}
+	*ret = (struct umpath_path_stats){
+		.ios = ios,
+		.bytes = atomic_load(&p->st_bytes),
+		.errors = atomic_load(&p->st_errors),
+		.inflight = atomic_load(&p->st_inflight),
+		.mean_latency_ns = ios ? atomic_load(&p->st_lat_ns_sum) / ios : 0,
+		.p99_latency_ns = p99,
+	};
+}
+
 int umpath_path_stats(struct umpath_ctx *ctx, const char *name, struct umpath_path_stats *ret)
 {
 	struct um_path *p;
@@ -150,27 +179,7 @@ int umpath_path_stats(struct umpath_ctx *ctx, const char *name, struct umpath_pa
 	pthread_mutex_lock(&ctx->lock);
 	list_for_each_entry(p, &ctx->paths, node) {
 		if (!strcmp(p->name, name)) {
-			uint64_t ios = atomic_load(&p->st_ios);
-
-			uint64_t hist[UM_LAT_BUCKETS], total = 0, seen = 0, p99 = 0;
-
-			for (unsigned b = 0; b < UM_LAT_BUCKETS; b++)
-				total += hist[b] = atomic_load(&p->st_lat_hist[b]);
-			for (unsigned b = 0; b < UM_LAT_BUCKETS && total; b++) {
-				seen += hist[b];
-				if (seen * 100 >= total * 99) {
-					p99 = b ? 1ull << b : 1;	/* bucket b: [2^(b-1), 2^b) */
-					break;
-				}
-			}
-			*ret = (struct umpath_path_stats){
-				.ios = ios,
-				.bytes = atomic_load(&p->st_bytes),
-				.errors = atomic_load(&p->st_errors),
-				.inflight = atomic_load(&p->st_inflight),
-				.mean_latency_ns = ios ? atomic_load(&p->st_lat_ns_sum) / ios : 0,
-				.p99_latency_ns = p99,
-			};
+			um_path_stats_read(p, ret);
 			r = 0;
 			break;
 		}

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <umpath/umpath.h>
+
 #include "selector.h"
 
 static const struct path_selector_type *const selectors[] = {
@@ -21,6 +23,11 @@ const struct path_selector_type *ps_lookup(const char *name)
 		if (!strcmp(selectors[i]->name, name))
 			return selectors[i];
 	return NULL;
+}
+
+const char *umpath_selector_name(unsigned i)
+{
+	return i < sizeof(selectors) / sizeof(selectors[0]) ? selectors[i]->name : NULL;
 }
 
 int um_parse_uint(const char *arg, unsigned *ret_value)

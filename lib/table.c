@@ -217,13 +217,16 @@ static struct pgpath *parse_path(struct parse *ps, struct arg_set *as,
 	um_timer_init(&p->activate, activate_path_timer);
 	p->is_active = true;
 	name = shift_arg(as);
-	r = um_path_get(m->map->ctx, name, &p->path);
+	if (m->check_only)
+		r = um_path_exists(m->ctx, name) ? 0 : -ENOENT;
+	else
+		r = um_path_get(m->ctx, name, &p->path);
 	if (r < 0) {
 		ps->error = "error getting device";
 		goto bad;
 	}
 	if (m->hw_handler_name && !m->hwh) {
-		m->hwh = um_hw_handler_find(m->map->ctx, m->hw_handler_name);
+		m->hwh = um_hw_handler_find(m->ctx, m->hw_handler_name);
 		if (!m->hwh) {
 			ps->error = "error attaching hardware handler";
 			r = -EINVAL;
@@ -355,8 +358,8 @@ void mp_table_free(struct multipath *m)
 	free(m);
 }
 
-int mp_table_parse(struct umpath_map *map, const char *table, char *err, size_t errlen,
-		   struct multipath **ret_m)
+static int table_parse(struct umpath_ctx *ctx, struct umpath_map *map, const char *table,
+		       char *err, size_t errlen, struct multipath **ret_m)
 {
 	static const struct arg_range ranges[] = {
 		{ 0, 1024, "invalid number of priority groups" },
@@ -379,6 +382,8 @@ int mp_table_parse(struct umpath_map *map, const char *table, char *err, size_t 
 		goto out;
 	}
 	m->map = map;
+	m->ctx = ctx;
+	m->check_only = !ret_m;
 	list_init(&m->priority_groups);
 	m->queue_mode = QUEUE_MODE_RQ;
 	m->pg_init_delay_msecs = PG_INIT_DELAY_DEFAULT;
@@ -423,6 +428,13 @@ int mp_table_parse(struct umpath_map *map, const char *table, char *err, size_t 
 		goto bad;
 	}
 
+	if (m->check_only) {
+		mp_table_free(m);
+		m = NULL;
+		r = 0;
+		goto out;
+	}
+
 	/* Sizes, for the map to check against its own. */
 	bool first = true;
 	struct priority_group *pg;
@@ -456,12 +468,19 @@ out:
 	return r;
 }
 
-void mp_table_emit(struct multipath *m, struct sbuf *sb)
+int mp_table_parse(struct umpath_map *map, const char *table, char *err, size_t errlen,
+		   struct multipath **ret_m)
 {
-	struct priority_group *pg;
-	struct pgpath *p;
+	return table_parse(map->ctx, map, table, err, errlen, ret_m);
+}
 
-	map_assert_locked(m->map);
+int mp_table_check(struct umpath_ctx *ctx, const char *table, char *err, size_t errlen)
+{
+	return table_parse(ctx, NULL, table, err, errlen, NULL);
+}
+
+void mp_features_emit(struct multipath *m, struct sbuf *sb)
+{
 	sbuf_printf(sb, "%u ", !!(m->flags & MPATHF_QUEUE_IF_NO_PATH) +
 			       (m->pg_init_retries > 0) * 2 +
 			       (m->pg_init_delay_msecs != PG_INIT_DELAY_DEFAULT) * 2 +
@@ -477,11 +496,24 @@ void mp_table_emit(struct multipath *m, struct sbuf *sb)
 		sbuf_printf(sb, "retain_attached_hw_handler ");
 	if (m->queue_mode == QUEUE_MODE_BIO)
 		sbuf_printf(sb, "queue_mode bio ");
+}
 
+void mp_hw_handler_emit(struct multipath *m, struct sbuf *sb)
+{
 	if (m->hw_handler_name)
 		sbuf_printf(sb, "1 %s ", m->hw_handler_name);
 	else
 		sbuf_printf(sb, "0 ");
+}
+
+void mp_table_emit(struct multipath *m, struct sbuf *sb)
+{
+	struct priority_group *pg;
+	struct pgpath *p;
+
+	map_assert_locked(m->map);
+	mp_features_emit(m, sb);
+	mp_hw_handler_emit(m, sb);
 
 	sbuf_printf(sb, "%u ", m->nr_priority_groups);
 	sbuf_printf(sb, "%u ", m->next_pg ? m->next_pg->pg_num :

@@ -28,9 +28,12 @@ struct umpath_map;
 
 /* ---- context ---------------------------------------------------------- */
 
+/* Zero it before setting fields: reserved words must be 0, so that fields
+ * added later read as "default" for callers built against this version. */
 struct umpath_ctx_opts {
 	unsigned io_timeout_ms;	/* per-I/O deadline on real transports; 0: default */
 	unsigned pool_size;	/* requests per map; 0: default (UMPATH_DEFAULT_POOL) */
+	unsigned reserved[6];	/* must be 0 */
 };
 
 #define UMPATH_DEFAULT_POOL 1024u
@@ -126,12 +129,37 @@ struct umpath_io {
 	/* Called exactly once, 0 or -errno, on any thread, without locks held. */
 	void (*done)(struct umpath_io *io, int err);
 	void *opaque;
+	uint64_t reserved[2];	/* must be 0 */
 };
 
 /* Submit an I/O.  0: accepted, done() will be called (maybe before this
  * returns).  -errno: refused, done() is never called: -EINVAL (range or
- * op), -EAGAIN (the map's request pool is empty; retry after a completion). */
+ * op), -ENXIO (the map is being freed), -EAGAIN (the map's request pool is
+ * empty: umpath_map_pool_wait() tells when to retry). */
 int umpath_map_submit(struct umpath_map *map, struct umpath_io *io);
+
+/* Back-pressure: a caller told -EAGAIN waits for room in the map's request
+ * pool with a one-shot waiter instead of sleeping or polling.  The waiter
+ * is the caller's memory; the library links it while it is armed. */
+struct umpath_pool_wait {
+	/* Called once, on any thread, without locks of the library held,
+	 * after a request of the map is freed (or the map starts being
+	 * freed).  It must not block: wake whoever retries the submit. */
+	void (*fn)(struct umpath_pool_wait *w);
+	void *opaque;
+	/* The library's while armed; zero them before the first use. */
+	struct umpath_pool_wait *priv_next, *priv_prev;
+	unsigned priv_armed;
+	unsigned reserved[3];
+};
+/* Arm w: 0 when armed (fn will be called once); 1 when the pool has room
+ * already (not armed: retry the submit now); -EALREADY if w is armed. */
+int umpath_map_pool_wait(struct umpath_map *map, struct umpath_pool_wait *w);
+/* Disarm w.  1 if it was armed and fn will not be called; 0 if it was not
+ * armed: fn has returned (it is never running when this returns).  Not
+ * from within fn.  Every armed waiter is disarmed, or has fired, before
+ * its memory is reused or umpath_map_free() returns. */
+int umpath_map_pool_cancel(struct umpath_map *map, struct umpath_pool_wait *w);
 
 /* Counters of an open path (shared by every map naming the same string),
  * kept since it was opened.  -ENOENT if no map has it open. */
@@ -143,6 +171,7 @@ struct umpath_path_stats {
 	uint64_t mean_latency_ns;	/* mean completion time */
 	uint64_t p99_latency_ns;	/* 99th percentile (upper bound of its
 					 * power-of-two bucket), 0 if no I/O */
+	uint64_t reserved[4];		/* 0 for now */
 };
 int umpath_path_stats(struct umpath_ctx *ctx, const char *path, struct umpath_path_stats *ret_stats);
 
@@ -187,6 +216,75 @@ int umpath_map_foreach(struct umpath_map *map,
 		       void (*group_fn)(const struct umpath_group_info *g, void *opaque),
 		       void (*path_fn)(const struct umpath_path_info *p, void *opaque),
 		       void *opaque);
+
+/* ---- a consistent snapshot of a map --------------------------------- */
+
+/* Everything the TABLE and INFO lines say, and the counters, copied in one
+ * hold of the map's lock: groups and paths always belong to the same table.
+ * The strings are the snapshot's own, valid until umpath_snapshot_free().
+ * Word lists ("1 queue_if_no_path") are as the status lines print them,
+ * separated by single spaces; path strings are never split into words. */
+struct umpath_snapshot_path {
+	const char *path;		/* the path string */
+	unsigned group;			/* 1-based group number */
+	unsigned index;			/* position in the group, 0-based */
+	int active;			/* 'A' in the status line; 0 is 'F' */
+	unsigned fail_count;
+	const char *table_args;		/* its selector words of the TABLE line, or "" */
+	const char *status_args;	/* its selector words of the INFO line, or "" */
+	struct umpath_path_stats stats;	/* the path's counters (shared by maps naming it) */
+	uint64_t reserved[4];
+};
+
+struct umpath_snapshot_group {
+	unsigned num;			/* 1-based */
+	char state;			/* 'A' active, 'E' enabled, 'D' bypassed */
+	const char *selector;		/* its name: "service-time" */
+	const char *selector_args;	/* count and words of the TABLE line: "0" */
+	const char *selector_status;	/* count and words of the INFO line: "0" */
+	unsigned nr_paths;
+	unsigned nr_table_args;		/* per-path words in the TABLE line */
+	unsigned nr_status_args;	/* per-path words in the INFO line */
+	struct umpath_snapshot_path *paths;	/* nr_paths of the snapshot's paths */
+	uint64_t reserved[4];
+};
+
+struct umpath_snapshot {
+	size_t size;			/* sizeof(struct umpath_snapshot) of the library */
+	const char *name;
+	uint64_t size_bytes;
+	const char *features;		/* as the TABLE line: "1 queue_if_no_path" */
+	const char *hw_handler;		/* as the TABLE line: "0", "1 alua" */
+	unsigned nr_groups;
+	unsigned current_group;		/* as the status lines show it (next group) */
+	unsigned nr_valid_paths;
+	unsigned nr_paths;		/* over every group */
+	int queue_if_no_path;		/* the feature, as the table shows it */
+	int queue_io;			/* QUEUE_IO of the INFO line */
+	unsigned pg_init_count;
+	int suspended;
+	int has_inactive;		/* a loaded table awaits resume */
+	unsigned queued_ios;		/* waiting for a path or a resume */
+	unsigned inflight_ios;		/* at the transports */
+	unsigned pool_size;		/* requests of the map */
+	unsigned pool_busy;		/* taken out of the pool now */
+	uint32_t event_nr;
+	struct umpath_snapshot_group *groups;	/* nr_groups, in table order */
+	struct umpath_snapshot_path *paths;	/* nr_paths, in table order */
+	uint64_t reserved[8];
+};
+int umpath_map_snapshot(struct umpath_map *map, struct umpath_snapshot **ret_snap);
+void umpath_snapshot_free(struct umpath_snapshot *snap);
+
+/* Would umpath_map_new() accept this table?  The same parse, refusals and
+ * reasons in err, and each path must name something that exists, but no
+ * path is opened (sizes are not compared).  0 or -errno. */
+int umpath_table_check(struct umpath_ctx *ctx, const char *table, char *err, size_t errlen);
+
+/* The path selectors and transports of this library, by index from 0;
+ * NULL past the last.  Static strings. */
+const char *umpath_selector_name(unsigned i);
+const char *umpath_transport_name(unsigned i);
 
 /* Path error or target error (Linux blk_path_error): 1 if an I/O that ended
  * with -err should fail its path and be retried on another one. */
@@ -245,28 +343,6 @@ void umpath_timer_cancel(struct umpath_timer *t);
 void umpath_timer_free(struct umpath_timer *t);
 /* CLOCK_MONOTONIC in nanoseconds: the clock of every umpath deadline. */
 uint64_t umpath_now_ns(void);
-
-/* ---- the in-memory test transport ("mem:NAME" paths) ------------------ */
-
-/* Create a store of size bytes reachable by nr paths named names[i]; the
- * paths are then usable in tables as "mem:NAME" or, if bare is set, "NAME". */
-int umpath_mem_store_new(struct umpath_ctx *ctx, uint64_t size, unsigned nr,
-			 const char *const *names, int bare);
-enum umpath_mem_fault {
-	UMPATH_MEM_ONLINE,	/* works */
-	UMPATH_MEM_OFFLINE,	/* every I/O fails with EIO */
-	UMPATH_MEM_HANG,	/* I/O is held until the fault changes */
-	UMPATH_MEM_DELAY,	/* every I/O completes after arg microseconds */
-	UMPATH_MEM_ERROR,	/* every I/O fails with -arg (an errno) */
-};
-/* Held (hung) I/O is released into the new state: done when online or
- * delayed, failed when offline or erroring. */
-int umpath_mem_set_fault(struct umpath_ctx *ctx, const char *name,
-			 enum umpath_mem_fault fault, unsigned arg);
-/* I/O count seen by a mem path (for tests of selector spread). */
-int umpath_mem_io_count(struct umpath_ctx *ctx, const char *name, uint64_t *ret_count);
-/* Forget every mem store whose paths no map uses any more. */
-void umpath_mem_reset(struct umpath_ctx *ctx);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

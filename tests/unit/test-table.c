@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <umpath/umpath.h>
+#include <umpath/umpath-mem.h>
 
 #include "check.h"
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <umpath/umpath.h>
+#include <umpath/umpath-mem.h>
 
 #include "check.h"
 
