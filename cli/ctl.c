@@ -199,11 +199,19 @@ static int read_status_line(int fd, char *buf, size_t len)
 	return -EPROTO;
 }
 
+/* Exit status of a stream that umpathd ended without its last word (it
+ * died, or was killed): apart from a refusal (1), see umpath(8). */
+#define EXIT_DAEMON_DIED 3
+
 /* A streaming verb: the status line, then every byte as it comes, until
- * umpathd closes (exit 0: it ends the stream only when it stops). */
+ * umpathd closes.  It ends a stream only when it stops, and then with a
+ * last line ("umpathd stopping"): exit 0; without it, umpathd died: exit
+ * EXIT_DAEMON_DIED. */
 static int stream_reply(int fd, int argc, char **argv, const char *path)
 {
-	char line[1024], buf[65536];
+	static const char last_word[] = "umpathd stopping";
+	char line[1024], buf[65536], tail[256] = "";
+	size_t tail_len = 0;
 	int r = read_status_line(fd, line, sizeof(line));
 
 	if (r < 0) {
@@ -226,13 +234,31 @@ static int stream_reply(int fd, int argc, char **argv, const char *path)
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			fprintf(stderr, "umpath: %s: umpathd at %s: %s\n", argv[0], path,
-				strerror(errno));
-			return 1;
+		if (n <= 0) {
+			/* The last line, without its newline, names the end. */
+			while (tail_len && tail[tail_len - 1] == '\n')
+				tail[--tail_len] = '\0';
+			if (!n && strstr(strrchr(tail, '\n') ? strrchr(tail, '\n') : tail, last_word))
+				return 0;
+			fprintf(stderr, "umpath: %s: umpathd at %s died: the stream ended %s\n",
+				argv[0], path, n ? strerror(errno) : "without its last line");
+			return EXIT_DAEMON_DIED;
 		}
-		if (!n)
-			return 0;
+		/* Keep the end of what came, to find the last line in. */
+		if ((size_t)n >= sizeof(tail) - 1) {
+			memcpy(tail, buf + n - (sizeof(tail) - 1), sizeof(tail) - 1);
+			tail_len = sizeof(tail) - 1;
+		} else {
+			if (tail_len + (size_t)n > sizeof(tail) - 1) {
+				size_t drop = tail_len + (size_t)n - (sizeof(tail) - 1);
+
+				memmove(tail, tail + drop, tail_len - drop);
+				tail_len -= drop;
+			}
+			memcpy(tail + tail_len, buf, (size_t)n);
+			tail_len += (size_t)n;
+		}
+		tail[tail_len] = '\0';
 		/* Flushed at once: a follower piped into grep must see
 		 * each event when it happens. */
 		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n || fflush(stdout)) {

@@ -653,6 +653,12 @@ static int open_section(struct cfg_parser *p, const struct cfg_token *t)
 	if (!strcmp(name, "multipath")) {
 		struct umd_config *cfg = p->cfg;
 
+		/* Refused while reading, before any memory or time goes to
+		 * maps the daemon would refuse anyway. */
+		if (cfg->nmaps == UMD_MAX_MAPS)
+			return cfg_errf(p->err, p->errlen, p->file, p->line,
+					"too many maps: at most %u in one daemon (umpath.conf(5))",
+					UMD_MAX_MAPS);
 		if (cfg->nmaps == cfg->cap) {
 			unsigned ncap = cfg->cap ? cfg->cap * 2 : 8;
 			struct cfg_map *nm = realloc(cfg->maps, ncap * sizeof(*nm));
@@ -1101,6 +1107,13 @@ int umd_config_apply(struct umd *d, struct umd_config *cfg, char *err, size_t er
 		struct cfg_map *cm = &cfg->maps[i];
 		char why[CFG_MAX_ERR] = "";
 
+		/* A signal during a long startup is not kept waiting. */
+		if (d->stopping) {
+			snprintf(err, errlen, "%s: startup interrupted by a signal after %u of %u maps",
+				 cfg->path, i, cfg->nmaps);
+			r = -ECANCELED;
+			break;
+		}
 		r = umd_map_create_policy(d, cm->alias, cm->table, &cm->policy, why, sizeof(why));
 		if (r < 0) {
 			cfg_errf(err, errlen, cfg->path, cm->line, "map %s: %s", cm->alias,

@@ -52,11 +52,11 @@
 #include "daemon.h"
 #include "log.h"
 #include "show.h"
+#include "wait.h"
 
 #define CTL_MAX_CONNS 64		/* connection threads at once */
 #define CTL_RECV_TIMEOUT_MS 5000	/* the whole request must arrive in this */
 #define CTL_SEND_TIMEOUT_S 5		/* one blocked send of the reply */
-#define CTL_STOP_TIMEOUT_S 30		/* umd_control_stop waits this for requests */
 #define CTL_REASON_MAX 512
 #define CTL_BUF_INIT 4096
 #define CTL_EVENTS_BATCH 64		/* events formatted per send */
@@ -1106,7 +1106,7 @@ int umd_control_start(struct umd *d, const char *path, struct umd_control **ret)
 	c->listen_fd = c->stop_pipe[0] = c->stop_pipe[1] = -1;
 	c->refs = 1;
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cond, NULL);
+	um_cond_init_monotonic(&c->cond);
 	list_init(&c->conns);
 	list_init(&c->busy);
 	c->path = strdup(path);
@@ -1162,14 +1162,13 @@ fail:
 	return r;
 }
 
-void umd_control_stop(struct umd_control *c)
+int umd_control_stop(struct umd_control *c, uint64_t deadline_ns)
 {
-	struct timespec deadline;
 	struct ctl_conn *conn;
 	int r = 0;
 
 	if (!c)
-		return;
+		return 0;
 	if (c->acceptor_running) {
 		while (write(c->stop_pipe[1], "x", 1) < 0 && errno == EINTR)
 			;
@@ -1180,8 +1179,6 @@ void umd_control_stop(struct umd_control *c)
 	close(c->listen_fd);
 	c->listen_fd = -1;
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += CTL_STOP_TIMEOUT_S;
 	pthread_mutex_lock(&c->lock);
 	/* A client still sending (or silent) is cut short; a request being
 	 * served goes on and can still write its reply.  An event stream sees
@@ -1189,12 +1186,20 @@ void umd_control_stop(struct umd_control *c)
 	c->stopping = true;
 	list_for_each_entry(conn, &c->conns, node)
 		shutdown(conn->fd, SHUT_RD);
-	while (c->nconns && r != ETIMEDOUT)
-		r = pthread_cond_timedwait(&c->cond, &c->lock, &deadline);
-	if (c->nconns)
-		ctl_log("control: %u request(s) still running after %d s, not waiting",
-			c->nconns, CTL_STOP_TIMEOUT_S);
+	while (c->nconns && !um_cond_wait_until(&c->cond, &c->lock, deadline_ns))
+		;
+	if (c->nconns) {
+		ctl_log("control: %u request(s) still running at the shutdown bound, not waiting",
+			c->nconns);
+		r = -ETIMEDOUT;
+	}
 	pthread_mutex_unlock(&c->lock);
 	/* The last connection thread frees it if some are still running. */
 	control_put(c);
+	return r;
+}
+
+int umd_control_reconfigure(struct umd_control *c, FILE *out, char *err, size_t errlen)
+{
+	return umd_config_reconfigure(c->d, reconfigure_reload, c, out, err, errlen);
 }

@@ -38,6 +38,7 @@ struct umd_events {
 	unsigned refs;			/* guarded by lock: the daemon's + one per sub */
 	uint64_t seq;			/* guarded by lock */
 	bool closed;			/* guarded by lock */
+	struct umd_map_sub *registry;	/* our subscription to the maps' changes */
 };
 
 struct umd_event_sub {
@@ -58,9 +59,44 @@ struct ev_msg {
 	char strings[];
 };
 
+static const char *const event_types[] = {
+	[UMPATH_EV_PATH_FAILED] = "path_failed",
+	[UMPATH_EV_PATH_REINSTATED] = "path_reinstated",
+	[UMPATH_EV_GROUP_BYPASSED] = "group_bypassed",
+	[UMPATH_EV_GROUP_ENABLED] = "group_enabled",
+	[UMPATH_EV_GROUP_SWITCHED] = "group_switched",
+	[UMPATH_EV_TABLE_SWAPPED] = "table_swapped",
+	[UMPATH_EV_QUEUE_MODE] = "queue_if_no_path",
+};
+
+/* The registry's observer: every engine event of every map is published. */
+static void on_map_change(void *opaque, struct umd_map *m, enum umd_map_change what,
+			  const struct umpath_event *ev)
+{
+	struct umd_event e;
+
+	if (what != UMD_MAP_CHANGED || !ev)
+		return;
+	e = (struct umd_event){
+		.map = m->name,
+		.type = ev->type < sizeof(event_types) / sizeof(event_types[0]) &&
+			event_types[ev->type] ? event_types[ev->type] : "event",
+		.path = ev->path,
+		.group = ev->group,
+		.nr_valid_paths = (int)ev->nr_valid_paths,
+	};
+	umd_event_publish(m->d, &e);
+}
+
+static const struct umd_map_observer hub_observer = {
+	.name = "events",
+	.notify = on_map_change,
+};
+
 int umd_events_init(struct umd *d)
 {
 	struct umd_events *h = calloc(1, sizeof(*h));
+	int r;
 
 	if (!h)
 		return -ENOMEM;
@@ -68,7 +104,13 @@ int umd_events_init(struct umd *d)
 	list_init(&h->subs);
 	h->refs = 1;
 	d->events = h;
-	return 0;
+	r = umd_registry_subscribe(d, &hub_observer, h, &h->registry, NULL);
+	if (r < 0) {
+		d->events = NULL;
+		pthread_mutex_destroy(&h->lock);
+		free(h);
+	}
+	return r;
 }
 
 static void hub_put(struct umd_events *h)
@@ -101,6 +143,8 @@ void umd_events_fini(struct umd *d)
 
 	if (!h)
 		return;
+	umd_registry_unsubscribe(h->registry);
+	h->registry = NULL;
 	pthread_mutex_lock(&h->lock);
 	h->closed = true;
 	list_for_each_entry(s, &h->subs, node)

@@ -1,7 +1,12 @@
 /* main.c - umpathd: hosts multipath maps and serves them over NBD and as
  * FUSE files, with a control socket for the umpath tool.  Runs in the
- * foreground and logs to stderr; SIGTERM or SIGINT drains in-flight I/O,
- * flushes every map and exits. */
+ * foreground and logs to stderr.
+ *
+ * Signals (umpathd(8)) are taken by one thread in sigwait: SIGTERM, SIGINT
+ * and SIGQUIT stop the daemon by the shutdown protocol (export.h) within
+ * io_timeout + UMD_STOP_SLACK_MS, also during startup; SIGHUP re-reads the
+ * configuration as `umpath reconfigure`; SIGUSR1, SIGUSR2 are logged and
+ * ignored; SIGPIPE is ignored (a client gone is seen by the write). */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -9,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <umpath/umpath-mem.h>
@@ -18,6 +24,125 @@
 #include "log.h"
 
 #define MAX_EXPORTS 32
+/* After SIGTERM: requests in flight may finish until io_timeout plus the
+ * drain slack; the daemon is gone by io_timeout plus the stop slack
+ * (umpathd(8)), whatever its clients and paths do. */
+#define UMD_DRAIN_SLACK_MS 2000u
+#define UMD_STOP_SLACK_MS 5000u
+/* Exit status when the bound cut the shutdown short (umpathd(8)). */
+#define EXIT_ABANDONED 3
+
+/* What the signal thread tells the main thread. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stop_sig;		/* guarded by lock: the signal that stops us, or 0 */
+	unsigned reloads;	/* guarded by lock: SIGHUPs not yet acted on */
+	struct umd *d;
+} sigs_state = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, NULL };
+
+static void *signal_thread(void *arg)
+{
+	const sigset_t *set = arg;
+
+	for (;;) {
+		int sig;
+
+		if (sigwait(set, &sig))
+			continue;
+		pthread_mutex_lock(&sigs_state.lock);
+		switch (sig) {
+		case SIGTERM:
+		case SIGINT:
+		case SIGQUIT:
+			if (sigs_state.stop_sig)
+				um_log("%s: already stopping", strsignal(sig));
+			else
+				sigs_state.stop_sig = sig;
+			sigs_state.d->stopping = 1;	/* a startup in progress gives up */
+			break;
+		case SIGHUP:
+			sigs_state.reloads++;
+			break;
+		default:
+			um_log("%s: ignored", strsignal(sig));
+			break;
+		}
+		pthread_cond_broadcast(&sigs_state.cond);
+		pthread_mutex_unlock(&sigs_state.lock);
+	}
+	return NULL;
+}
+
+static void log_lines(const char *prefix, char *text)
+{
+	char *save = NULL;
+
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		um_log("%s%s", prefix, line);
+}
+
+/* SIGHUP: what `umpath reconfigure` does, its report to the log. */
+static void reload(struct umd_control *ctl)
+{
+	char err[1024] = "", *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	int r;
+
+	um_log("SIGHUP: re-reading the configuration");
+	if (!f) {
+		um_log("SIGHUP: reconfigure: %s", strerror(errno));
+		return;
+	}
+	r = umd_control_reconfigure(ctl, f, err, sizeof(err));
+	fclose(f);
+	if (out)
+		log_lines("reconfigure: ", out);
+	free(out);
+	if (r < 0)
+		um_log("SIGHUP: reconfigure failed, nothing changed: %s", *err ? err : strerror(-r));
+}
+
+/* Wait for a signal that stops us, acting on reloads meanwhile. */
+static int serve_signals(struct umd_control *ctl)
+{
+	int sig;
+
+	pthread_mutex_lock(&sigs_state.lock);
+	for (;;) {
+		if (sigs_state.stop_sig)
+			break;
+		if (sigs_state.reloads) {
+			sigs_state.reloads = 0;
+			pthread_mutex_unlock(&sigs_state.lock);
+			reload(ctl);
+			pthread_mutex_lock(&sigs_state.lock);
+			continue;
+		}
+		pthread_cond_wait(&sigs_state.cond, &sigs_state.lock);
+	}
+	sig = sigs_state.stop_sig;
+	pthread_mutex_unlock(&sigs_state.lock);
+	return sig;
+}
+
+/* The last resort of the bound: whatever still runs at hard_ns is left to
+ * the kernel to clean up, nothing is freed under it. */
+static void *watchdog_thread(void *arg)
+{
+	uint64_t hard_ns = *(uint64_t *)arg;
+	struct timespec ts = {
+		.tv_sec = (time_t)(hard_ns / 1000000000u),
+		.tv_nsec = (long)(hard_ns % 1000000000u),
+	};
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+	um_log("shutdown bound reached: exiting with work abandoned");
+	_exit(EXIT_ABANDONED);
+	return NULL;
+}
 
 /* "64M:a,b" - a store of 64 MiB reachable as mem:a and mem:b. */
 static int mem_store_from_spec(struct umd *d, const char *spec)
@@ -107,7 +232,10 @@ int main(int argc, char **argv)
 	struct umd_opts opts = { .io_timeout_ms = 0 };
 	struct umd_control *ctl = NULL;
 	struct umd d;
-	int c, r, ret = 1;
+	int c, r, ret = 1, sig = 0;
+	uint64_t drain_ns, hard_ns;
+	bool abandoned = false;
+	pthread_t sigthread, watchdog;
 
 	while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
 		switch (c) {
@@ -173,11 +301,16 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	/* Every thread inherits this mask: only sigwait() below sees them. */
-	sigset_t sigs;
+	/* Every thread inherits this mask: only the signal thread's sigwait
+	 * sees them. */
+	static sigset_t sigs;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGQUIT);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR1);
+	sigaddset(&sigs, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -195,7 +328,19 @@ int main(int argc, char **argv)
 		umd_config_free(cfg);
 		return 1;
 	}
-	/* Before any map exists: every map joins it as it is created. */
+	sigs_state.d = &d;
+	r = pthread_create(&sigthread, NULL, signal_thread, &sigs);
+	if (r) {
+		fprintf(stderr, "umpathd: cannot start the signal thread: %s\n", strerror(r));
+		goto out;
+	}
+	pthread_detach(sigthread);
+	/* Observers of the registry, before any map exists. */
+	r = umd_events_init(&d);
+	if (r < 0) {
+		fprintf(stderr, "umpathd: cannot start the event hub: %s\n", strerror(-r));
+		goto out;
+	}
 	r = umd_checker_start(&d);
 	if (r < 0) {
 		fprintf(stderr, "umpathd: cannot start the path checker: %s\n", strerror(-r));
@@ -231,7 +376,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "umpathd: %s\n", cfgerr);
 		goto out;
 	}
-	for (unsigned i = 0; i < nmaps; i++) {
+	for (unsigned i = 0; i < nmaps && !d.stopping; i++) {
 		const char *eq = strchr(maps[i], '=');
 		char name[256], err[512] = "";
 
@@ -256,6 +401,8 @@ int main(int argc, char **argv)
 		um_log("map %s: created: %s", name, shown);
 	}
 
+	if (d.stopping)
+		goto out;
 	ctl_socket_path(control, ctlbuf, sizeof(ctlbuf));
 	r = umd_control_start(&d, ctlbuf, &ctl);
 	if (r < 0) {
@@ -278,21 +425,51 @@ int main(int argc, char **argv)
 	}
 
 	um_log("ready");
-	int sig = 0;
-	while (sigwait(&sigs, &sig))
-		;
-	um_log("%s: draining I/O and stopping", strsignal(sig));
+	sig = serve_signals(ctl);
 	ret = 0;
 out:
+	/* A signal during startup stops it and is no error. */
+	pthread_mutex_lock(&sigs_state.lock);
+	if (!sig && sigs_state.stop_sig) {
+		sig = sigs_state.stop_sig;
+		ret = 0;
+		um_log("%s: startup interrupted", strsignal(sig));
+	}
+	pthread_mutex_unlock(&sigs_state.lock);
+
+	/* The shutdown protocol (export.h): one deadline for every part. */
+	drain_ns = umpath_now_ns() + (uint64_t)(d.io_timeout_ms + UMD_DRAIN_SLACK_MS) * 1000000u;
+	hard_ns = umpath_now_ns() + (uint64_t)(d.io_timeout_ms + UMD_STOP_SLACK_MS) * 1000000u;
+	if (sig) {
+		um_log("%s: draining I/O and stopping (within %u ms)", strsignal(sig),
+		       d.io_timeout_ms + UMD_STOP_SLACK_MS);
+		if (!pthread_create(&watchdog, NULL, watchdog_thread, &hard_ns))
+			pthread_detach(watchdog);
+	}
+	/* 1. Stop accepting; the checker first: it would turn queueing back on. */
+	umd_checker_quiesce(&d);
+	for (unsigned i = 0; i < nexports; i++)
+		if (export_ops[i]->quiesce)
+			export_ops[i]->quiesce(exports[i]);
 	/* I/O queued for want of a path would keep the exports from draining
 	 * for ever: at shutdown it fails instead (the kernel's presuspend). */
-	umd_checker_stop(&d);	/* it would turn queueing back on */
 	umd_fail_if_no_path_all(&d);
-	/* Exports first: they stop taking requests and wait for theirs. */
+	/* 2.-4. Drain, fail the rest, free on the last reference. */
 	while (nexports--)
-		export_ops[nexports]->stop(exports[nexports]);
-	umd_control_stop(ctl);
-	umd_flush_all(&d);
+		if (export_ops[nexports]->stop(exports[nexports], drain_ns, hard_ns) < 0)
+			abandoned = true;
+	if (umd_control_stop(ctl, drain_ns) < 0)
+		abandoned = true;
+	if (umd_flush_all(&d, hard_ns) < 0)
+		abandoned = true;
+	if (umd_checker_stop(&d, hard_ns) < 0)
+		abandoned = true;
+	if (abandoned) {
+		/* Something may still use the engine: do not free it. */
+		um_log("stopped with work abandoned at the shutdown bound");
+		_exit(EXIT_ABANDONED);
+	}
+	umd_events_fini(&d);
 	umd_fini(&d);
 	umd_config_fini(&d);
 	umd_config_free(cfg);	/* if we stopped before applying it */

@@ -1,5 +1,6 @@
 /* umd.c - umpathd's registry of maps: create, look up with a reference,
- * remove when no client has the map open. */
+ * remove when no client has the map open, and announce each change to the
+ * observers that subscribed (registry.h); it calls no other part by name. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "wait.h"
 
 void umd_policy_defaults(struct umd_policy *p)
 {
@@ -31,67 +33,141 @@ int umd_init(struct umd *d, const struct umd_opts *opts)
 
 	memset(d, 0, sizeof(*d));
 	pthread_mutex_init(&d->lock, NULL);
+	pthread_rwlock_init(&d->subs_lock, NULL);
 	list_init(&d->maps);
+	list_init(&d->subs);
 	umd_policy_defaults(&d->defaults);
+	d->io_timeout_ms = o.io_timeout_ms ? o.io_timeout_ms : UMD_DEFAULT_IO_TIMEOUT_MS;
 	r = umpath_ctx_new(&o, &d->ctx);
 	if (r < 0)
 		return r;
-	r = umd_events_init(d);
-	if (r < 0) {
-		umpath_ctx_free(d->ctx);
-		return r;
-	}
 	return 0;
 }
 
+/* ---- observers ---------------------------------------------------------- */
+
+struct umd_map_sub {
+	struct list_head node;		/* in d->subs, guarded by d->subs_lock */
+	struct umd *d;
+	const struct umd_map_observer *ops;
+	void *opaque;
+	unsigned slot;
+};
+
+static void notify(struct umd *d, struct umd_map *m, enum umd_map_change what,
+		   const struct umpath_event *ev)
+{
+	struct umd_map_sub *s;
+
+	pthread_rwlock_rdlock(&d->subs_lock);
+	list_for_each_entry(s, &d->subs, node)
+		s->ops->notify(s->opaque, m, what, ev);
+	pthread_rwlock_unlock(&d->subs_lock);
+}
+
+int umd_registry_subscribe(struct umd *d, const struct umd_map_observer *ops, void *opaque,
+			   struct umd_map_sub **ret_sub, unsigned *ret_slot)
+{
+	struct umd_map_sub *s = calloc(1, sizeof(*s));
+	struct umd_map *m, **all = NULL;
+	size_t n = 0;
+	unsigned slot;
+
+	if (!s)
+		return -ENOMEM;
+	s->d = d;
+	s->ops = ops;
+	s->opaque = opaque;
+	pthread_rwlock_wrlock(&d->subs_lock);
+	for (slot = 0; slot < UMD_MAP_SLOTS && (d->slots_used & 1u << slot); slot++)
+		;
+	if (slot == UMD_MAP_SLOTS) {
+		pthread_rwlock_unlock(&d->subs_lock);
+		free(s);
+		return -ENOSPC;
+	}
+	d->slots_used |= 1u << slot;
+	s->slot = slot;
+	/* Maps made from now on are announced by umd_map_create; those that
+	 * exist, here - under the write lock, so none is announced twice.
+	 * Their references are dropped after it: a last put notifies. */
+	pthread_mutex_lock(&d->lock);
+	all = calloc(d->nmaps + 1, sizeof(*all));
+	if (all) {
+		list_for_each_entry(m, &d->maps, node) {
+			if (!m->removed && n < d->nmaps) {
+				m->refs++;
+				all[n++] = m;
+			}
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (!all) {
+		d->slots_used &= ~(1u << slot);
+		pthread_rwlock_unlock(&d->subs_lock);
+		free(s);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		ops->notify(opaque, all[i], UMD_MAP_ADDED, NULL);
+	list_add_tail(&s->node, &d->subs);
+	pthread_rwlock_unlock(&d->subs_lock);
+	for (size_t i = 0; i < n; i++)
+		umd_map_put(all[i], false);
+	free(all);
+	if (ret_slot)
+		*ret_slot = slot;
+	*ret_sub = s;
+	return 0;
+}
+
+void umd_registry_unsubscribe(struct umd_map_sub *s)
+{
+	struct umd *d;
+
+	if (!s)
+		return;
+	d = s->d;
+	pthread_rwlock_wrlock(&d->subs_lock);
+	list_del_init(&s->node);
+	d->slots_used &= ~(1u << s->slot);
+	pthread_rwlock_unlock(&d->subs_lock);
+	free(s);
+}
+
+/* ---- maps --------------------------------------------------------------- */
+
 static void umd_map_free(struct umd_map *m)
 {
-	umd_checker_map_removed(m);
+	/* No more engine events, then the last word to the observers. */
 	umpath_map_set_event_cb(m->map, NULL, NULL);
+	notify(m->d, m, UMD_MAP_REMOVED, NULL);
 	umpath_map_free(m->map);
 	free(m->name);
 	free(m);
 }
 
-static const char *const event_types[] = {
-	[UMPATH_EV_PATH_FAILED] = "path_failed",
-	[UMPATH_EV_PATH_REINSTATED] = "path_reinstated",
-	[UMPATH_EV_GROUP_BYPASSED] = "group_bypassed",
-	[UMPATH_EV_GROUP_ENABLED] = "group_enabled",
-	[UMPATH_EV_GROUP_SWITCHED] = "group_switched",
-	[UMPATH_EV_TABLE_SWAPPED] = "table_swapped",
-	[UMPATH_EV_QUEUE_MODE] = "queue_if_no_path",
-};
-
-/* Every engine event of a map: to the checker (flap counting, prompt
- * re-checks) and to the log and `umpath events`. */
+/* Every engine event of a map, to the observers (the checker counts
+ * failures for flapping, the hub publishes them). */
 static void on_map_event(struct umpath_map *map, const struct umpath_event *ev, void *opaque)
 {
 	struct umd_map *m = opaque;
-	struct umd_event e = {
-		.map = m->name,
-		.type = ev->type < sizeof(event_types) / sizeof(event_types[0]) ? event_types[ev->type] : "event",
-		.path = ev->path,
-		.group = ev->group,
-		.nr_valid_paths = (int)ev->nr_valid_paths,
-	};
 
-	umd_checker_on_event(m, ev);
-	umd_event_publish(m->d, &e);
+	notify(m->d, m, UMD_MAP_CHANGED, ev);
 }
 
 void umd_fini(struct umd *d)
 {
 	struct umd_map *m, *n;
 
-	umd_checker_stop(d);
-
+	/* Only once every user is gone (the shutdown protocol): what is
+	 * left holds the registry's reference alone. */
 	list_for_each_entry_safe(m, n, &d->maps, node) {
 		list_del_init(&m->node);
 		umd_map_free(m);
 	}
 	umpath_ctx_free(d->ctx);
-	umd_events_fini(d);
+	pthread_rwlock_destroy(&d->subs_lock);
 	pthread_mutex_destroy(&d->lock);
 }
 
@@ -129,16 +205,23 @@ int umd_map_set_policy(struct umd *d, const char *name, const struct umd_policy 
 
 	pthread_mutex_lock(&d->lock);
 	m = find_locked(d, name);
-	if (m)
+	if (m) {
 		m->policy = *policy;
+		m->refs++;
+	}
 	pthread_mutex_unlock(&d->lock);
-	return m ? 0 : -ENXIO;
+	if (!m)
+		return -ENXIO;
+	notify(d, m, UMD_MAP_CHANGED, NULL);
+	umd_map_put(m, false);
+	return 0;
 }
 
 int umd_map_create_policy(struct umd *d, const char *name, const char *table,
 			  const struct umd_policy *policy, char *err, size_t errlen)
 {
 	struct umd_map *m;
+	bool full;
 	int r;
 
 	if (!valid_name(name)) {
@@ -147,10 +230,15 @@ int umd_map_create_policy(struct umd *d, const char *name, const char *table,
 	}
 	pthread_mutex_lock(&d->lock);
 	m = find_locked(d, name);
+	full = d->nmaps >= UMD_MAX_MAPS;
 	pthread_mutex_unlock(&d->lock);
 	if (m) {
 		snprintf(err, errlen, "map %s already exists", name);
 		return -EEXIST;
+	}
+	if (full) {
+		snprintf(err, errlen, "too many maps: a daemon holds at most %u", UMD_MAX_MAPS);
+		return -ENOSPC;
 	}
 	m = calloc(1, sizeof(*m));
 	if (!m || !(m->name = strdup(name))) {
@@ -168,17 +256,36 @@ int umd_map_create_policy(struct umd *d, const char *name, const char *table,
 		free(m);
 		return r;
 	}
+	/* Announced under the observers' read lock, so that a subscriber
+	 * arriving now either sees it listed or hears of it, not both. */
+	pthread_rwlock_rdlock(&d->subs_lock);
 	pthread_mutex_lock(&d->lock);
-	if (find_locked(d, name)) {	/* lost a race with another create */
+	if (find_locked(d, name) || d->nmaps >= UMD_MAX_MAPS) {	/* lost a race */
+		full = d->nmaps >= UMD_MAX_MAPS;
 		pthread_mutex_unlock(&d->lock);
-		umd_map_free(m);
-		snprintf(err, errlen, "map %s already exists", name);
-		return -EEXIST;
+		pthread_rwlock_unlock(&d->subs_lock);
+		umpath_map_free(m->map);
+		free(m->name);
+		free(m);
+		if (full)
+			snprintf(err, errlen, "too many maps: a daemon holds at most %u", UMD_MAX_MAPS);
+		else
+			snprintf(err, errlen, "map %s already exists", name);
+		return full ? -ENOSPC : -EEXIST;
 	}
 	list_add_tail(&m->node, &d->maps);
+	d->nmaps++;
+	m->refs++;	/* ours, while announcing */
 	pthread_mutex_unlock(&d->lock);
+	{
+		struct umd_map_sub *s;
+
+		list_for_each_entry(s, &d->subs, node)
+			s->ops->notify(s->opaque, m, UMD_MAP_ADDED, NULL);
+	}
+	pthread_rwlock_unlock(&d->subs_lock);
 	umpath_map_set_event_cb(m->map, on_map_event, m);
-	umd_checker_map_added(m);
+	umd_map_put(m, false);
 	return 0;
 }
 
@@ -254,6 +361,7 @@ int umd_map_remove(struct umd *d, const char *name, bool force)
 		return -EBUSY;
 	}
 	m->removed = true;	/* no new lookups find it */
+	d->nmaps--;
 	pthread_mutex_unlock(&d->lock);
 	umd_map_put(m, false);	/* the registry's reference */
 	return 0;
@@ -288,49 +396,101 @@ void umd_map_foreach(struct umd *d, void (*fn)(struct umd_map *m, void *opaque),
 	free(all);
 }
 
+/* One map's flush at shutdown: shared by the completion and the waiter,
+ * freed by whichever lets go last, so a flush still running when the
+ * waiter gives up touches nothing freed. */
 struct flush_wait {
 	struct umpath_io io;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool done;
+	struct flush_all *all;
+	char *name;
 	int err;
 };
+
+struct flush_all {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned refs;		/* guarded by lock: the waiter's + one per flush */
+	unsigned pending;	/* guarded by lock */
+	struct umd *d;
+};
+
+static void flush_all_put_locked(struct flush_all *fa)
+{
+	if (--fa->refs) {
+		pthread_mutex_unlock(&fa->lock);
+		return;
+	}
+	pthread_mutex_unlock(&fa->lock);
+	pthread_mutex_destroy(&fa->lock);
+	pthread_cond_destroy(&fa->cond);
+	free(fa);
+}
 
 static void flush_done(struct umpath_io *io, int err)
 {
 	struct flush_wait *f = (struct flush_wait *)io;
+	struct flush_all *fa = f->all;
 
-	pthread_mutex_lock(&f->lock);
-	f->done = true;
-	f->err = err;
-	pthread_cond_signal(&f->cond);
-	pthread_mutex_unlock(&f->lock);
+	if (err)
+		um_log("map %s: flush at shutdown failed: %s", f->name, strerror(-err));
+	free(f->name);
+	free(f);
+	pthread_mutex_lock(&fa->lock);
+	fa->pending--;
+	pthread_cond_broadcast(&fa->cond);
+	flush_all_put_locked(fa);
 }
 
 static void flush_one(struct umd_map *m, void *opaque)
 {
-	struct flush_wait f = { .io = { .op = UMPATH_OP_FLUSH, .done = flush_done } };
-	int r;
+	struct flush_all *fa = opaque;
+	struct flush_wait *f = calloc(1, sizeof(*f));
+	int r = -ENOMEM;
 
-	pthread_mutex_init(&f.lock, NULL);
-	pthread_cond_init(&f.cond, NULL);
-	r = umpath_map_submit(m->map, &f.io);
-	if (!r) {
-		pthread_mutex_lock(&f.lock);
-		while (!f.done)
-			pthread_cond_wait(&f.cond, &f.lock);
-		pthread_mutex_unlock(&f.lock);
-		r = f.err;
+	if (f && (f->name = strdup(m->name))) {
+		f->io = (struct umpath_io){ .op = UMPATH_OP_FLUSH, .done = flush_done };
+		f->all = fa;
+		pthread_mutex_lock(&fa->lock);
+		fa->refs++;
+		fa->pending++;
+		pthread_mutex_unlock(&fa->lock);
+		r = umpath_map_submit(m->map, &f->io);
+		if (!r)
+			return;
+		pthread_mutex_lock(&fa->lock);
+		fa->refs--;
+		fa->pending--;
+		pthread_mutex_unlock(&fa->lock);
 	}
-	if (r)
-		um_log("map %s: flush at shutdown failed: %s", m->name, strerror(-r));
-	pthread_mutex_destroy(&f.lock);
-	pthread_cond_destroy(&f.cond);
+	um_log("map %s: flush at shutdown failed: %s", m->name, strerror(-r));
+	if (f)
+		free(f->name);
+	free(f);
 }
 
-void umd_flush_all(struct umd *d)
+int umd_flush_all(struct umd *d, uint64_t deadline_ns)
 {
-	umd_map_foreach(d, flush_one, NULL);
+	struct flush_all *fa = calloc(1, sizeof(*fa));
+	int r = 0;
+
+	if (!fa)
+		return -ENOMEM;
+	pthread_mutex_init(&fa->lock, NULL);
+	um_cond_init_monotonic(&fa->cond);
+	fa->refs = 1;
+	fa->d = d;
+	/* Every map's flush at once: the bound is one path's deadline, not
+	 * one per map. */
+	umd_map_foreach(d, flush_one, fa);
+	pthread_mutex_lock(&fa->lock);
+	while (fa->pending && !r)
+		r = um_cond_wait_until(&fa->cond, &fa->lock, deadline_ns);
+	if (fa->pending) {
+		um_log("shutdown: %u maps still flushing: not waiting for them", fa->pending);
+		r = -ETIMEDOUT;
+	}
+	flush_all_put_locked(fa);
+	return r;
 }
 
 static void fail_if_no_path_one(struct umd_map *m, void *opaque)

@@ -51,8 +51,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "export.h"
 #include "log.h"
+#include "wait.h"
 
 /* Largest read or write the kernel sends; libfuse 3.14 receives at most
  * 256 pages of data in one request anyway. */
@@ -1256,14 +1257,17 @@ fail:
 	return r;
 }
 
-static void fuse_stop(struct umd_export *e)
+/* Step 1 of the shutdown protocol (export.h): the session's loop ends, so
+ * no request is taken any more. */
+static void fuse_quiesce(struct umd_export *e)
 {
 	struct timespec ts;
-	unsigned waited = 0;
 
-	if (!e)
-		return;
 	pthread_mutex_lock(&e->lock);
+	if (e->stopping) {
+		pthread_mutex_unlock(&e->lock);
+		return;
+	}
 	e->stopping = true;
 	pthread_mutex_unlock(&e->lock);
 
@@ -1283,26 +1287,52 @@ static void fuse_stop(struct umd_export *e)
 	}
 	pthread_mutex_unlock(&e->lock);
 	pthread_join(e->thread, NULL);
+}
+
+/* Steps 2 to 4: requests in flight may answer until deadline_ns; then the
+ * session is unmounted (the kernel fails what it still holds with
+ * ENOTCONN, as a dead daemon's); the export is freed once the engine has
+ * ended the I/O still in flight, which it does within io_timeout. */
+static int fuse_stop(struct umd_export *e, uint64_t deadline_ns, uint64_t hard_ns)
+{
+	bool busy;
+
+	if (!e)
+		return 0;
+	fuse_quiesce(e);
 
 	/* Replies go out on the session's descriptor, which unmounting
 	 * closes: let the I/O in flight finish first. */
 	pthread_mutex_lock(&e->lock);
-	while (e->inflight) {
-		deadline_in(&ts, 1000);
-		if (pthread_cond_timedwait(&e->cond, &e->lock, &ts) == ETIMEDOUT && ++waited % 5 == 0)
-			um_log("fuse: %s: waiting for %u requests in flight", e->dir, e->inflight);
-	}
+	while (e->inflight && !um_cond_wait_until(&e->cond, &e->lock, deadline_ns))
+		;
+	if (e->inflight)
+		um_log("fuse: %s: %u requests still in flight at the drain bound: unmounting",
+		       e->dir, e->inflight);
 	pthread_mutex_unlock(&e->lock);
 
-	/* Closing the descriptor aborts the connection: requests the kernel
-	 * still holds fail with ENOTCONN, as a dead daemon's would. */
+	/* Closing the descriptor aborts the connection. */
 	fuse_session_unmount(e->se);
+
+	/* Their completions still use e: only the last one lets it go. */
+	pthread_mutex_lock(&e->lock);
+	while (e->inflight && !um_cond_wait_until(&e->cond, &e->lock, hard_ns))
+		;
+	busy = e->inflight != 0;
+	pthread_mutex_unlock(&e->lock);
+	if (busy) {
+		um_log("fuse: %s: %u requests still in the engine at the shutdown bound", e->dir,
+		       e->inflight);
+		return -ETIMEDOUT;	/* not freed: the daemon exits instead */
+	}
 	fuse_session_destroy(e->se);
 	export_free(e);
+	return 0;
 }
 
 const struct umd_export_ops umd_fuse_export = {
 	.name = "fuse",
 	.start = fuse_start,
+	.quiesce = fuse_quiesce,
 	.stop = fuse_stop,
 };

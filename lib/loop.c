@@ -334,10 +334,11 @@ bool um_timer_armed(struct umpath_loop *loop, struct um_timer *t)
 void um_timer_cancel(struct umpath_loop *loop, struct um_timer *t)
 {
 	pthread_mutex_lock(&loop->lock);
-	if (t->heap_idx != TIMER_UNARMED)
-		heap_remove_locked(loop, t);
+	/* Wait first: a running fn may re-arm its own timer. */
 	while (loop->running == t && !um_loop_is_current(loop))
 		pthread_cond_wait(&loop->idle, &loop->lock);
+	if (t->heap_idx != TIMER_UNARMED)
+		heap_remove_locked(loop, t);
 	pthread_mutex_unlock(&loop->lock);
 }
 

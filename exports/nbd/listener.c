@@ -198,7 +198,7 @@ static int export_new(struct umd *d, struct nbd_export **ret)
 	e->d = d;
 	e->lfd = -1;
 	pthread_mutex_init(&e->lock, NULL);
-	pthread_cond_init(&e->cond, NULL);
+	um_cond_init_monotonic(&e->cond);
 	list_init(&e->conns);
 	e->nworkers = env && atoi(env) > 0 && atoi(env) <= 64 ? (unsigned)atoi(env) : DEFAULT_WORKERS;
 	r = nbd_workers_start(e);
@@ -270,41 +270,45 @@ fail:
 	return r;
 }
 
-static void nbd_stop(struct umd_export *ue)
+/* The shutdown protocol (export.h). */
+static int nbd_stop(struct umd_export *ue, uint64_t deadline_ns, uint64_t hard_ns)
 {
 	struct nbd_export *e = (struct nbd_export *)ue;
 	struct nbd_conn *c;
-	unsigned waited = 0;
+	bool busy;
 
+	/* 1. Stop accepting. */
 	atomic_store(&e->stopping, true);
 	if (e->accepting) {
 		shutdown(e->lfd, SHUT_RDWR);
 		pthread_join(e->accept_thread, NULL);
 	}
 
-	/* End every client's input; the answers to requests in flight still
-	 * go out, then each connection closes itself. */
+	/* 2. End every client's input; the answers to requests in flight
+	 * still go out, then each connection closes itself. */
 	pthread_mutex_lock(&e->lock);
 	list_for_each_entry(c, &e->conns, node)
 		shutdown(c->fd, SHUT_RD);
-	while ((e->nconns || e->nhandshakes) && waited < 600) {
-		struct timespec dl;
-
-		clock_gettime(CLOCK_REALTIME, &dl);
-		dl.tv_nsec += 100000000;
-		if (dl.tv_nsec >= 1000000000) {
-			dl.tv_sec++;
-			dl.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&e->cond, &e->lock, &dl);
-		waited++;	/* at most a minute: a path's deadline ends any I/O */
-	}
+	while ((e->nconns || e->nhandshakes) && !um_cond_wait_until(&e->cond, &e->lock, deadline_ns))
+		;
+	/* 3. A client that does not read its replies is cut off. */
 	if (e->nconns)
-		um_log("nbd: %u connections still busy at shutdown", e->nconns);
+		um_log("nbd: %u connections still busy at the drain bound: disconnecting", e->nconns);
+	list_for_each_entry(c, &e->conns, node)
+		shutdown(c->fd, SHUT_RDWR);
+	while ((e->nconns || e->nhandshakes) && !um_cond_wait_until(&e->cond, &e->lock, hard_ns))
+		;
+	busy = e->nconns || e->nhandshakes;
+	if (busy)
+		um_log("nbd: %u connections, %u handshakes still running at the shutdown bound",
+		       e->nconns, e->nhandshakes);
 	pthread_mutex_unlock(&e->lock);
+	if (busy)
+		return -ETIMEDOUT;	/* 4. not freed under them: the daemon exits */
 
 	nbd_workers_stop(e, e->nworkers);
 	export_free(e);
+	return 0;
 }
 
 const struct umd_export_ops umd_nbd_export = {

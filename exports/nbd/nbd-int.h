@@ -17,8 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daemon.h"
+#include "export.h"
 #include "nbd-proto.h"
+#include "wait.h"
 
 #define NBD_MAX_REQUEST (32u << 20)	/* advertised as the maximum block size */
 #define NBD_PREF_BLOCK 4096u

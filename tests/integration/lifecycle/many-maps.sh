@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Description: a configuration over the documented limit of maps (10000,
+# umpath.conf(5)) is refused at once with the reason; a startup creating
+# thousands of maps stops promptly on SIGTERM instead of finishing first.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+# conf N: N maps over one in-memory path.
+conf()
+{
+	python3 - "$1" >"$T/umpath.conf" <<'X'
+import sys
+print("multipaths {")
+for i in range(int(sys.argv[1])):
+    print("\tmultipath {\n\t\talias m%d\n\t\tpaths mem:a\n\t}" % i)
+print("}")
+X
+}
+
+conf 10001
+st=0
+start=$(now_ms)
+"$UMPATHD" --control "$SOCK" --mem-store 1M:a --config "$T/umpath.conf" 2>"$T/err" || st=$?
+took=$(( $(now_ms) - start ))
+[ "$st" = 1 ] || fail "10001 maps: exit $st, want 1"
+grep -q "too many maps: at most 10000" "$T/err" || fail "10001 maps: reason missing: $(cat "$T/err")"
+grep -q "umpath.conf:" "$T/err" || fail "10001 maps: the file is not named: $(cat "$T/err")"
+[ "$took" -lt 5000 ] || fail "10001 maps: refused only after ${took} ms"
+
+conf 10000
+launch_daemon --mem-store 1M:a --config "$T/umpath.conf"
+# Some maps made, many to go.
+wait_for 20 eval 'grep -q "map m20: created" "$LOG"' || fail "startup never began"
+start=$(now_ms)
+kill -TERM "$DPID"
+if ! wait_for 30 exited "$DPID"; then
+	fail "umpathd still runs 30 s after SIGTERM during startup"
+	kill -KILL "$DPID"
+fi
+took=$(( $(now_ms) - start ))
+st=0
+wait "$DPID" || st=$?
+DPID=
+echo "stopped ${took} ms after SIGTERM; $(grep -c 'created from' "$LOG") maps made"
+[ "$st" = 0 ] || fail "SIGTERM during startup: exit $st, want 0"
+grep -q "startup interrupted" "$LOG" || fail "SIGTERM during startup: not logged"
+grep -q "map m9999: created" "$LOG" && fail "startup ran to the end before stopping"
+[ "$took" -lt 5000 ] || fail "SIGTERM during startup took ${took} ms"
+finish
