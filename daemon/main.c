@@ -5,8 +5,10 @@
  * Signals (umpathd(8)) are taken by one thread in sigwait: SIGTERM, SIGINT
  * and SIGQUIT stop the daemon by the shutdown protocol (export.h) within
  * io_timeout + UMD_STOP_SLACK_MS, also during startup; SIGHUP re-reads the
- * configuration as `umpath reconfigure`; SIGUSR1, SIGUSR2 are logged and
- * ignored; SIGPIPE is ignored (a client gone is seen by the write). */
+ * configuration as `umpath reconfigure`; SIGXCPU stops as SIGTERM does;
+ * every other signal whose default would kill us (USR1, USR2, ALRM, PWR,
+ * real-time ...) is logged and ignored; SIGPIPE and SIGXFSZ are ignored
+ * (the failed write tells). */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -55,6 +57,7 @@ static void *signal_thread(void *arg)
 		case SIGTERM:
 		case SIGINT:
 		case SIGQUIT:
+		case SIGXCPU:	/* the soft CPU limit: stop while we still may */
 			if (sigs_state.stop_sig)
 				um_log("%s: already stopping", strsignal(sig));
 			else
@@ -305,14 +308,18 @@ int main(int argc, char **argv)
 	 * sees them. */
 	static sigset_t sigs;
 	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGQUIT);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, SIGUSR1);
-	sigaddset(&sigs, SIGUSR2);
+	static const int taken[] = {
+		SIGTERM, SIGINT, SIGQUIT, SIGXCPU, SIGHUP,
+		/* Their default kills: umpathd(8) says they are ignored. */
+		SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT,
+	};
+	for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++)
+		sigaddset(&sigs, taken[i]);
+	for (int rt = SIGRTMIN; rt <= SIGRTMAX; rt++)
+		sigaddset(&sigs, rt);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
 
 	/* Read before the engine starts: the file may set its I/O timeout
 	 * (--io-timeout wins). */

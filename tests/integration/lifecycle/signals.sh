@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Description: umpathd's signals as umpathd(8) documents them: SIGHUP
 # re-reads the configuration as `umpath reconfigure` (a map added to the
-# file appears, the daemon lives on); SIGUSR1, SIGUSR2 and SIGPIPE are
-# ignored (the first two logged); SIGQUIT stops it as SIGTERM does (exit
-# 0, its control socket gone).
+# file appears, the daemon lives on); SIGUSR1, SIGUSR2, SIGALRM, SIGPWR,
+# a real-time signal, SIGPIPE and SIGXFSZ are ignored (the first ones
+# logged); SIGQUIT stops it as SIGTERM does (exit 0, its control socket
+# gone).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -30,15 +31,16 @@ fi
 alive || fail "SIGHUP ended umpathd"
 grep -q "SIGHUP\|Hangup" "$LOG" || fail "SIGHUP: nothing in the log"
 
-for s in USR1 USR2 PIPE; do
+for s in USR1 ALRM PWR RTMIN+3 PIPE XFSZ USR2; do
 	kill -"$s" "$DPID"
 done
 # The signals are taken in order: once a request after them is answered,
 # they were seen.
 wait_for 5 eval 'grep -q "User defined signal 2: ignored" "$LOG"' ||
 	fail "SIGUSR2 not logged as ignored"
-u ls >/dev/null 2>&1 || fail "umpathd does not answer after SIGUSR1/USR2/PIPE"
-alive || fail "SIGUSR1, SIGUSR2 or SIGPIPE ended umpathd"
+u ls >/dev/null 2>&1 || fail "umpathd does not answer after the ignored signals"
+alive || fail "an ignored signal ended umpathd"
+grep -q "Alarm clock: ignored" "$LOG" || fail "SIGALRM not logged as ignored"
 
 kill -QUIT "$DPID"
 st=0
