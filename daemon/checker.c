@@ -3,8 +3,8 @@
  *
  * The checker observes the registry (registry.h): a map joins when it is
  * added, leaves when it is removed, and its engine events wake it.  It runs
- * on its own event loop with one timer per path and one per map; nothing
- * sweeps the maps.
+ * on the daemon's event loop (d->loop) with one timer per path and one per
+ * map; nothing sweeps the maps.
  *
  * Per path, when its timer fires: a probe (a read of its first block
  * through its transport, asynchronous: a hung probe never delays another
@@ -96,7 +96,7 @@ struct ck_map {
 
 struct umd_checker {
 	struct umd *d;
-	struct umpath_loop *loop;
+	struct umpath_loop *loop;	/* the daemon's */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;		/* refs dropped */
 	unsigned refs;			/* guarded by lock: the daemon's + one per probe */
@@ -118,7 +118,6 @@ static uint64_t ms_ns(unsigned ms)
 
 static void checker_free(struct umd_checker *ck)
 {
-	umpath_loop_free(ck->loop);
 	pthread_mutex_destroy(&ck->lock);
 	pthread_cond_destroy(&ck->cond);
 	free(ck);
@@ -896,11 +895,7 @@ int umd_checker_start(struct umd *d)
 	pthread_mutex_init(&ck->lock, NULL);
 	um_cond_init_monotonic(&ck->cond);
 	list_init(&ck->maps);
-	r = umpath_loop_new(&ck->loop);
-	if (r < 0) {
-		checker_free(ck);
-		return r;
-	}
+	ck->loop = d->loop;
 	d->checker = ck;
 	r = umd_registry_subscribe(d, &checker_observer, ck, &ck->registry, &ck->slot);
 	if (r < 0) {

@@ -10,8 +10,8 @@ struct umd;
 struct umd_map;
 
 /* The checker observes the registry (maps join and leave it, engine
- * events of their paths) and runs on its own event loop: one timer per
- * path, no sweep over the maps. */
+ * events of their paths) and runs on the daemon's event loop: one timer
+ * per path, no sweep over the maps. */
 int umd_checker_start(struct umd *d);
 /* Stop probing and acting (at shutdown, first: it would turn queueing
  * back on); never blocks for long. */

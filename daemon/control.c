@@ -4,8 +4,9 @@
  * show.c formats them) and the event stream (events) over a unix stream
  * socket, in the wire format of ctlproto.h.
  *
- * Threads: one acceptor thread, and one short-lived detached thread per
- * connection.  A thread per connection rather than serving connections one
+ * Threads: the listening socket is watched on the daemon's event loop
+ * (d->loop), which accepts; each connection gets a short-lived detached
+ * thread.  A thread per connection rather than serving connections one
  * after the other: a request may legitimately take long (a suspend waits
  * for in-flight I/O, up to the I/O deadline of a hung path), and a client
  * may stay silent; served in turn, either would hold up every other client,
@@ -42,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -60,16 +62,16 @@
 #define CTL_REASON_MAX 512
 #define CTL_BUF_INIT 4096
 #define CTL_EVENTS_BATCH 64		/* events formatted per send */
+#define CTL_ACCEPT_BACKOFF_MS 100	/* accept out of resources: pause this */
 
 struct umd_control {
 	struct umd *d;
 	char *path;
-	int listen_fd;
-	int stop_pipe[2];		/* written once to stop the acceptor */
+	int listen_fd;			/* non-blocking, watched on d->loop */
+	bool watched;			/* listen_fd is on d->loop */
+	struct umpath_timer *backoff;	/* accept failed for want of resources */
 	dev_t sock_dev;			/* the socket file we made, to unlink */
 	ino_t sock_ino;			/* only that one at stop */
-	pthread_t acceptor;
-	bool acceptor_running;
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;		/* a connection ended or a name was freed */
@@ -879,7 +881,7 @@ static void *conn_thread(void *arg)
 	return NULL;
 }
 
-/* Refuse a connection from the acceptor itself, without blocking it. */
+/* Refuse a connection from the accepting loop itself, without blocking it. */
 static void refuse_now(int fd, int err, const char *reason)
 {
 	char line[256];
@@ -946,40 +948,37 @@ static void start_conn(struct umd_control *c, int fd)
 	}
 }
 
-static void *acceptor_thread(void *arg)
+/* The listening socket is readable: take every waiting client (on the
+ * daemon's loop; start_conn never blocks). */
+static void on_listen(void *opaque, uint32_t events)
 {
-	struct umd_control *c = arg;
+	struct umd_control *c = opaque;
 
 	for (;;) {
-		struct pollfd pfd[2] = {
-			{ .fd = c->listen_fd, .events = POLLIN },
-			{ .fd = c->stop_pipe[0], .events = POLLIN },
-		};
-		int fd;
+		int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			ctl_log("control: poll: %s", strerror(errno));
-			break;
-		}
-		if (pfd[1].revents)
-			break;
-		if (!pfd[0].revents)
-			continue;
-		fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED)
-				continue;
-			/* Out of descriptors or memory: back off rather than
-			 * spin on a socket that stays readable. */
-			ctl_log("control: accept: %s", strerror(errno));
-			poll(&pfd[1], 1, 100);
+		if (fd >= 0) {
+			start_conn(c, fd);
 			continue;
 		}
-		start_conn(c, fd);
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EAGAIN)
+			return;
+		/* Out of descriptors or memory: stop watching for a while
+		 * rather than spin on a socket that stays readable. */
+		ctl_log("control: accept: %s", strerror(errno));
+		umpath_loop_mod_fd(c->d->loop, c->listen_fd, 0);
+		umpath_timer_arm(c->backoff, CTL_ACCEPT_BACKOFF_MS * 1000000ull);
+		return;
 	}
-	return NULL;
+}
+
+static void on_backoff(void *opaque)
+{
+	struct umd_control *c = opaque;
+
+	umpath_loop_mod_fd(c->d->loop, c->listen_fd, EPOLLIN);
 }
 
 /* ---- start and stop --------------------------------------------------- */
@@ -1052,12 +1051,9 @@ static int clear_stale(const struct sockaddr_un *sa)
 
 static void control_free(struct umd_control *c)
 {
+	umpath_timer_free(c->backoff);
 	if (c->listen_fd >= 0)
 		close(c->listen_fd);
-	if (c->stop_pipe[0] >= 0)
-		close(c->stop_pipe[0]);
-	if (c->stop_pipe[1] >= 0)
-		close(c->stop_pipe[1]);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->cond);
 	free(c->path);
@@ -1103,7 +1099,7 @@ int umd_control_start(struct umd *d, const char *path, struct umd_control **ret)
 	if (!c)
 		return -ENOMEM;
 	c->d = d;
-	c->listen_fd = c->stop_pipe[0] = c->stop_pipe[1] = -1;
+	c->listen_fd = -1;
 	c->refs = 1;
 	pthread_mutex_init(&c->lock, NULL);
 	um_cond_init_monotonic(&c->cond);
@@ -1120,11 +1116,10 @@ int umd_control_start(struct umd *d, const char *path, struct umd_control **ret)
 	r = clear_stale(&sa);
 	if (r < 0)
 		goto fail;
-	if (pipe2(c->stop_pipe, O_CLOEXEC) < 0) {
-		r = -errno;
+	r = umpath_timer_new(d->loop, on_backoff, c, &c->backoff);
+	if (r < 0)
 		goto fail;
-	}
-	c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (c->listen_fd < 0) {
 		r = -errno;
 		goto fail;
@@ -1149,12 +1144,12 @@ int umd_control_start(struct umd *d, const char *path, struct umd_control **ret)
 		unlink_ours(c);
 		goto fail;
 	}
-	r = -pthread_create(&c->acceptor, NULL, acceptor_thread, c);
+	r = umpath_loop_add_fd(d->loop, c->listen_fd, EPOLLIN, on_listen, c);
 	if (r < 0) {
 		unlink_ours(c);
 		goto fail;
 	}
-	c->acceptor_running = true;
+	c->watched = true;
 	*ret = c;
 	return 0;
 fail:
@@ -1169,10 +1164,12 @@ int umd_control_stop(struct umd_control *c, uint64_t deadline_ns)
 
 	if (!c)
 		return 0;
-	if (c->acceptor_running) {
-		while (write(c->stop_pipe[1], "x", 1) < 0 && errno == EINTR)
-			;
-		pthread_join(c->acceptor, NULL);
+	/* 1. Stop accepting: once these return, on_listen is not running
+	 * and will not run again. */
+	if (c->watched) {
+		umpath_loop_del_fd(c->d->loop, c->listen_fd);
+		umpath_timer_cancel(c->backoff);
+		c->watched = false;
 	}
 	/* No new clients from here on: the path may be reused at once. */
 	unlink_ours(c);

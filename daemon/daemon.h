@@ -49,6 +49,9 @@ struct umd {
 	volatile int stopping;		/* set by SIGTERM/SIGINT: startup gives up */
 	struct umd_policy defaults;	/* for maps made without a policy; guarded by lock */
 	unsigned io_timeout_ms;		/* the engine's, for shutdown bounds */
+	/* The daemon's event loop (the checker's timers, the control
+	 * socket's listener); handlers must not block. */
+	struct umpath_loop *loop;
 	struct umd_checker *checker;
 	struct umd_events *events;
 	/* Observers of the registry: a list read-locked while notifying. */

@@ -41,6 +41,11 @@ int umd_init(struct umd *d, const struct umd_opts *opts)
 	r = umpath_ctx_new(&o, &d->ctx);
 	if (r < 0)
 		return r;
+	r = umpath_loop_new(&d->loop);
+	if (r < 0) {
+		umpath_ctx_free(d->ctx);
+		return r;
+	}
 	return 0;
 }
 
@@ -166,6 +171,7 @@ void umd_fini(struct umd *d)
 		list_del_init(&m->node);
 		umd_map_free(m);
 	}
+	umpath_loop_free(d->loop);
 	umpath_ctx_free(d->ctx);
 	pthread_rwlock_destroy(&d->subs_lock);
 	pthread_mutex_destroy(&d->lock);
