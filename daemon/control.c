@@ -15,15 +15,16 @@
  * EAGAIN) and so is each one's life: the request must arrive within
  * CTL_RECV_TIMEOUT_MS and the reply may block at most CTL_SEND_TIMEOUT_S.
  *
- * The exception is `events`: its thread answers OK and then streams one
- * line per event for as long as the client stays (at most
- * UMD_EVENTS_MAX_SUBS of them, so that they cannot take every thread).  It
- * never blocks on the client: it waits in poll() for the socket and the
- * subscription's eventfd, and while the client does not read, events pile
- * up in the subscription's bounded queue, which drops the oldest.  The
- * client leaving shows as end of file on the socket; so does the
- * shutdown(SHUT_RD) of umd_control_stop, which the thread tells apart by
- * c->stopping and answers with a last line.
+ * The exception is `events`: its thread answers OK and hands the
+ * connection to the daemon's loop, which streams one line per event for
+ * as long as the client stays (at most UMD_EVENTS_MAX_SUBS of them): no
+ * thread is held by a follower.  It never blocks on the client: the loop
+ * watches the socket and the subscription's eventfd, and while the client
+ * does not read, events pile up in the subscription's bounded queue, which
+ * drops the oldest.  The client leaving shows as end of file on the
+ * socket; so does the shutdown(SHUT_RD) of umd_control_stop, which the
+ * stream tells apart by c->stopping and answers with a last line (given
+ * up after CTL_SEND_TIMEOUT_S if the client does not read it).
  *
  * Access: the socket is 0600 in a directory created 0700, and each peer is
  * checked with SO_PEERCRED: root and the daemon's own uid only.
@@ -103,6 +104,7 @@ struct ctl_reply {
 	FILE *out;
 	char *buf;
 	size_t len;
+	bool streamed;		/* OK went out already: nothing more to send */
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -701,94 +703,207 @@ static char *take_events(struct umd_event_sub *s, bool json, unsigned max, size_
 	return buf;
 }
 
-/* Stream until the client leaves or the daemon stops; why it ended. */
-static const char *stream_events(struct ctl_conn *conn, struct umd_event_sub *s, bool json)
+/* A follower of `events`, served on the daemon's loop once its OK is
+ * sent: no thread waits for it.  Everything here runs on d->loop. */
+struct follower {
+	struct ctl_conn *conn;
+	struct umd_event_sub *s;
+	bool json;
+	char *out;			/* formatted, not yet all sent */
+	size_t len, off;
+	bool ending;			/* the last word is in out: close once sent */
+	struct umpath_timer *give_up;	/* a follower that does not read its last word */
+	struct umpath_timer *kick;	/* the first step, on the loop */
+};
+
+static void conn_end(struct ctl_conn *conn);
+
+static void follower_finish(struct follower *f, const char *why)
 {
-	const char *why = NULL;
-	char *out = NULL;
-	size_t len = 0, off = 0;
-	bool stopping = false;
+	struct ctl_conn *conn = f->conn;
+	struct umpath_loop *loop = conn->c->d->loop;
 
-	while (!why) {
-		struct pollfd pfd[2] = {
-			{ .fd = conn->fd, .events = POLLIN | POLLRDHUP | (off < len ? POLLOUT : 0) },
-			{ .fd = umd_events_fd(s), .events = off < len ? 0 : POLLIN },
-		};
-
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno != EINTR)
-				why = "poll failed";
-			continue;
-		}
-		if (pfd[0].revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) {
-			char junk[256];
-			ssize_t n = recv(conn->fd, junk, sizeof(junk), MSG_DONTWAIT);
-
-			/* Words from the client mean nothing here; end of
-			 * file is the client gone or our stop. */
-			if (!n || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-				stopping = control_stopping(conn->c);
-				why = stopping ? "umpathd stopping" : "client left";
-				continue;
-			}
-		}
-		if (off < len) {
-			if (pfd[0].revents & POLLOUT) {
-				ssize_t n = send(conn->fd, out + off, len - off,
-						 MSG_NOSIGNAL | MSG_DONTWAIT);
-
-				if (n < 0 && errno != EAGAIN && errno != EINTR)
-					why = "client left";
-				else if (n > 0)
-					off += (size_t)n;
-			}
-			if (off < len)
-				continue;
-		}
-		free(out);
-		out = take_events(s, json, CTL_EVENTS_BATCH, &len);
-		off = 0;
-		if (!out) {
-			len = 0;
-			why = "out of memory";
-		} else if (!len && umd_events_closed(s)) {
-			stopping = true;
-			why = "umpathd stopping";
-		}
-	}
-	if (stopping) {
-		/* A last word, so that the follower knows this was no crash:
-		 * what is pending, what is queued, the end line.  Blocking
-		 * sends, each bounded by CTL_SEND_TIMEOUT_S. */
-		char *rest = NULL, *end = NULL;
-		size_t rest_len = 0, end_len = 0;
-		FILE *f;
-
-		if (off < len && send_all(conn->fd, out + off, len - off) < 0)
-			goto out;
-		rest = take_events(s, json, 0, &rest_len);
-		if (rest && rest_len && send_all(conn->fd, rest, rest_len) < 0)
-			goto out;
-		f = open_memstream(&end, &end_len);
-		if (f) {
-			umd_show_events_end(f, json);
-			if (!fclose(f))
-				send_all(conn->fd, end, end_len);
-		}
-out:
-		free(rest);
-		free(end);
-	}
-	free(out);
-	return why;
+	umpath_loop_del_fd(loop, conn->fd);
+	umpath_loop_del_fd(loop, umd_events_fd(f->s));
+	umpath_timer_free(f->give_up);
+	umpath_timer_free(f->kick);
+	umd_events_unsubscribe(f->s);
+	ctl_log("control: pid %ld: event stream ended: %s", (long)conn->pid, why);
+	free(f->out);
+	free(f);
+	conn_end(conn);
 }
 
-/* events [NAME] [--json]: true if it answered (OK and the stream), false
- * with rep->err set if the request is refused. */
+/* Send what the socket takes; false if f is gone. */
+static bool follower_flush(struct follower *f)
+{
+	while (f->off < f->len) {
+		ssize_t n = send(f->conn->fd, f->out + f->off, f->len - f->off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return true;
+		if (n < 0) {
+			follower_finish(f, "client left");
+			return false;
+		}
+		f->off += (size_t)n;
+	}
+	free(f->out);
+	f->out = NULL;
+	f->len = f->off = 0;
+	if (f->ending) {
+		follower_finish(f, "umpathd stopping");
+		return false;
+	}
+	return true;
+}
+
+/* The daemon stops: what is pending, what is queued, the end line, so
+ * that the follower knows this was no crash. */
+static void follower_end(struct follower *f)
+{
+	char *rest, *end = NULL;
+	size_t rest_len = 0, end_len = 0;
+	FILE *out;
+
+	if (f->ending)
+		return;
+	f->ending = true;
+	umpath_timer_arm(f->give_up, CTL_SEND_TIMEOUT_S * 1000000000ull);
+	out = open_memstream(&end, &end_len);
+	if (!out)
+		return;
+	if (f->off < f->len)
+		fwrite(f->out + f->off, 1, f->len - f->off, out);
+	rest = take_events(f->s, f->json, 0, &rest_len);
+	if (rest)
+		fwrite(rest, 1, rest_len, out);
+	free(rest);
+	umd_show_events_end(out, f->json);
+	if (fclose(out)) {
+		free(end);
+		return;
+	}
+	free(f->out);
+	f->out = end;
+	f->len = end_len;
+	f->off = 0;
+}
+
+/* Watch for what can move: the socket's input always (end of file is the
+ * client gone, or our stop), its output while something waits, new
+ * events while nothing does. */
+static void follower_update(struct follower *f)
+{
+	struct umpath_loop *loop = f->conn->c->d->loop;
+	bool pending = f->off < f->len;
+
+	umpath_loop_mod_fd(loop, f->conn->fd, EPOLLIN | EPOLLRDHUP | (pending ? EPOLLOUT : 0));
+	umpath_loop_mod_fd(loop, umd_events_fd(f->s), pending || f->ending ? 0 : EPOLLIN);
+}
+
+/* Format more events when the last batch is out; false if f is gone. */
+static bool follower_step(struct follower *f)
+{
+	if (!f->ending && f->off == f->len) {
+		free(f->out);
+		f->out = take_events(f->s, f->json, CTL_EVENTS_BATCH, &f->len);
+		f->off = 0;
+		if (!f->out) {
+			f->len = 0;
+			follower_finish(f, "out of memory");
+			return false;
+		}
+		if (!f->len && umd_events_closed(f->s))
+			follower_end(f);
+	}
+	if (!follower_flush(f))
+		return false;
+	follower_update(f);
+	return true;
+}
+
+static void on_follower_sock(void *opaque, uint32_t events)
+{
+	struct follower *f = opaque;
+
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		char junk[256];
+		ssize_t n = recv(f->conn->fd, junk, sizeof(junk), MSG_DONTWAIT);
+
+		/* Words from the client mean nothing here; end of file is
+		 * the client gone or our stop. */
+		if (!n || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			if (!control_stopping(f->conn->c)) {
+				follower_finish(f, "client left");
+				return;
+			}
+			follower_end(f);
+		}
+	}
+	follower_step(f);
+}
+
+static void on_follower_events(void *opaque, uint32_t events)
+{
+	follower_step(opaque);
+}
+
+static void on_follower_kick(void *opaque)
+{
+	follower_step(opaque);
+}
+
+static void on_follower_give_up(void *opaque)
+{
+	follower_finish(opaque, "umpathd stopping, the client did not read its last line");
+}
+
+/* Serve s to conn from the loop from now on; false (nothing handed off)
+ * if that cannot start. */
+static bool follower_start(struct ctl_conn *conn, struct umd_event_sub *s, bool json)
+{
+	struct umpath_loop *loop = conn->c->d->loop;
+	struct follower *f = calloc(1, sizeof(*f));
+	int flags = fcntl(conn->fd, F_GETFL);
+
+	if (!f || flags < 0 || fcntl(conn->fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		goto fail;
+	f->conn = conn;
+	f->s = s;
+	f->json = json;
+	if (umpath_timer_new(loop, on_follower_give_up, f, &f->give_up) < 0 ||
+	    umpath_timer_new(loop, on_follower_kick, f, &f->kick) < 0)
+		goto fail;
+	/* Watched for nothing until the first step sets what to watch. */
+	if (umpath_loop_add_fd(loop, umd_events_fd(s), 0, on_follower_events, f) < 0)
+		goto fail;
+	if (umpath_loop_add_fd(loop, conn->fd, 0, on_follower_sock, f) < 0) {
+		umpath_loop_del_fd(loop, umd_events_fd(s));
+		goto fail;
+	}
+	/* Last: from here on f is the loop's. */
+	umpath_timer_arm(f->kick, 0);
+	return true;
+fail:
+	if (f) {
+		umpath_timer_free(f->give_up);
+		umpath_timer_free(f->kick);
+	}
+	free(f);
+	return false;
+}
+
+/* events [NAME] [--json]: true if the stream was handed to the loop (conn
+ * is no longer ours), false with rep set (an error, or rep->err 0 and
+ * nothing to send when the stream could not start after its OK). */
 static bool do_events(struct ctl_conn *conn, int argc, char **argv, struct ctl_reply *rep)
 {
 	bool json = take_json(&argc, argv);
-	const char *map = argc == 2 ? argv[1] : NULL, *why;
+	const char *map = argc == 2 ? argv[1] : NULL;
 	struct umd_event_sub *s;
 	int r;
 
@@ -805,30 +920,34 @@ static bool do_events(struct ctl_conn *conn, int argc, char **argv, struct ctl_r
 		fail(rep, r, "%s", r == -ESHUTDOWN ? "umpathd is stopping" : strerror(-r));
 		return false;
 	}
+	rep->streamed = true;
 	if (send_all(conn->fd, "OK\n", 3) < 0) {
 		umd_events_unsubscribe(s);
-		return true;
+		return false;
 	}
 	ctl_log("control: pid %ld uid %u follows the events of %s", (long)conn->pid,
 		(unsigned)conn->uid, map ? map : "every map");
-	why = stream_events(conn, s, json);
+	if (follower_start(conn, s, json))
+		return true;
+	ctl_log("control: pid %ld: event stream ended: cannot watch it", (long)conn->pid);
 	umd_events_unsubscribe(s);
-	ctl_log("control: pid %ld: event stream ended: %s", (long)conn->pid, why);
-	return true;
+	return false;
 }
 
 static void control_put(struct umd_control *c);
 
-static void serve(struct ctl_conn *conn)
+/* Serve one request; true if conn was handed to the loop (an event
+ * stream), which ends it. */
+static bool serve(struct ctl_conn *conn)
 {
 	struct ctl_reply rep = { .err = 0 };
 	char *buf = NULL, **argv = NULL;
-	bool streamed = false;
+	bool handed_off = false;
 	int argc = 0, r;
 
 	r = read_request(conn->fd, &buf, &argv, &argc);
 	if (r == -ENODATA)
-		return;	/* connected and left: a liveness probe */
+		return false;	/* connected and left: a liveness probe */
 	if (!conn->allowed) {
 		/* Whatever it asked: the request was read only so that the
 		 * close does not reset the connection before it reads this. */
@@ -843,7 +962,7 @@ static void serve(struct ctl_conn *conn)
 	} else if (!argc) {
 		fail(&rep, -EINVAL, "empty request");
 	} else if (!strcmp(argv[0], "events")) {
-		streamed = do_events(conn, argc, argv, &rep);
+		handed_off = do_events(conn, argc, argv, &rep);
 	} else {
 		rep.out = open_memstream(&rep.buf, &rep.len);
 		if (!rep.out)
@@ -851,25 +970,28 @@ static void serve(struct ctl_conn *conn)
 		else
 			dispatch(conn->c, argc, argv, &rep);
 	}
+	if (handed_off)
+		goto out;	/* conn is the loop's now */
 	if (!conn->allowed)
 		ctl_log("control: pid %ld uid %u refused", (long)conn->pid, (unsigned)conn->uid);
 	else if (rep.err)
 		ctl_log("control: pid %ld uid %u: %s%s%s: %s", (long)conn->pid, (unsigned)conn->uid,
 			argc ? argv[0] : "request", argc > 1 ? " " : "", argc > 1 ? argv[1] : "",
 			rep.reason);
-	if (!streamed)
+	if (!rep.streamed)
 		send_reply(conn->fd, &rep);
+out:
 	free(rep.buf);
 	free(buf);
 	free(argv);
+	return handed_off;
 }
 
-static void *conn_thread(void *arg)
+/* A connection is over: off the list, closed, its reference dropped. */
+static void conn_end(struct ctl_conn *conn)
 {
-	struct ctl_conn *conn = arg;
 	struct umd_control *c = conn->c;
 
-	serve(conn);
 	pthread_mutex_lock(&c->lock);
 	list_del_init(&conn->node);
 	close(conn->fd);	/* under the lock: stop may shutdown() it */
@@ -878,6 +1000,14 @@ static void *conn_thread(void *arg)
 	pthread_mutex_unlock(&c->lock);
 	free(conn);
 	control_put(c);
+}
+
+static void *conn_thread(void *arg)
+{
+	struct ctl_conn *conn = arg;
+
+	if (!serve(conn))
+		conn_end(conn);
 	return NULL;
 }
 
