@@ -53,9 +53,11 @@ struct scenario {
 
 struct sync_io {
 	struct umpath_io io;
+	struct umpath_pool_wait pool;	/* while the map's pool is full */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool done;
+	bool pool_ready;
 	int err;
 };
 
@@ -70,6 +72,16 @@ static void sync_done(struct umpath_io *io, int err)
 	pthread_mutex_unlock(&s->lock);
 }
 
+static void sync_pool_ready(struct umpath_pool_wait *w)
+{
+	struct sync_io *s = w->opaque;
+
+	pthread_mutex_lock(&s->lock);
+	s->pool_ready = true;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
 int cli_sync_io(struct umpath_map *map, enum umpath_op op, uint64_t off, uint64_t len, void *buf)
 {
 	struct sync_io s = {
@@ -77,10 +89,20 @@ int cli_sync_io(struct umpath_map *map, enum umpath_op op, uint64_t off, uint64_
 	};
 	int r;
 
+	s.pool.fn = sync_pool_ready;
+	s.pool.opaque = &s;
 	pthread_mutex_init(&s.lock, NULL);
 	pthread_cond_init(&s.cond, NULL);
-	for (unsigned tries = 0; (r = umpath_map_submit(map, &s.io)) == -EAGAIN && tries < 10000; tries++)
-		usleep(1000);	/* the pool is full: wait for completions */
+	/* A full pool: wait until the map frees a request, then retry. */
+	while ((r = umpath_map_submit(map, &s.io)) == -EAGAIN) {
+		s.pool_ready = false;
+		if (umpath_map_pool_wait(map, &s.pool) == 1)
+			continue;
+		pthread_mutex_lock(&s.lock);
+		while (!s.pool_ready)
+			pthread_cond_wait(&s.cond, &s.lock);
+		pthread_mutex_unlock(&s.lock);
+	}
 	if (r == 0) {
 		pthread_mutex_lock(&s.lock);
 		while (!s.done)

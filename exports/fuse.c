@@ -94,11 +94,10 @@ struct umd_export {
 	struct timespec born;		/* every file's times */
 
 	pthread_mutex_t lock;		/* guards all below */
-	pthread_cond_t cond;		/* loop_done, inflight, completions */
+	pthread_cond_t cond;		/* loop_done, inflight, sync I/O, pool room */
 	bool loop_done;
 	bool stopping;
 	unsigned inflight;		/* requests between submit and reply */
-	unsigned long completions;
 	unsigned waiters;		/* threads waiting on cond for a completion */
 	struct list_head writes;	/* struct freq in flight with wmap set */
 	unsigned nr_rmw;		/* of which read-modify-writes */
@@ -682,43 +681,59 @@ static void req_done(struct umpath_io *io, int err)
 
 	pthread_mutex_lock(&e->lock);
 	e->inflight--;
-	e->completions++;
 	if (e->waiters || (e->stopping && !e->inflight))
 		pthread_cond_broadcast(&e->cond);
 	pthread_mutex_unlock(&e->lock);
 }
 
-/* Submit io, waiting out a full request pool (-EAGAIN) here, in the FUSE
- * thread: the pool bounds the I/O in flight and the kernel holds the rest.
- * Slots freed by this export's completions wake us; those freed by other
- * exports of the same map do not, hence the short timed wait.  0 (done()
- * will be called) or -errno. */
-static int submit_io(struct umd_export *e, struct umd_map *m, struct umpath_io *io)
+/* A FUSE thread waiting for room in a map's request pool. */
+struct pool_waiter {
+	struct umpath_pool_wait w;
+	struct umd_export *e;
+	bool ready;			/* guarded by e->lock */
+};
+
+static void pool_ready(struct umpath_pool_wait *w)
 {
-	unsigned long seen;
-	struct timespec ts;
-	int r;
+	struct pool_waiter *pw = container_of(w, struct pool_waiter, w);
+	struct umd_export *e = pw->e;
 
 	pthread_mutex_lock(&e->lock);
+	pw->ready = true;
+	pthread_cond_broadcast(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* Submit io, waiting out a full request pool (-EAGAIN) here, in the FUSE
+ * thread: the pool bounds the I/O in flight and the kernel holds the rest.
+ * The map tells us when one of its requests frees, whoever's it was.  0
+ * (done() will be called) or -errno. */
+static int submit_io(struct umd_export *e, struct umd_map *m, struct umpath_io *io)
+{
+	struct pool_waiter pw = { .w = { .fn = pool_ready }, .e = e };
+	int r;
+
 	for (;;) {
-		seen = e->completions;
-		pthread_mutex_unlock(&e->lock);
 		r = umpath_map_submit(m->map, io);
-		pthread_mutex_lock(&e->lock);
 		if (r != -EAGAIN)
 			break;
-		if (e->stopping) {
-			r = -EIO;
-			break;
-		}
-		if (e->completions == seen) {
-			deadline_in(&ts, 10);
-			e->waiters++;
-			pthread_cond_timedwait(&e->cond, &e->lock, &ts);
-			e->waiters--;
+		pthread_mutex_lock(&e->lock);
+		pw.ready = false;
+		pthread_mutex_unlock(&e->lock);
+		r = umpath_map_pool_wait(m->map, &pw.w);
+		if (r == 1)
+			continue;	/* a request freed meanwhile */
+		pthread_mutex_lock(&e->lock);
+		while (!pw.ready && !e->stopping)
+			pthread_cond_wait(&e->cond, &e->lock);
+		bool stopping = !pw.ready;
+		pthread_mutex_unlock(&e->lock);
+		if (stopping) {
+			/* pw lives on this stack: disarmed before it goes. */
+			umpath_map_pool_cancel(m->map, &pw.w);
+			return -EIO;
 		}
 	}
-	pthread_mutex_unlock(&e->lock);
 	return r;
 }
 
@@ -759,7 +774,6 @@ static void sync_done(struct umpath_io *io, int err)
 	pthread_mutex_lock(&e->lock);
 	s->err = err;
 	s->done = true;		/* s may be gone once the lock is dropped */
-	e->completions++;
 	pthread_cond_broadcast(&e->cond);
 	pthread_mutex_unlock(&e->lock);
 }
@@ -1269,6 +1283,7 @@ static void fuse_quiesce(struct umd_export *e)
 		return;
 	}
 	e->stopping = true;
+	pthread_cond_broadcast(&e->cond);	/* threads waiting for pool room */
 	pthread_mutex_unlock(&e->lock);
 
 	/* libfuse 3.14's fuse_session_loop_mt sleeps in sem_wait until a

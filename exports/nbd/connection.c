@@ -211,18 +211,31 @@ static void req_done(struct umpath_io *io, int err)
 	req_reply(rq, err);
 }
 
+/* The map's pool has room again: the worker retries what was parked. */
+static void conn_pool_ready(struct umpath_pool_wait *w)
+{
+	struct nbd_conn *c = w->opaque;
+
+	pthread_mutex_lock(&c->lock);
+	if (!c->closed)
+		worker_kick_locked(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
 static void req_submit(struct nbd_conn *c, struct nbd_req *rq)
 {
 	int r = umpath_map_submit(c->map, &rq->io);
 
 	if (r == -EAGAIN) {
-		/* The map's pool is full: park it, stop reading, retry later. */
+		/* The map's pool is full: park it, stop reading, and retry when
+		 * a request of the map frees (whichever client's it was). */
 		pthread_mutex_lock(&c->lock);
 		list_add_tail(&rq->node, &c->retry);
 		c->paused = true;
 		conn_update_events_locked(c);
-		worker_kick_locked(c);
 		pthread_mutex_unlock(&c->lock);
+		if (umpath_map_pool_wait(c->map, &c->pool_wait) == 1)
+			conn_pool_ready(&c->pool_wait);	/* freed meanwhile */
 		return;
 	}
 	if (r < 0)
@@ -515,6 +528,8 @@ static bool conn_maybe_close(struct nbd_conn *c)
 	}
 	c->closed = true;
 	pthread_mutex_unlock(&c->lock);
+	/* Before the map may go: a waiter still armed is the map's to call. */
+	umpath_map_pool_cancel(c->map, &c->pool_wait);
 
 	/* Off the export's list first: nbd_stop must not shutdown() a closed
 	 * (or reused) descriptor. */
@@ -571,7 +586,6 @@ static void *worker_thread(void *arg)
 	for (;;) {
 		struct list_head dead;
 		struct nbd_conn *c, *n;
-		bool retry_pending = false;
 		int nev;
 
 		nev = epoll_wait(w->epfd, evs, 64, -1);
@@ -592,9 +606,9 @@ static void *worker_thread(void *arg)
 			if (!closed)
 				conn_event(c, evs[i].events, &dead);
 		}
-		/* Connections kicked by completions: take them one at a time, so
-		 * that a new kick can queue a connection again meanwhile; only
-		 * as many as were queued now (a retrying one re-queues itself). */
+		/* Connections kicked by completions or by room in their map's
+		 * pool: take them one at a time, so that a new kick can queue a
+		 * connection again meanwhile; only as many as were queued now. */
 		pthread_mutex_lock(&w->lock);
 		unsigned budget = 0;
 		list_for_each_entry(c, &w->kicked, kick_node)
@@ -614,7 +628,6 @@ static void *worker_thread(void *arg)
 
 			pthread_mutex_lock(&c->lock);
 			bool closed = c->closed;
-			retry_pending |= !list_empty(&c->retry);
 			pthread_mutex_unlock(&c->lock);
 			if (!closed)
 				conn_event(c, EPOLLIN, &dead);
@@ -623,8 +636,6 @@ static void *worker_thread(void *arg)
 			list_del_init(&c->dead_node);
 			conn_free(c);
 		}
-		if (retry_pending)
-			usleep(200);	/* the map's pool was full: let it drain */
 		if (stop)
 			break;
 	}
@@ -655,6 +666,8 @@ int nbd_conn_start(struct nbd_export *e, int fd, struct umd_map *m)
 	c->m = m;
 	c->map = m->map;
 	c->size = umpath_map_size(m->map);
+	c->pool_wait.fn = conn_pool_ready;
+	c->pool_wait.opaque = c;
 	pthread_mutex_init(&c->lock, NULL);
 	list_init(&c->free_slots);
 	list_init(&c->outq);

@@ -89,6 +89,7 @@ struct nbd_conn {
 	bool out_dead;			/* guarded by lock: sending failed */
 	bool want_out;			/* guarded by lock: EPOLLOUT on */
 	bool closed;			/* guarded by lock */
+	struct umpath_pool_wait pool_wait; /* armed while retry waits for the map's pool */
 	struct nbd_req slots[CONN_SLOTS];
 };
 
