@@ -1287,15 +1287,12 @@ fail:
 	return r;
 }
 
-int umd_control_stop(struct umd_control *c, uint64_t deadline_ns)
+void umd_control_quiesce(struct umd_control *c)
 {
-	struct ctl_conn *conn;
-	int r = 0;
-
-	if (!c)
-		return 0;
-	/* 1. Stop accepting: once these return, on_listen is not running
-	 * and will not run again. */
+	if (!c || c->listen_fd < 0)
+		return;
+	/* Once these return, on_listen is not running and will not run
+	 * again. */
 	if (c->watched) {
 		umpath_loop_del_fd(c->d->loop, c->listen_fd);
 		umpath_timer_cancel(c->backoff);
@@ -1305,6 +1302,16 @@ int umd_control_stop(struct umd_control *c, uint64_t deadline_ns)
 	unlink_ours(c);
 	close(c->listen_fd);
 	c->listen_fd = -1;
+}
+
+int umd_control_stop(struct umd_control *c, uint64_t deadline_ns)
+{
+	struct ctl_conn *conn;
+	int r = 0;
+
+	if (!c)
+		return 0;
+	umd_control_quiesce(c);
 
 	pthread_mutex_lock(&c->lock);
 	/* A client still sending (or silent) is cut short; a request being

@@ -11,6 +11,9 @@ struct umd;
 
 struct umd_control;
 int umd_control_start(struct umd *d, const char *path, struct umd_control **ret);
+/* Stop accepting (step 1 of the shutdown protocol, export.h): the socket
+ * file is removed; requests being served go on. */
+void umd_control_quiesce(struct umd_control *c);
 /* Stop accepting, let requests being served answer until deadline_ns
  * (umpath_now_ns() clock); 0 when none is left, -ETIMEDOUT otherwise (the
  * last connection frees the control socket's state). */

@@ -455,6 +455,7 @@ out:
 	}
 	/* 1. Stop accepting; the checker first: it would turn queueing back on. */
 	umd_checker_quiesce(&d);
+	umd_control_quiesce(ctl);
 	for (unsigned i = 0; i < nexports; i++)
 		if (export_ops[i]->quiesce)
 			export_ops[i]->quiesce(exports[i]);
