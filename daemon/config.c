@@ -50,6 +50,7 @@ enum cfg_kind {
 	KW_FEATURES,
 	KW_HWHANDLER,
 	KW_IO_TIMEOUT,
+	KW_NBD,			/* an NBD export limit: umd_nbd_opt_set */
 	KW_ALIAS,
 	KW_PATHS,
 	KW_PATH,
@@ -77,6 +78,10 @@ static const struct cfg_keyword {
 	{ "features",             KW_FEATURES,   IN_DEFAULTS | IN_MAP },
 	{ "hardware_handler",     KW_HWHANDLER,  IN_DEFAULTS | IN_MAP },
 	{ "io_timeout",           KW_IO_TIMEOUT, IN_DEFAULTS },
+	{ "nbd_max_connections",  KW_NBD,        IN_DEFAULTS },
+	{ "nbd_conn_budget",      KW_NBD,        IN_DEFAULTS },
+	{ "nbd_handshake_timeout", KW_NBD,       IN_DEFAULTS },
+	{ "nbd_allow",            KW_NBD,        IN_DEFAULTS },
 	{ "alias",                KW_ALIAS,      IN_MAP },
 	{ "paths",                KW_PATHS,      IN_MAP },
 	{ "path",                 KW_PATH,       IN_MAP },
@@ -130,6 +135,8 @@ struct umd_config {
 	char *path;
 	bool explicit;			/* --config: a missing file is an error */
 	unsigned io_timeout_ms;		/* 0: not set */
+	struct cfg_entry nbd[4];	/* the nbd_* keywords said */
+	unsigned nnbd;
 	struct cfg_section defaults;
 	struct cfg_map *maps;
 	unsigned nmaps;
@@ -272,6 +279,8 @@ void umd_config_free(struct umd_config *cfg)
 		section_free(&cm->s);
 	}
 	free(cfg->maps);
+	for (unsigned i = 0; i < cfg->nnbd; i++)
+		free(cfg->nbd[i].value);
 	section_free(&cfg->defaults);
 	free(cfg->path);
 	free(cfg);
@@ -586,6 +595,26 @@ static int keyword_line(struct cfg_parser *p, struct cfg_token *t, unsigned n)
 		p->cfg->io_timeout_ms = (unsigned)(sec * 1000 + 0.5);
 		if (!p->cfg->io_timeout_ms)
 			p->cfg->io_timeout_ms = 1;
+		return 0;
+	}
+	case KW_NBD: {
+		struct umd_nbd_opts scratch = { 0 };
+		char why[CFG_MAX_ERR];
+
+		str = join_values(v, nv);
+		if (!str)
+			return -ENOMEM;
+		/* Checked now, for the line number; applied at start. */
+		why[0] = '\0';
+		r = umd_nbd_opt_set(&scratch, name, str, why, sizeof(why));
+		umd_nbd_opts_fini(&scratch);
+		if (r < 0 || p->cfg->nnbd >= sizeof(p->cfg->nbd) / sizeof(p->cfg->nbd[0])) {
+			free(str);
+			return cfg_errf(p->err, p->errlen, p->file, p->line, "%s",
+					*why ? why : "invalid value");
+		}
+		p->cfg->nbd[p->cfg->nnbd].key = kw->name;
+		p->cfg->nbd[p->cfg->nnbd++].value = str;
 		return 0;
 	}
 	case KW_ALIAS:
@@ -1043,6 +1072,19 @@ int umd_config_read(const char *path, struct umd_config **ret, char *err, size_t
 unsigned umd_config_io_timeout_ms(const struct umd_config *cfg)
 {
 	return cfg ? cfg->io_timeout_ms : 0;
+}
+
+int umd_config_nbd(const struct umd_config *cfg, struct umd_nbd_opts *o)
+{
+	char why[CFG_MAX_ERR];
+
+	for (unsigned i = 0; cfg && i < cfg->nnbd; i++) {
+		int r = umd_nbd_opt_set(o, cfg->nbd[i].key, cfg->nbd[i].value, why, sizeof(why));
+
+		if (r < 0)
+			return r;	/* checked when read: out of memory */
+	}
+	return 0;
 }
 
 /* ---- applying ----------------------------------------------------------- */

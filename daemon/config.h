@@ -19,6 +19,9 @@ int umd_config_read(const char *path, struct umd_config **ret, char *err, size_t
 void umd_config_free(struct umd_config *cfg);
 /* The file's io_timeout in ms, 0 if it sets none. */
 unsigned umd_config_io_timeout_ms(const struct umd_config *cfg);
+/* The file's nbd_* keywords, set on o (read at start only). */
+struct umd_nbd_opts;
+int umd_config_nbd(const struct umd_config *cfg, struct umd_nbd_opts *o);
 /* At start: d->defaults (as they are: built-ins and --policy) with the
  * file's defaults on top, and the file's maps created.  Takes cfg, also on
  * error, and keeps it for umd_config_reconfigure. */

@@ -58,6 +58,7 @@ struct umd {
 	pthread_rwlock_t subs_lock;
 	struct list_head subs;		/* guarded by subs_lock */
 	unsigned slots_used;		/* guarded by subs_lock: bitmask */
+	struct umd_nbd_opts nbd;	/* for the NBD exports started after it is set */
 };
 
 int umd_init(struct umd *d, const struct umd_opts *opts);

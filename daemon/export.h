@@ -22,6 +22,7 @@
 #ifndef UMPATH_DAEMON_EXPORT_H
 #define UMPATH_DAEMON_EXPORT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "registry.h"
@@ -37,6 +38,27 @@ struct umd_export_ops {
 	/* Steps 2 to 4. */
 	int (*stop)(struct umd_export *e, uint64_t deadline_ns, uint64_t hard_ns);
 };
+
+/* What the NBD export lets its clients hold (umpathd(8), umpath.conf(5)). */
+struct umd_nbd_opts {
+	unsigned max_connections;	/* clients at once, negotiating or not */
+	uint64_t conn_budget;		/* bytes of request data one connection holds */
+	unsigned handshake_timeout_ms;	/* a whole negotiation */
+	char **allow;			/* TCP peers let in (ADDR or ADDR/PREFIX); */
+	unsigned nallow;		/* none: every peer */
+};
+/* Set one of nbd_max_connections, nbd_conn_budget (k/M/G), nbd_handshake_timeout
+ * (seconds), nbd_allow (adds addresses) from its text; -ENOENT for an unknown
+ * key, -EINVAL for a bad value, err says why. */
+int umd_nbd_opt_set(struct umd_nbd_opts *o, const char *key, const char *value, char *err,
+		    size_t errlen);
+void umd_nbd_opts_fini(struct umd_nbd_opts *o);
+#define UMD_NBD_MAX_CONNECTIONS 128
+#define UMD_NBD_CONN_BUDGET (64ull << 20)
+#define UMD_NBD_HANDSHAKE_TIMEOUT_MS 10000
+/* The options NBD exports start with: the daemon's (umpathd sets them
+ * before starting exports; options.c). */
+const struct umd_nbd_opts *umd_nbd_opts(const struct umd *d);
 
 extern const struct umd_export_ops umd_nbd_export;
 extern const struct umd_export_ops umd_fuse_export;

@@ -173,12 +173,26 @@ static int mem_store_from_spec(struct umd *d, const char *spec)
 	return r;
 }
 
+/* "nbd_conn_budget" -> "nbd-conn-budget", for messages about an option. */
+static const char *longopt_of(const char *key)
+{
+	static char buf[64];
+
+	snprintf(buf, sizeof(buf), "%s", key);
+	for (char *p = buf; *p; p++)
+		if (*p == '_')
+			*p = '-';
+	return buf;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: umpathd [--map NAME='TABLE']... [--nbd unix:PATH | --nbd tcp:[HOST:]PORT]...\n"
 		"               [--fuse DIR] [--control PATH] [--io-timeout SECONDS]\n"
 		"               [--config FILE] [--policy KEY=VALUE]...\n"
+		"               [--nbd-allow ADDR[/PREFIX]]... [--nbd-max-connections N]\n"
+		"               [--nbd-conn-budget SIZE] [--nbd-handshake-timeout SECONDS]\n"
 		"\n"
 		"  --map NAME=TABLE     create map NAME from a dm-multipath table (the words\n"
 		"                       after \"multipath\" in a dm table line); its paths are\n"
@@ -187,7 +201,19 @@ static void usage(FILE *f)
 		"                       nbd+unix:///EXPORT?socket=PATH)\n"
 		"  --nbd unix:PATH      serve every map over NBD on a unix socket\n"
 		"  --nbd tcp:HOST:PORT  ... on TCP (tcp: alone is 127.0.0.1:10809); the\n"
-		"                       export name is the map name\n"
+		"                       export name is the map name; TCP has no encryption\n"
+		"                       and no authentication: any peer that reaches the\n"
+		"                       port reads and writes every map\n"
+		"  --nbd-allow ADDR[/PREFIX]  let only these TCP peers in (repeatable;\n"
+		"                       others are refused and logged)\n"
+		"  --nbd-max-connections N  NBD clients at once, negotiating or not\n"
+		"                       (default 128); more are refused and logged\n"
+		"  --nbd-conn-budget SIZE  request data one NBD connection may hold\n"
+		"                       (default 64M): over it the server stops reading\n"
+		"                       that client until replies go out\n"
+		"  --nbd-handshake-timeout SECONDS  time for a client to choose an export\n"
+		"                       (default 10); with 64 clients negotiating, the\n"
+		"                       oldest is dropped for a new one\n"
 		"  --fuse DIR           show every map as a file DIR/NAME\n"
 		"  --control PATH       the control socket (default: $UMPATH_CONTROL, or\n"
 		"                       /run/umpath/control as root, else\n"
@@ -219,12 +245,19 @@ int main(int argc, char **argv)
 		{ "mem-store", required_argument, NULL, 'M' },
 		{ "policy", required_argument, NULL, 'P' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "nbd-allow", required_argument, NULL, 'A' },
+		{ "nbd-max-connections", required_argument, NULL, 'C' },
+		{ "nbd-conn-budget", required_argument, NULL, 'B' },
+		{ "nbd-handshake-timeout", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *maps[256], *nbds[MAX_EXPORTS], *fuses[MAX_EXPORTS], *mems[MAX_EXPORTS];
 	const char *policies[64];
+	const char *nbdopt_keys[64], *nbdopt_vals[64];
+	unsigned nnbdopts = 0;
+	struct umd_nbd_opts nbdopts = { 0 };
 	unsigned nmaps = 0, nnbd = 0, nfuse = 0, nmem = 0, npolicies = 0;
 	struct umd_export *exports[2 * MAX_EXPORTS];
 	const struct umd_export_ops *export_ops[2 * MAX_EXPORTS];
@@ -272,6 +305,17 @@ int main(int argc, char **argv)
 			if (npolicies == sizeof(policies) / sizeof(policies[0]))
 				goto toomany;
 			policies[npolicies++] = optarg;
+			break;
+		case 'A':
+		case 'C':
+		case 'B':
+		case 'H':
+			if (nnbdopts == sizeof(nbdopt_keys) / sizeof(nbdopt_keys[0]))
+				goto toomany;
+			nbdopt_keys[nnbdopts] = c == 'A' ? "nbd_allow" :
+						c == 'C' ? "nbd_max_connections" :
+						c == 'B' ? "nbd_conn_budget" : "nbd_handshake_timeout";
+			nbdopt_vals[nnbdopts++] = optarg;
 			break;
 		case 't': {
 			char *end;
@@ -329,12 +373,30 @@ int main(int argc, char **argv)
 	}
 	if (!opts.io_timeout_ms)
 		opts.io_timeout_ms = umd_config_io_timeout_ms(cfg);
-	r = umd_init(&d, &opts);
-	if (r < 0) {
-		fprintf(stderr, "umpathd: cannot start the engine: %s\n", strerror(-r));
+	/* The file's NBD limits, then the command line's on top. */
+	if (umd_config_nbd(cfg, &nbdopts) < 0) {
+		fprintf(stderr, "umpathd: out of memory\n");
 		umd_config_free(cfg);
 		return 1;
 	}
+	for (unsigned i = 0; i < nnbdopts; i++) {
+		char err[256];
+
+		if (umd_nbd_opt_set(&nbdopts, nbdopt_keys[i], nbdopt_vals[i], err, sizeof(err)) < 0) {
+			fprintf(stderr, "umpathd: --%s: %s\n", longopt_of(nbdopt_keys[i]), err);
+			umd_nbd_opts_fini(&nbdopts);
+			umd_config_free(cfg);
+			return 2;
+		}
+	}
+	r = umd_init(&d, &opts);
+	if (r < 0) {
+		fprintf(stderr, "umpathd: cannot start the engine: %s\n", strerror(-r));
+		umd_nbd_opts_fini(&nbdopts);
+		umd_config_free(cfg);
+		return 1;
+	}
+	d.nbd = nbdopts;	/* d owns it now */
 	sigs_state.d = &d;
 	r = pthread_create(&sigthread, NULL, signal_thread, &sigs);
 	if (r) {
@@ -481,6 +543,7 @@ out:
 	umd_fini(&d);
 	umd_config_fini(&d);
 	umd_config_free(cfg);	/* if we stopped before applying it */
+	umd_nbd_opts_fini(&d.nbd);
 	if (!ret)
 		um_log("stopped");
 	return ret;

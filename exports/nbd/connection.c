@@ -96,15 +96,31 @@ static void conn_update_events_locked(struct nbd_conn *c)
 	epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
+static void slot_free_buf_locked(struct nbd_conn *c, struct nbd_req *rq)
+{
+	free(rq->buf);
+	rq->buf = NULL;
+	c->held -= rq->cap;
+	rq->cap = 0;
+}
+
+/* A slot comes back.  A connection that stopped reading for want of slots
+ * or bytes reads again - and the worker is kicked, as whole requests may
+ * wait in the receive buffer that no EPOLLIN will announce; one whose input
+ * ended may close once nothing is in flight. */
 static void slot_release_locked(struct nbd_conn *c, struct nbd_req *rq)
 {
-	if (rq->cap > SLOT_KEEP) {
-		free(rq->buf);
-		rq->buf = NULL;
-		rq->cap = 0;
-	}
+	if (rq->cap > SLOT_KEEP)
+		slot_free_buf_locked(c, rq);
 	list_add(&rq->node, &c->free_slots);
 	c->inflight--;
+	if (c->paused && list_empty(&c->retry)) {
+		c->paused = false;
+		conn_update_events_locked(c);
+		worker_kick_locked(c);
+	} else if (c->in_dead && !c->inflight) {
+		worker_kick_locked(c);
+	}
 }
 
 /* ---- replies ------------------------------------------------------- */
@@ -186,14 +202,9 @@ static void req_reply(struct nbd_req *rq, int err)
 			conn_update_events_locked(c);
 		}
 	}
-	/* Slots are back: the worker may go on reading, or finish closing. */
-	if (c->paused || (c->in_dead && !c->inflight) || !list_empty(&c->retry)) {
-		if (c->paused && list_empty(&c->retry)) {
-			c->paused = false;
-			conn_update_events_locked(c);
-		}
+	/* Requests wait for the map's pool: this completion made room. */
+	if (!list_empty(&c->retry))
 		worker_kick_locked(c);
-	}
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -244,20 +255,47 @@ static void req_submit(struct nbd_conn *c, struct nbd_req *rq)
 
 /* ---- requests ------------------------------------------------------ */
 
-static int slot_reserve(struct nbd_req *rq, size_t len)
+/* Give the slot just taken, rq, a buffer of len bytes within the
+ * connection's budget: 0; -EAGAIN when other requests must give bytes
+ * back first (rq is then free again and the connection paused, which the
+ * next slot released ends); -ENOMEM.  A request alone always fits. */
+static int slot_reserve(struct nbd_conn *c, struct nbd_req *rq, size_t len)
 {
+	size_t want = len < 4096 ? 4096 : len;
+	struct nbd_req *o;
 	void *p;
 
 	if (rq->cap >= len)
 		return 0;
-	free(rq->buf);
-	rq->buf = NULL;
-	rq->cap = 0;
+	pthread_mutex_lock(&c->lock);
+	if (c->held - rq->cap + want > c->e->opts.conn_budget) {
+		/* Buffers kept by idle slots go first. */
+		list_for_each_entry(o, &c->free_slots, node)
+			if (o->buf)
+				slot_free_buf_locked(c, o);
+	}
+	if (c->held - rq->cap + want > c->e->opts.conn_budget && c->inflight > 1) {
+		list_add(&rq->node, &c->free_slots);
+		c->inflight--;
+		if (!c->paused) {
+			c->paused = true;
+			conn_update_events_locked(c);
+		}
+		pthread_mutex_unlock(&c->lock);
+		return -EAGAIN;
+	}
+	slot_free_buf_locked(c, rq);
+	c->held += want;	/* counted before it exists: the budget holds */
+	pthread_mutex_unlock(&c->lock);
 	/* Aligned for O_DIRECT paths. */
-	if (posix_memalign(&p, 4096, len < 4096 ? 4096 : len))
+	if (posix_memalign(&p, 4096, want)) {
+		pthread_mutex_lock(&c->lock);
+		c->held -= want;
+		pthread_mutex_unlock(&c->lock);
 		return -ENOMEM;
+	}
 	rq->buf = p;
-	rq->cap = len < 4096 ? 4096 : len;
+	rq->cap = want;
 	return 0;
 }
 
@@ -371,13 +409,14 @@ static bool conn_parse(struct nbd_conn *c)
 
 			if (n > rq->len - c->payload_got)
 				n = rq->len - c->payload_got;
-			memcpy(rq->buf + c->payload_got, c->rbuf + c->rpos, n);
+			if (!c->discard)
+				memcpy(rq->buf + c->payload_got, c->rbuf + c->rpos, n);
 			c->rpos += n;
 			c->payload_got += n;
 			if (c->payload_got < rq->len)
 				return true;	/* more payload to come */
 			c->cur = NULL;
-			req_start(c, rq, req_check(c, rq));
+			req_start(c, rq, c->discard ? -EINVAL : 0);
 			continue;
 		}
 		if (c->rlen - c->rpos < NBD_REQUEST_SIZE)
@@ -411,30 +450,35 @@ static bool conn_parse(struct nbd_conn *c)
 		struct nbd_req *rq = slot_take(c);
 		if (!rq)
 			return false;
-		c->rpos += NBD_REQUEST_SIZE;
 		rq->type = type;
 		rq->flags = be16toh(h.flags);
 		rq->cookie = h.cookie;	/* opaque: echoed as received */
 		rq->off = be64toh(h.offset);
 		rq->len = len;
-		if ((type == NBD_CMD_READ || type == NBD_CMD_WRITE) &&
-		    slot_reserve(rq, rq->len) < 0) {
-			if (type == NBD_CMD_WRITE) {
-				c->in_dead = true;	/* cannot take its payload */
-				pthread_mutex_lock(&c->lock);
-				slot_release_locked(c, rq);
-				pthread_mutex_unlock(&c->lock);
-				return false;
-			}
-			req_start(c, rq, -ENOMEM);
-			continue;
+		/* Checked before any buffer exists: a bad length costs nothing. */
+		int err = req_check(c, rq), r = 0;
+		bool payload = type == NBD_CMD_WRITE && len;
+
+		if (!err && (type == NBD_CMD_READ || payload))
+			r = slot_reserve(c, rq, len);
+		if (r == -EAGAIN)
+			return false;	/* header stays: read again when bytes are back */
+		c->rpos += NBD_REQUEST_SIZE;
+		if (r < 0 && payload) {
+			c->in_dead = true;	/* cannot take its payload */
+			pthread_mutex_lock(&c->lock);
+			slot_release_locked(c, rq);
+			pthread_mutex_unlock(&c->lock);
+			return false;
 		}
-		if (type == NBD_CMD_WRITE && rq->len) {
+		if (payload) {
+			/* A refused write's payload is read and dropped. */
 			c->cur = rq;
+			c->discard = err != 0;
 			c->payload_got = 0;
 			continue;
 		}
-		req_start(c, rq, req_check(c, rq));
+		req_start(c, rq, err ? err : r);
 	}
 	return false;
 }
@@ -470,7 +514,7 @@ static void conn_input(struct nbd_conn *c)
 
 		if (!conn_parse(c))
 			break;
-		if (c->cur && c->rpos == c->rlen) {
+		if (c->cur && !c->discard && c->rpos == c->rlen) {
 			/* A large write payload goes straight into its slot. */
 			got = &c->payload_got;
 			r = recv(c->fd, c->cur->buf + *got, c->cur->len - *got, 0);

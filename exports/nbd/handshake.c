@@ -11,21 +11,57 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
-#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "nbd-int.h"
 
-static int send_all(int fd, const void *buf, size_t len)
+/* One negotiation: its socket (blocking) and when it must be over. */
+struct hs {
+	int fd;
+	uint64_t deadline_ns;		/* CLOCK_MONOTONIC */
+	bool timed_out;
+};
+
+/* Wait until fd is ready for events or the deadline passes: 0, -ETIMEDOUT,
+ * -errno. */
+static int hs_wait(struct hs *h, short events)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = h->fd, .events = events };
+		struct timespec ts;
+		uint64_t now;
+		int r;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		if (now >= h->deadline_ns) {
+			h->timed_out = true;
+			return -ETIMEDOUT;
+		}
+		r = poll(&pfd, 1, (int)((h->deadline_ns - now + 999999) / 1000000));
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+static int send_all(struct hs *h, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 
 	while (len) {
-		ssize_t r = send(fd, p, len, MSG_NOSIGNAL);
+		int w = hs_wait(h, POLLOUT);
 
-		if (r < 0 && errno == EINTR)
+		if (w < 0)
+			return w;
+		ssize_t r = send(h->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (r <= 0)
 			return -1;
@@ -35,14 +71,18 @@ static int send_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-static int recv_all(int fd, void *buf, size_t len)
+static int recv_all(struct hs *h, void *buf, size_t len)
 {
 	uint8_t *p = buf;
 
 	while (len) {
-		ssize_t r = recv(fd, p, len, 0);
+		int w = hs_wait(h, POLLIN);
 
-		if (r < 0 && errno == EINTR)
+		if (w < 0)
+			return w;
+		ssize_t r = recv(h->fd, p, len, MSG_DONTWAIT);
+
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (r <= 0)
 			return -1;
@@ -52,23 +92,23 @@ static int recv_all(int fd, void *buf, size_t len)
 	return 0;
 }
 
-static int opt_reply(int fd, uint32_t opt, uint32_t type, const void *data, uint32_t len)
+static int opt_reply(struct hs *h, uint32_t opt, uint32_t type, const void *data, uint32_t len)
 {
-	struct nbd_fixed_new_option_reply h = {
+	struct nbd_fixed_new_option_reply hdr = {
 		.magic = htobe64(NBD_REP_MAGIC),
 		.option = htobe32(opt),
 		.reply = htobe32(type),
 		.len = htobe32(len),
 	};
 
-	if (send_all(fd, &h, sizeof(h)) < 0)
+	if (send_all(h, &hdr, sizeof(hdr)) < 0)
 		return -1;
-	return len ? send_all(fd, data, len) : 0;
+	return len ? send_all(h, data, len) : 0;
 }
 
-static int opt_error(int fd, uint32_t opt, uint32_t type, const char *msg)
+static int opt_error(struct hs *h, uint32_t opt, uint32_t type, const char *msg)
 {
-	return opt_reply(fd, opt, type, msg, (uint32_t)strlen(msg));
+	return opt_reply(h, opt, type, msg, (uint32_t)strlen(msg));
 }
 
 static uint16_t export_flags(void)
@@ -78,7 +118,7 @@ static uint16_t export_flags(void)
 }
 
 struct list_ctx {
-	int fd;
+	struct hs *h;
 	int err;
 };
 
@@ -93,7 +133,7 @@ static void list_one(struct umd_map *m, void *opaque)
 		return;
 	memcpy(buf, &be, 4);
 	memcpy(buf + 4, m->name, nlen);
-	if (opt_reply(l->fd, NBD_OPT_LIST, NBD_REP_SERVER, buf, 4 + nlen) < 0)
+	if (opt_reply(l->h, NBD_OPT_LIST, NBD_REP_SERVER, buf, 4 + nlen) < 0)
 		l->err = -1;
 }
 
@@ -104,7 +144,7 @@ static struct umd_map *lookup(struct nbd_export *e, const char *name)
 
 /* NBD_OPT_INFO / NBD_OPT_GO: 1 to go on to transmission, 0 to go on with
  * options, -1 to drop the client. */
-static int opt_info_go(struct nbd_export *e, int fd, uint32_t opt, uint8_t *data, uint32_t len,
+static int opt_info_go(struct nbd_export *e, struct hs *h, uint32_t opt, uint8_t *data, uint32_t len,
 		       struct umd_map **ret_map)
 {
 	uint32_t nlen;
@@ -114,17 +154,17 @@ static int opt_info_go(struct nbd_export *e, int fd, uint32_t opt, uint8_t *data
 	struct umd_map *m;
 
 	if (len < 6)
-		return opt_error(fd, opt, NBD_REP_ERR_INVALID, "short request") < 0 ? -1 : 0;
+		return opt_error(h, opt, NBD_REP_ERR_INVALID, "short request") < 0 ? -1 : 0;
 	memcpy(&nlen, data, 4);
 	nlen = be32toh(nlen);
 	if (nlen > len - 6)
-		return opt_error(fd, opt, NBD_REP_ERR_INVALID, "bad name length") < 0 ? -1 : 0;
+		return opt_error(h, opt, NBD_REP_ERR_INVALID, "bad name length") < 0 ? -1 : 0;
 	memcpy(name, data + 4, nlen);
 	name[nlen] = '\0';
 	memcpy(&nreq, data + 4 + nlen, 2);
 	nreq = be16toh(nreq);
 	if (len != 4 + nlen + 2 + 2u * nreq)
-		return opt_error(fd, opt, NBD_REP_ERR_INVALID, "bad request length") < 0 ? -1 : 0;
+		return opt_error(h, opt, NBD_REP_ERR_INVALID, "bad request length") < 0 ? -1 : 0;
 	for (uint16_t i = 0; i < nreq; i++) {
 		uint16_t t;
 
@@ -134,10 +174,10 @@ static int opt_info_go(struct nbd_export *e, int fd, uint32_t opt, uint8_t *data
 		want_name |= t == NBD_INFO_NAME;
 	}
 	if (memchr(name, '\0', nlen))
-		return opt_error(fd, opt, NBD_REP_ERR_INVALID, "NUL in name") < 0 ? -1 : 0;
+		return opt_error(h, opt, NBD_REP_ERR_INVALID, "NUL in name") < 0 ? -1 : 0;
 	m = lookup(e, name);
 	if (!m)
-		return opt_error(fd, opt, NBD_REP_ERR_UNKNOWN, "no such export") < 0 ? -1 : 0;
+		return opt_error(h, opt, NBD_REP_ERR_UNKNOWN, "no such export") < 0 ? -1 : 0;
 
 	uint8_t info[12];
 	uint16_t t = htobe16(NBD_INFO_EXPORT), fl = htobe16(export_flags());
@@ -145,7 +185,7 @@ static int opt_info_go(struct nbd_export *e, int fd, uint32_t opt, uint8_t *data
 	memcpy(info, &t, 2);
 	memcpy(info + 2, &sz, 8);
 	memcpy(info + 10, &fl, 2);
-	if (opt_reply(fd, opt, NBD_REP_INFO, info, 12) < 0)
+	if (opt_reply(h, opt, NBD_REP_INFO, info, 12) < 0)
 		goto drop;
 	if (want_name) {
 		uint8_t nb[2 + 256];
@@ -154,7 +194,7 @@ static int opt_info_go(struct nbd_export *e, int fd, uint32_t opt, uint8_t *data
 
 		memcpy(nb, &nt, 2);
 		memcpy(nb + 2, m->name, l);
-		if (opt_reply(fd, opt, NBD_REP_INFO, nb, (uint32_t)(2 + l)) < 0)
+		if (opt_reply(h, opt, NBD_REP_INFO, nb, (uint32_t)(2 + l)) < 0)
 			goto drop;
 	}
 	if (want_bs) {
@@ -167,10 +207,10 @@ static int opt_info_go(struct nbd_export *e, int fd, uint32_t opt, uint8_t *data
 		memcpy(bs + 2, &mn, 4);
 		memcpy(bs + 6, &pr, 4);
 		memcpy(bs + 10, &mx, 4);
-		if (opt_reply(fd, opt, NBD_REP_INFO, bs, 14) < 0)
+		if (opt_reply(h, opt, NBD_REP_INFO, bs, 14) < 0)
 			goto drop;
 	}
-	if (opt_reply(fd, opt, NBD_REP_ACK, NULL, 0) < 0)
+	if (opt_reply(h, opt, NBD_REP_ACK, NULL, 0) < 0)
 		goto drop;
 	if (opt == NBD_OPT_GO) {
 		*ret_map = m;
@@ -183,21 +223,19 @@ drop:
 	return -1;
 }
 
-int nbd_handshake(struct nbd_export *e, int fd)
+int nbd_negotiate(struct nbd_export *e, int fd, uint64_t deadline_ns, struct umd_map **ret_map)
 {
 	struct nbd_new_handshake hello = {
 		.magic = htobe64(NBD_MAGIC),
 		.ihaveopt = htobe64(NBD_IHAVEOPT),
 		.flags = htobe16(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES),
 	};
+	struct hs hs = { .fd = fd, .deadline_ns = deadline_ns }, *h = &hs;
 	uint32_t cflags;
 	struct umd_map *m = NULL;
 	uint8_t *data = NULL;
-	struct timeval tv = { .tv_sec = HANDSHAKE_TIMEOUT_S };
 
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (send_all(fd, &hello, sizeof(hello)) < 0 || recv_all(fd, &cflags, 4) < 0)
+	if (send_all(h, &hello, sizeof(hello)) < 0 || recv_all(h, &cflags, 4) < 0)
 		goto drop;
 	cflags = be32toh(cflags);
 	if (cflags & ~(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES))
@@ -211,14 +249,14 @@ int nbd_handshake(struct nbd_export *e, int fd)
 		struct nbd_option oh;
 		int r;
 
-		if (recv_all(fd, &oh, sizeof(oh)) < 0 || be64toh(oh.magic) != NBD_IHAVEOPT)
+		if (recv_all(h, &oh, sizeof(oh)) < 0 || be64toh(oh.magic) != NBD_IHAVEOPT)
 			goto drop;
 		uint32_t opt = be32toh(oh.option), len = be32toh(oh.len);
 		if (len > MAX_OPTION_LEN) {
-			opt_error(fd, opt, NBD_REP_ERR_INVALID, "option too long");
+			opt_error(h, opt, NBD_REP_ERR_INVALID, "option too long");
 			goto drop;
 		}
-		if (recv_all(fd, data, len) < 0)
+		if (recv_all(h, data, len) < 0)
 			goto drop;
 		data[len] = '\0';
 
@@ -237,50 +275,47 @@ int nbd_handshake(struct nbd_export *e, int fd)
 			memset(reply, 0, sizeof(reply));
 			memcpy(reply, &sz, 8);
 			memcpy(reply + 8, &fl, 2);
-			if (send_all(fd, reply, no_zeroes ? NBD_EXPORT_NAME_REPLY_SIZE : sizeof(reply)) < 0)
-				goto drop;
+			if (send_all(h, reply, no_zeroes ? NBD_EXPORT_NAME_REPLY_SIZE : sizeof(reply)) < 0)
+				goto drop;	/* which puts m back */
 			goto go;
 		}
 		case NBD_OPT_ABORT:
-			opt_reply(fd, opt, NBD_REP_ACK, NULL, 0);
+			opt_reply(h, opt, NBD_REP_ACK, NULL, 0);
 			goto drop;
 		case NBD_OPT_LIST: {
-			struct list_ctx l = { .fd = fd };
+			struct list_ctx l = { .h = h };
 
 			if (len) {
-				if (opt_error(fd, opt, NBD_REP_ERR_INVALID, "LIST takes no data") < 0)
+				if (opt_error(h, opt, NBD_REP_ERR_INVALID, "LIST takes no data") < 0)
 					goto drop;
 				break;
 			}
 			umd_map_foreach(e->d, list_one, &l);
-			if (l.err || opt_reply(fd, opt, NBD_REP_ACK, NULL, 0) < 0)
+			if (l.err || opt_reply(h, opt, NBD_REP_ACK, NULL, 0) < 0)
 				goto drop;
 			break;
 		}
 		case NBD_OPT_INFO:
 		case NBD_OPT_GO:
-			r = opt_info_go(e, fd, opt, data, len, &m);
+			r = opt_info_go(e, h, opt, data, len, &m);
 			if (r < 0)
 				goto drop;
 			if (r > 0)
 				goto go;
 			break;
 		default:
-			if (opt_error(fd, opt, NBD_REP_ERR_UNSUP, "unsupported option") < 0)
+			if (opt_error(h, opt, NBD_REP_ERR_UNSUP, "unsupported option") < 0)
 				goto drop;
 			break;
 		}
 	}
 drop:
 	free(data);
-	close(fd);
-	return -ECONNABORTED;
+	if (m)
+		umd_map_put(m, true);
+	return h->timed_out ? -ETIMEDOUT : -ECONNABORTED;
 go:
 	free(data);
-	int r = nbd_conn_start(e, fd, m);
-	if (r < 0) {
-		umd_map_put(m, true);
-		close(fd);
-	}
-	return r;
+	*ret_map = m;
+	return 0;
 }

@@ -2,8 +2,10 @@
  * same name, on a unix socket or TCP.  This part listens, accepts, hands
  * each new client to a handshake thread, and starts and stops the whole.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,17 +19,170 @@
 #include "log.h"
 #include "nbd-int.h"
 
-struct handshake {
-	struct nbd_export *e;
-	int fd;
+/* ---- who may connect ------------------------------------------------ */
+
+struct nbd_acl {
+	int family;			/* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	unsigned prefix;		/* leading bits that must match */
 };
+
+/* "ADDR" or "ADDR/PREFIX", IPv4 or IPv6. */
+static int acl_parse(const char *spec, struct nbd_acl *ret)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	char *slash, *end;
+	struct nbd_acl a = { 0 };
+	unsigned max;
+
+	if (strlen(spec) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, spec);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	if (inet_pton(AF_INET, buf, a.addr) == 1) {
+		a.family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, buf, a.addr) == 1) {
+		a.family = AF_INET6;
+		max = 128;
+	} else {
+		return -EINVAL;
+	}
+	a.prefix = max;
+	if (slash) {
+		errno = 0;
+		unsigned long v = strtoul(slash + 1, &end, 10);
+
+		if (errno || end == slash + 1 || *end || v > max)
+			return -EINVAL;
+		a.prefix = (unsigned)v;
+	}
+	*ret = a;
+	return 0;
+}
+
+static bool acl_match(const struct nbd_acl *a, int family, const uint8_t *addr)
+{
+	unsigned full = a->prefix / 8, rest = a->prefix % 8;
+
+	if (a->family != family || memcmp(a->addr, addr, full))
+		return false;
+	return !rest || !((a->addr[full] ^ addr[full]) & (0xff00 >> rest));
+}
+
+/* The peer of a TCP connection as text, and whether the allow list lets it
+ * in (always, with no list). */
+static bool peer_allowed(struct nbd_export *e, const struct sockaddr_storage *ss, char *peer,
+			 size_t len)
+{
+	static const uint8_t v4mapped[12] = { [10] = 0xff, [11] = 0xff };
+	const uint8_t *addr;
+	int family = ss->ss_family;
+	char host[INET6_ADDRSTRLEN];
+
+	if (family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+
+		addr = (const uint8_t *)&in->sin_addr;
+		inet_ntop(AF_INET, addr, host, sizeof(host));
+		snprintf(peer, len, "%s:%u", host, ntohs(in->sin_port));
+	} else if (family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+
+		addr = (const uint8_t *)&in6->sin6_addr;
+		inet_ntop(AF_INET6, addr, host, sizeof(host));
+		snprintf(peer, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+		if (!memcmp(addr, v4mapped, 12)) {
+			family = AF_INET;	/* an IPv4 peer on a dual-stack socket */
+			addr += 12;
+		}
+	} else {
+		snprintf(peer, len, "unix socket");
+		return true;	/* the file's permissions decide */
+	}
+	if (!e->nacl)
+		return true;
+	for (unsigned i = 0; i < e->nacl; i++)
+		if (acl_match(&e->acl[i], family, addr))
+			return true;
+	return false;
+}
+
+/* ---- accepting ------------------------------------------------------ */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A peer can make us log on every connection: at most a line a second,
+ * saying how many were not logged. */
+static void log_refusal(struct nbd_export *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void log_refusal(struct nbd_export *e, const char *fmt, ...)
+{
+	uint64_t now = now_ns();
+	char msg[512];
+	va_list ap;
+
+	pthread_mutex_lock(&e->lock);
+	bool say = !e->log_last_ns || now - e->log_last_ns >= 1000000000u;
+	unsigned quiet = e->log_quiet;
+	if (say) {
+		e->log_last_ns = now;
+		e->log_quiet = 0;
+	} else {
+		e->log_quiet++;
+	}
+	pthread_mutex_unlock(&e->lock);
+	if (!say)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (quiet)
+		um_log("nbd: %s (and %u more refused or dropped in the last second)", msg, quiet);
+	else
+		um_log("nbd: %s", msg);
+}
+
+/* Negotiate, then off the list of negotiations (so that nobody evicts the
+ * descriptor any more) and on to transmission, or closed. */
+static int handshake_run(struct nbd_export *e, struct nbd_handshake *h)
+{
+	struct umd_map *m = NULL;
+	int r = nbd_negotiate(e, h->fd, h->start_ns + e->opts.handshake_timeout_ms * 1000000ull, &m);
+
+	pthread_mutex_lock(&e->lock);
+	if (!list_empty(&h->node)) {
+		list_del_init(&h->node);
+		e->nlisted--;
+	}
+	pthread_mutex_unlock(&e->lock);
+	if (r == -ETIMEDOUT)
+		log_refusal(e, "%s: dropped: no handshake within %u ms", h->peer,
+			    e->opts.handshake_timeout_ms);
+	if (!r) {
+		r = nbd_conn_start(e, h->fd, m);
+		if (r < 0)
+			umd_map_put(m, true);
+	}
+	if (r < 0)
+		close(h->fd);
+	return r;
+}
 
 static void *handshake_thread(void *arg)
 {
-	struct handshake *h = arg;
+	struct nbd_handshake *h = arg;
 	struct nbd_export *e = h->e;
 
-	nbd_handshake(e, h->fd);
+	handshake_run(e, h);
 	free(h);
 	pthread_mutex_lock(&e->lock);
 	e->nhandshakes--;
@@ -36,12 +191,59 @@ static void *handshake_thread(void *arg)
 	return NULL;
 }
 
+/* End the oldest negotiation still going on; the caller holds e->lock. */
+static void evict_oldest_locked(struct nbd_export *e, const char *why, char *ret_peer, size_t len)
+{
+	struct nbd_handshake *old = list_first_entry(&e->handshakes, struct nbd_handshake, node);
+
+	list_del_init(&old->node);
+	e->nlisted--;
+	/* Its thread still owns the descriptor: it fails, then closes it. */
+	shutdown(old->fd, SHUT_RDWR);
+	snprintf(ret_peer, len, "%s: dropped after %.1f s of handshake: %s", old->peer,
+		 (double)(now_ns() - old->start_ns) / 1e9, why);
+}
+
+/* Admit a new client: 0, or -EBUSY when the connection limit is reached
+ * with no negotiation left to evict.  Oldest-first eviction keeps
+ * half-open connections from locking real clients out. */
+static int admit(struct nbd_export *e, struct nbd_handshake *h)
+{
+	char evicted[256] = "";
+	unsigned conns;
+	int r = 0;
+
+	pthread_mutex_lock(&e->lock);
+	conns = e->nconns + e->nlisted;
+	if (e->nlisted && (e->nlisted >= MAX_HANDSHAKES || conns >= e->opts.max_connections))
+		evict_oldest_locked(e, e->nlisted >= MAX_HANDSHAKES ?
+				    "too many clients negotiating at once" :
+				    "at the connection limit (nbd_max_connections)",
+				    evicted, sizeof(evicted));
+	else if (conns >= e->opts.max_connections)
+		r = -EBUSY;
+	if (!r) {
+		list_add_tail(&h->node, &e->handshakes);
+		e->nlisted++;
+		e->nhandshakes++;
+	}
+	pthread_mutex_unlock(&e->lock);
+	if (*evicted)
+		log_refusal(e, "%s", evicted);
+	if (r)
+		log_refusal(e, "%s: refused: %u clients connected (nbd_max_connections)", h->peer,
+			    conns);
+	return r;
+}
+
 static void *accept_thread(void *arg)
 {
 	struct nbd_export *e = arg;
 
 	while (!atomic_load(&e->stopping)) {
-		int fd = accept4(e->lfd, NULL, NULL, SOCK_CLOEXEC);
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(e->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -55,36 +257,47 @@ static void *accept_thread(void *arg)
 			um_log("nbd: accept: %s", strerror(errno));
 			break;
 		}
-		struct handshake *h = malloc(sizeof(*h));
+		struct nbd_handshake *h = calloc(1, sizeof(*h));
 		pthread_t t;
 		pthread_attr_t attr;
 
-		pthread_mutex_lock(&e->lock);
-		bool full = e->nhandshakes >= MAX_HANDSHAKES;
-		if (!full && h)
-			e->nhandshakes++;
-		pthread_mutex_unlock(&e->lock);
-		if (full || !h) {
-			free(h);
-			close(fd);	/* too many clients negotiating at once */
+		if (!h) {
+			close(fd);
 			continue;
 		}
 		h->e = e;
 		h->fd = fd;
+		h->start_ns = now_ns();
+		list_init(&h->node);
+		if (!peer_allowed(e, &ss, h->peer, sizeof(h->peer))) {
+			log_refusal(e, "%s: refused: not in the allowed peers (nbd_allow)", h->peer);
+			goto refuse;
+		}
+		if (admit(e, h) < 0)
+			goto refuse;
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		if (pthread_create(&t, &attr, handshake_thread, h)) {
-			free(h);
-			close(fd);
 			pthread_mutex_lock(&e->lock);
+			if (!list_empty(&h->node)) {
+				list_del_init(&h->node);
+				e->nlisted--;
+			}
 			e->nhandshakes--;
 			pthread_mutex_unlock(&e->lock);
+			pthread_attr_destroy(&attr);
+			goto refuse;
 		}
 		pthread_attr_destroy(&attr);
+		continue;
+refuse:
+		close(fd);
+		free(h);
 	}
 	return NULL;
 }
 
+/* ---- listening ------------------------------------------------------ */
 
 static int listen_unix(const char *path, int *ret_fd)
 {
@@ -125,6 +338,7 @@ static int listen_tcp(const char *spec, int *ret_fd)
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res, *ai;
 	const char *colon;
 	int r, fd = -1, one = 1;
+	const char *given = spec;
 
 	/* "", "PORT", "HOST:PORT", "[V6]:PORT" */
 	if (*spec) {
@@ -146,6 +360,14 @@ static int listen_tcp(const char *spec, int *ret_fd)
 			}
 			snprintf(port, sizeof(port), "%s", colon + 1);
 		}
+	}
+	/* getaddrinfo would take 999999 modulo 65536, or a service name. */
+	char *end;
+	errno = 0;
+	unsigned long pn = strtoul(port, &end, 10);
+	if (!*port || *end || errno || pn < 1 || pn > 65535 || strspn(port, "0123456789") != strlen(port)) {
+		um_log("nbd: tcp:%s: the port must be a number in 1..65535, not '%s'", given, port);
+		return -EINVAL;
 	}
 	r = getaddrinfo(host, port, &hints, &res);
 	if (r)
@@ -181,6 +403,7 @@ static void export_free(struct nbd_export *e)
 		free(e->unix_path);
 	}
 	nbd_workers_free(e);
+	free(e->acl);
 	pthread_mutex_destroy(&e->lock);
 	pthread_cond_destroy(&e->cond);
 	free(e);
@@ -200,6 +423,16 @@ static int export_new(struct umd *d, struct nbd_export **ret)
 	pthread_mutex_init(&e->lock, NULL);
 	um_cond_init_monotonic(&e->cond);
 	list_init(&e->conns);
+	list_init(&e->handshakes);
+	e->opts = *umd_nbd_opts(d);
+	if (!e->opts.max_connections)
+		e->opts.max_connections = UMD_NBD_MAX_CONNECTIONS;
+	if (!e->opts.conn_budget)
+		e->opts.conn_budget = UMD_NBD_CONN_BUDGET;
+	if (!e->opts.handshake_timeout_ms)
+		e->opts.handshake_timeout_ms = UMD_NBD_HANDSHAKE_TIMEOUT_MS;
+	e->opts.allow = NULL;	/* parsed into e->acl by nbd_start */
+	e->opts.nallow = 0;
 	e->nworkers = env && atoi(env) > 0 && atoi(env) <= 64 ? (unsigned)atoi(env) : DEFAULT_WORKERS;
 	r = nbd_workers_start(e);
 	if (r < 0) {
@@ -224,12 +457,14 @@ int nbd_export_new(struct umd *d, struct umd_export **ret)
 int nbd_serve_fd(struct umd_export *ue, int fd)
 {
 	struct nbd_export *e = (struct nbd_export *)ue;
+	struct nbd_handshake h = { .e = e, .fd = fd, .start_ns = now_ns(), .peer = "fd" };
 	int r;
 
+	list_init(&h.node);	/* not listed: nobody evicts it */
 	pthread_mutex_lock(&e->lock);
 	e->nhandshakes++;
 	pthread_mutex_unlock(&e->lock);
-	r = nbd_handshake(e, fd);
+	r = handshake_run(e, &h);
 	pthread_mutex_lock(&e->lock);
 	e->nhandshakes--;
 	pthread_cond_broadcast(&e->cond);
@@ -245,6 +480,20 @@ static int nbd_start(struct umd *d, const char *spec, struct umd_export **ret)
 	r = export_new(d, &e);
 	if (r < 0)
 		return r;
+	const struct umd_nbd_opts *o = umd_nbd_opts(d);
+	if (o->nallow) {
+		e->acl = calloc(o->nallow, sizeof(*e->acl));
+		r = e->acl ? 0 : -ENOMEM;
+		for (unsigned i = 0; !r && i < o->nallow; i++) {
+			r = acl_parse(o->allow[i], &e->acl[i]);
+			if (r < 0)
+				um_log("nbd: allowed peer '%s': not an IPv4 or IPv6 address, "
+				       "with or without /PREFIX", o->allow[i]);
+		}
+		if (r < 0)
+			goto fail;
+		e->nacl = o->nallow;
+	}
 	if (!strncmp(spec, "unix:", 5)) {
 		r = listen_unix(spec + 5, &e->lfd);
 		if (!r && !(e->unix_path = strdup(spec + 5)))
@@ -289,6 +538,14 @@ static int nbd_stop(struct umd_export *ue, uint64_t deadline_ns, uint64_t hard_n
 	pthread_mutex_lock(&e->lock);
 	list_for_each_entry(c, &e->conns, node)
 		shutdown(c->fd, SHUT_RD);
+	/* Negotiations end at once: their threads close their sockets. */
+	while (!list_empty(&e->handshakes)) {
+		struct nbd_handshake *h = list_first_entry(&e->handshakes, struct nbd_handshake, node);
+
+		list_del_init(&h->node);
+		e->nlisted--;
+		shutdown(h->fd, SHUT_RDWR);
+	}
 	while ((e->nconns || e->nhandshakes) && !um_cond_wait_until(&e->cond, &e->lock, deadline_ns))
 		;
 	/* 3. A client that does not read its replies is cut off. */

@@ -27,12 +27,12 @@
 #define CONN_SLOTS 128			/* requests in flight per connection */
 #define RBUF_SIZE (256u << 10)
 #define SLOT_KEEP (1u << 20)		/* a slot keeps a buffer up to this size */
-#define MAX_HANDSHAKES 64
-#define HANDSHAKE_TIMEOUT_S 30
+#define MAX_HANDSHAKES 64		/* negotiating at once; the oldest is evicted */
 #define MAX_OPTIONS 64
 #define MAX_OPTION_LEN 4096u
 #define DEFAULT_WORKERS 2
 
+struct nbd_acl;
 struct nbd_conn;
 struct nbd_export;
 
@@ -78,14 +78,16 @@ struct nbd_conn {
 	size_t rpos, rlen;
 	struct nbd_req *cur;		/* write whose payload is being read */
 	size_t payload_got;
+	bool discard;			/* cur's payload is dropped: it was refused */
 	bool in_dead;			/* EOF, error, DISC or protocol error */
 
 	pthread_mutex_t lock;
 	unsigned inflight;		/* guarded by lock: slots in use */
+	size_t held;			/* guarded by lock: bytes of the slots' buffers */
 	struct list_head free_slots;	/* guarded by lock */
 	struct list_head outq;		/* guarded by lock: replies partly sent */
 	struct list_head retry;		/* guarded by lock: submit said -EAGAIN */
-	bool paused;			/* guarded by lock: out of slots */
+	bool paused;			/* guarded by lock: out of slots or bytes */
 	bool out_dead;			/* guarded by lock: sending failed */
 	bool want_out;			/* guarded by lock: EPOLLOUT on */
 	bool closed;			/* guarded by lock */
@@ -95,10 +97,13 @@ struct nbd_conn {
 
 struct nbd_export {
 	struct umd *d;
+	struct umd_nbd_opts opts;	/* limits, from d at start */
 	int lfd;			/* listening socket, -1 for none */
 	char *unix_path;
 	pthread_t accept_thread;
 	bool accepting;			/* accept_thread runs */
+	struct nbd_acl *acl;		/* TCP peers let in; none: all */
+	unsigned nacl;
 	struct worker *workers;
 	unsigned nworkers;
 	atomic_uint next_worker;
@@ -107,14 +112,28 @@ struct nbd_export {
 	pthread_cond_t cond;
 	struct list_head conns;		/* guarded by lock */
 	unsigned nconns;		/* guarded by lock */
-	unsigned nhandshakes;		/* guarded by lock */
+	unsigned nhandshakes;		/* guarded by lock: handshake threads */
+	struct list_head handshakes;	/* guarded by lock: negotiating, oldest first */
+	unsigned nlisted;		/* guarded by lock: length of handshakes */
+	uint64_t log_last_ns;		/* guarded by lock: refusals logged ... */
+	unsigned log_quiet;		/* guarded by lock: ... and not */
+};
+
+/* A client negotiating. */
+struct nbd_handshake {
+	struct list_head node;		/* in e->handshakes while listed, guarded by e->lock */
+	struct nbd_export *e;
+	int fd;				/* the handshake thread's: it closes it */
+	uint64_t start_ns;		/* CLOCK_MONOTONIC */
+	char peer[64];			/* for the log */
 };
 
 /* ---- handshake.c ---------------------------------------------------- */
 
-/* Negotiate with the client on fd (blocking, with timeouts); on success
- * (0) the connection goes on to a worker, else fd is closed.  Takes fd. */
-int nbd_handshake(struct nbd_export *e, int fd);
+/* Negotiate with the client on fd (blocking) until it asks for an export
+ * (0, an open reference in *ret_map), or fails, or deadline_ns
+ * (CLOCK_MONOTONIC) passes (-ETIMEDOUT).  Never closes fd. */
+int nbd_negotiate(struct nbd_export *e, int fd, uint64_t deadline_ns, struct umd_map **ret_map);
 
 /* ---- connection.c --------------------------------------------------- */
 
