@@ -603,6 +603,20 @@ static void conn_abort_cur(struct nbd_conn *c)
 
 static void conn_event(struct nbd_conn *c, uint32_t events, struct list_head *dead)
 {
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		/* Both ways are gone (the peer left, or shutdown at stop):
+		 * nobody takes the queued replies.  Dropping them frees their
+		 * slots, so that a connection paused for want of them reads on
+		 * to its EOF (requests already sent are still carried out). */
+		pthread_mutex_lock(&c->lock);
+		c->out_dead = true;
+		conn_drain_outq_locked(c);
+		if (c->want_out) {
+			c->want_out = false;
+			conn_update_events_locked(c);
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
 	if (events & EPOLLOUT) {
 		pthread_mutex_lock(&c->lock);
 		conn_drain_outq_locked(c);
