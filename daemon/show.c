@@ -3,14 +3,11 @@
  * line taken apart, and the lines of the event stream; each as text or
  * JSON.
  *
- * A map's view is a snapshot assembled from three engine calls: the TABLE
- * line (features, hardware handler and each group's selector with its
- * arguments, which the layout walk does not give), the layout walk
- * (group and path states, failure counts) and the map info.  A reload
- * between the first two would pair one table's selectors with another's
- * paths, so the two are compared and taken again when they disagree.
- * The checker and the path statistics are asked afterwards, without the
- * map's lock (the walk's callbacks may call nothing).
+ * A map's view is built from the engine's snapshot (umpath_map_snapshot):
+ * its layout, selector words, states and counters come from one hold of
+ * the map's lock, so they always describe one table, and no line of the
+ * engine's text is taken apart here (a path string with a space in it is
+ * one path).  The checker and the registry are asked afterwards.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -18,21 +15,18 @@
 #include <string.h>
 #include <time.h>
 
-#include "ctlproto.h"
 #include "json.h"
 #include "show.h"
 
-#define SNAP_TRIES 5
 #define LINE_INIT 1024
 
 struct v_path {
-	char *name;
+	const char *name;		/* the snapshot's */
 	unsigned group;			/* 1-based */
 	unsigned index;			/* in the group, 0-based */
 	bool active;
 	unsigned fail_count;
 	char checker[32];		/* ready, faulty, pending, held, unchecked */
-	bool have_stats;
 	struct umpath_path_stats st;
 };
 
@@ -46,15 +40,13 @@ struct v_group {
 /* One map as the views show it. */
 struct view {
 	struct umd_map *m;
-	char *table;			/* the TABLE line; the strings below point into
-					 * their own allocations */
-	char *features;			/* "1 queue_if_no_path" */
-	char *hwhandler;		/* "0" or "1 alua" */
+	struct umpath_snapshot *snap;	/* the strings below point into it */
+	const char *features;		/* "1 queue_if_no_path" */
+	const char *hwhandler;		/* "0" or "1 alua" */
 	struct v_group *groups;
-	unsigned ngroups, groups_cap;
+	unsigned ngroups;
 	struct v_path *paths;
-	unsigned npaths, paths_cap;
-	bool oom;			/* an allocation in the walk failed */
+	unsigned npaths;
 	struct umpath_map_info info;
 	struct umd_policy policy;
 	unsigned opens;
@@ -81,51 +73,6 @@ char *umd_map_line(struct umpath_map *map, bool table)
 			return buf;
 		cap = (size_t)n + 1;	/* it may have grown since: loop */
 	}
-}
-
-/* Split s in place at blanks; a NULL-terminated array, or NULL on ENOMEM. */
-static char **split_words(char *s, unsigned *ret_n)
-{
-	unsigned n = 0, cap = 16;
-	char **w = malloc(cap * sizeof(*w)), *save = NULL;
-
-	if (!w)
-		return NULL;
-	for (char *t = strtok_r(s, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
-		if (n + 1 == cap) {
-			char **nw = realloc(w, 2 * cap * sizeof(*w));
-
-			if (!nw) {
-				free(w);
-				return NULL;
-			}
-			w = nw;
-			cap *= 2;
-		}
-		w[n++] = t;
-	}
-	w[n] = NULL;
-	*ret_n = n;
-	return w;
-}
-
-static char *join(char **w, unsigned n)
-{
-	return ctl_join_words((int)n, w);
-}
-
-/* A count word of a status line: -1 if it is not one or runs past end. */
-static long count_at(char **w, unsigned n, unsigned i)
-{
-	char *end;
-	long v;
-
-	if (i >= n)
-		return -1;
-	v = strtol(w[i], &end, 10);
-	if (*end || v < 0 || v > (long)n)
-		return -1;
-	return v;
 }
 
 /* multipath's size: KiB, MiB, ... with one decimal below 10. */
@@ -206,179 +153,64 @@ static void view_clear(struct view *v)
 {
 	for (unsigned i = 0; i < v->ngroups; i++)
 		free(v->groups[i].policy);
-	for (unsigned i = 0; i < v->npaths; i++)
-		free(v->paths[i].name);
 	free(v->groups);
 	free(v->paths);
-	free(v->table);
-	free(v->features);
-	free(v->hwhandler);
-	v->groups = NULL;
-	v->paths = NULL;
-	v->table = v->features = v->hwhandler = NULL;
-	v->ngroups = v->groups_cap = v->npaths = v->paths_cap = 0;
-	v->oom = false;
-}
-
-/* Under the map's lock: copy only. */
-static void walk_group(const struct umpath_group_info *g, void *opaque)
-{
-	struct view *v = opaque;
-
-	if (v->ngroups == v->groups_cap) {
-		unsigned ncap = v->groups_cap ? 2 * v->groups_cap : 8;
-		struct v_group *ng = realloc(v->groups, ncap * sizeof(*ng));
-
-		if (!ng) {
-			v->oom = true;
-			return;
-		}
-		v->groups = ng;
-		v->groups_cap = ncap;
-	}
-	v->groups[v->ngroups++] = (struct v_group){
-		.num = g->num, .state = g->state, .nr_paths = g->nr_paths,
-	};
-}
-
-static void walk_path(const struct umpath_path_info *p, void *opaque)
-{
-	struct view *v = opaque;
-	char *name;
-
-	if (v->npaths == v->paths_cap) {
-		unsigned ncap = v->paths_cap ? 2 * v->paths_cap : 8;
-		struct v_path *np = realloc(v->paths, ncap * sizeof(*np));
-
-		if (!np) {
-			v->oom = true;
-			return;
-		}
-		v->paths = np;
-		v->paths_cap = ncap;
-	}
-	name = strdup(p->path);
-	if (!name) {
-		v->oom = true;
-		return;
-	}
-	v->paths[v->npaths++] = (struct v_path){
-		.name = name, .group = p->group, .index = p->index,
-		.active = p->active, .fail_count = p->fail_count,
-	};
-}
-
-/* Take the TABLE line apart and give each walked group its selector.
- * 0; -EAGAIN if the table and the walk describe different layouts (a
- * reload in between); -EPROTO if the line cannot be read; -ENOMEM. */
-static int apply_table(struct view *v)
-{
-	char *copy = strdup(v->table), **w;
-	unsigned n, i = 0, pi = 0;
-	long nf, nh, ng;
-	int r = -EPROTO;
-
-	if (!copy)
-		return -ENOMEM;
-	w = split_words(copy, &n);
-	if (!w) {
-		free(copy);
-		return -ENOMEM;
-	}
-	nf = count_at(w, n, i);
-	if (nf < 0 || i + 1 + (unsigned long)nf > n)
-		goto out;
-	v->features = join(w + i, (unsigned)nf + 1);
-	i += (unsigned)nf + 1;
-	nh = count_at(w, n, i);
-	if (nh < 0 || i + 1 + (unsigned long)nh > n)
-		goto out;
-	v->hwhandler = join(w + i, (unsigned)nh + 1);
-	i += (unsigned)nh + 1;
-	ng = count_at(w, n, i);
-	if (ng < 0 || i + 2 > n)
-		goto out;
-	i += 2;		/* the count and the next group */
-	if (!v->features || !v->hwhandler) {
-		r = -ENOMEM;
-		goto out;
-	}
-	if ((unsigned long)ng != v->ngroups) {
-		r = -EAGAIN;
-		goto out;
-	}
-	for (unsigned g = 0; g < v->ngroups; g++) {
-		long ns, np, npa;
-		unsigned sel = i;
-
-		if (i >= n)
-			goto out;
-		i++;		/* the selector's name */
-		ns = count_at(w, n, i);
-		if (ns < 0 || i + 1 + (unsigned long)ns > n)
-			goto out;
-		i += (unsigned)ns + 1;
-		v->groups[g].policy = join(w + sel, i - sel);
-		if (!v->groups[g].policy) {
-			r = -ENOMEM;
-			goto out;
-		}
-		np = count_at(w, n, i);
-		npa = count_at(w, n, i + 1);
-		if (np < 0 || npa < 0)
-			goto out;
-		i += 2;
-		if ((unsigned long)np != v->groups[g].nr_paths) {
-			r = -EAGAIN;
-			goto out;
-		}
-		for (long p = 0; p < np; p++) {
-			if (i + 1 + (unsigned long)npa > n)
-				goto out;
-			if (pi >= v->npaths || strcmp(v->paths[pi].name, w[i])) {
-				r = -EAGAIN;
-				goto out;
-			}
-			pi++;
-			i += 1 + (unsigned)npa;
-		}
-	}
-	r = pi == v->npaths ? 0 : -EAGAIN;
-out:
-	free(w);
-	free(copy);
-	return r;
+	umpath_snapshot_free(v->snap);
+	memset(v, 0, sizeof(*v));
 }
 
 static int view_take(struct umd_map *m, struct view *v)
 {
-	int r = -EAGAIN;
+	struct umpath_snapshot *s;
+	int r;
 
 	memset(v, 0, sizeof(*v));
 	v->m = m;
-	for (unsigned t = 0; t < SNAP_TRIES && r == -EAGAIN; t++) {
+	r = umpath_map_snapshot(m->map, &s);
+	if (r < 0)
+		return r;
+	v->snap = s;
+	v->features = s->features;
+	v->hwhandler = s->hw_handler;
+	v->groups = calloc(s->nr_groups ? s->nr_groups : 1, sizeof(*v->groups));
+	v->paths = calloc(s->nr_paths ? s->nr_paths : 1, sizeof(*v->paths));
+	if (!v->groups || !v->paths) {
 		view_clear(v);
-		v->table = umd_map_line(m->map, true);
-		if (!v->table)
-			return -ENOMEM;
-		umpath_map_foreach(m->map, walk_group, walk_path, v);
-		if (v->oom) {
+		return -ENOMEM;
+	}
+	for (unsigned g = 0; g < s->nr_groups; g++, v->ngroups++) {
+		const struct umpath_snapshot_group *sg = &s->groups[g];
+
+		v->groups[g] = (struct v_group){
+			.num = sg->num, .state = sg->state, .nr_paths = sg->nr_paths,
+		};
+		if (asprintf(&v->groups[g].policy, "%s %s", sg->selector, sg->selector_args) < 0) {
+			v->groups[g].policy = NULL;
 			view_clear(v);
 			return -ENOMEM;
 		}
-		r = apply_table(v);
 	}
-	if (r < 0) {
-		view_clear(v);
-		return r;
-	}
-	umpath_map_info(m->map, &v->info);
-	for (unsigned i = 0; i < v->npaths; i++) {
+	for (unsigned i = 0; i < s->nr_paths; i++) {
+		const struct umpath_snapshot_path *sp = &s->paths[i];
 		struct v_path *p = &v->paths[i];
 
+		*p = (struct v_path){
+			.name = sp->path, .group = sp->group, .index = sp->index,
+			.active = sp->active, .fail_count = sp->fail_count, .st = sp->stats,
+		};
 		checker_state(m, p->name, p->checker, sizeof(p->checker));
-		p->have_stats = !umpath_path_stats(m->d->ctx, p->name, &p->st);
 	}
+	v->npaths = s->nr_paths;
+	v->info = (struct umpath_map_info){
+		.nr_groups = s->nr_groups,
+		.current_group = s->current_group,
+		.nr_valid_paths = s->nr_valid_paths,
+		.queue_if_no_path = s->queue_if_no_path,
+		.suspended = s->suspended,
+		.queued_ios = s->queued_ios,
+		.inflight_ios = s->inflight_ios,
+		.size = s->size_bytes,
+	};
 	pthread_mutex_lock(&m->d->lock);
 	v->policy = m->policy;
 	v->opens = m->opens;
@@ -428,8 +260,7 @@ static int for_views(struct umd *d, const char *name, int (*fn)(struct view *, v
 		umd_map_foreach(d, each_one, &e);
 	}
 	if (e.err)
-		snprintf(err, errlen, "%s", e.err == -EPROTO ? "cannot read the map's table"
-							    : strerror(-e.err));
+		snprintf(err, errlen, "%s", strerror(-e.err));
 	return e.err;
 }
 
@@ -627,17 +458,12 @@ static int paths_text(struct view *v, void *opaque)
 		cell(t, "%s", p->active ? "active" : "failed");
 		cell(t, "%s", p->checker);
 		cell(t, "%u", p->fail_count);
-		if (p->have_stats) {
-			cell(t, "%llu", (unsigned long long)p->st.ios);
-			cell(t, "%llu", (unsigned long long)p->st.bytes);
-			cell(t, "%llu", (unsigned long long)p->st.errors);
-			cell(t, "%u", (unsigned)p->st.inflight);
-			cell(t, "%s", mean);
-			cell(t, "%s", p99);
-		} else {
-			for (int k = 0; k < 6; k++)
-				cell(t, "-");
-		}
+		cell(t, "%llu", (unsigned long long)p->st.ios);
+		cell(t, "%llu", (unsigned long long)p->st.bytes);
+		cell(t, "%llu", (unsigned long long)p->st.errors);
+		cell(t, "%u", (unsigned)p->st.inflight);
+		cell(t, "%s", mean);
+		cell(t, "%s", p99);
 	}
 	return t->oom ? -ENOMEM : 0;
 }
@@ -796,96 +622,110 @@ static void json_word(struct json *j, const char *key, const char *w)
 		json_string(j, key, w);
 }
 
-static void json_words(struct json *j, const char *key, char **w, long n)
+/* A selector's words (numbers, never a path string) as a JSON array;
+ * skip_count drops the leading count of a group's words. */
+static int json_words(struct json *j, const char *key, const char *words, bool skip_count)
 {
+	char *copy = strdup(words), *save = NULL;
+	bool first = true;
+
+	if (!copy)
+		return -ENOMEM;
 	json_array_begin(j, key);
-	for (long i = 0; i < n; i++)
-		json_word(j, NULL, w[i]);
+	for (char *w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+		if (!(first && skip_count))
+			json_word(j, NULL, w);
+		first = false;
+	}
 	json_array_end(j);
+	free(copy);
+	return 0;
 }
 
-/* The INFO line: 2 QUEUE_IO PG_INIT_COUNT, hwhandler, NR_GROUPS NEXT_GROUP,
- * then per group: STATE, selector words (count first), NR_PATHS
- * NR_INFO_ARGS, and per path: PATH A|F FAIL_COUNT and the info args. */
-static int status_parse(struct json *j, char **w, unsigned n)
+/* The INFO line the snapshot describes, word for word as the engine prints
+ * it: 2 QUEUE_IO PG_INIT_COUNT, 0 (no hardware handler status), NR_GROUPS
+ * NEXT_GROUP, then per group STATE, its selector words (count first),
+ * NR_PATHS NR_INFO_ARGS, and per path PATH A|F FAIL_COUNT and its words. */
+static char *status_line(const struct umpath_snapshot *s)
 {
-	unsigned i = 0;
-	long nf, nh, ng;
+	char *line = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&line, &len);
 
-	nf = count_at(w, n, i);
-	if (nf < 0 || i + 1 + (unsigned long)nf > n)
-		return -EPROTO;
-	if (nf >= 2) {
-		json_word(j, "queue_io", w[i + 1]);
-		json_word(j, "pg_init_count", w[i + 2]);
+	if (!f)
+		return NULL;
+	fprintf(f, "2 %d %u 0 %u %u", s->queue_io, s->pg_init_count, s->nr_groups,
+		s->current_group);
+	for (unsigned g = 0; g < s->nr_groups; g++) {
+		const struct umpath_snapshot_group *sg = &s->groups[g];
+
+		fprintf(f, " %c %s %u %u", sg->state, sg->selector_status, sg->nr_paths,
+			sg->nr_status_args);
+		for (unsigned i = 0; i < sg->nr_paths; i++) {
+			const struct umpath_snapshot_path *p = &sg->paths[i];
+
+			fprintf(f, " %s %s %u%s%s", p->path, p->active ? "A" : "F", p->fail_count,
+				*p->status_args ? " " : "", p->status_args);
+		}
 	}
-	i += (unsigned)nf + 1;
-	nh = count_at(w, n, i);
-	if (nh < 0 || i + 1 + (unsigned long)nh > n)
-		return -EPROTO;
-	json_words(j, "hwhandler", w + i + 1, nh);
-	i += (unsigned)nh + 1;
-	ng = count_at(w, n, i);
-	if (ng < 0 || i + 2 > n)
-		return -EPROTO;
-	json_uint(j, "nr_groups", (uint64_t)ng);
-	json_word(j, "next_group", w[i + 1]);
-	i += 2;
-	json_array_begin(j, "groups");
-	for (long g = 0; g < ng; g++) {
-		long ns, np, na;
+	if (fclose(f)) {
+		free(line);
+		return NULL;
+	}
+	return line;
+}
 
-		if (i + 2 > n || strlen(w[i]) != 1)
-			return -EPROTO;
+static int status_json(struct json *j, const struct umpath_snapshot *s)
+{
+	int r = 0;
+
+	json_int(j, "queue_io", s->queue_io);
+	json_int(j, "pg_init_count", s->pg_init_count);
+	json_array_begin(j, "hwhandler");
+	json_array_end(j);
+	json_uint(j, "nr_groups", s->nr_groups);
+	json_int(j, "next_group", s->current_group);
+	json_array_begin(j, "groups");
+	for (unsigned g = 0; g < s->nr_groups && !r; g++) {
+		const struct umpath_snapshot_group *sg = &s->groups[g];
+
 		json_object_begin(j, NULL);
-		json_uint(j, "group", (uint64_t)g + 1);
-		json_string(j, "state", group_state(w[i][0]));
-		i++;
-		ns = count_at(w, n, i);
-		if (ns < 0 || i + 1 + (unsigned long)ns > n)
-			return -EPROTO;
-		json_words(j, "selector_status", w + i + 1, ns);
-		i += (unsigned)ns + 1;
-		np = count_at(w, n, i);
-		na = count_at(w, n, i + 1);
-		if (np < 0 || na < 0)
-			return -EPROTO;
-		i += 2;
+		json_uint(j, "group", sg->num);
+		json_string(j, "state", group_state(sg->state));
+		r = json_words(j, "selector_status", sg->selector_status, true);
 		json_array_begin(j, "paths");
-		for (long p = 0; p < np; p++) {
-			if (i + 3 + (unsigned long)na > n)
-				return -EPROTO;
+		for (unsigned i = 0; i < sg->nr_paths && !r; i++) {
+			const struct umpath_snapshot_path *p = &sg->paths[i];
+
 			json_object_begin(j, NULL);
-			json_string(j, "path", w[i]);
-			json_string(j, "state", !strcmp(w[i + 1], "A") ? "active" : "failed");
-			json_word(j, "fail_count", w[i + 2]);
-			json_words(j, "selector_status", w + i + 3, na);
+			json_string(j, "path", p->path);
+			json_string(j, "state", p->active ? "active" : "failed");
+			json_int(j, "fail_count", p->fail_count);
+			r = json_words(j, "selector_status", p->status_args, false);
 			json_object_end(j);
-			i += 3 + (unsigned)na;
 		}
 		json_array_end(j);
 		json_object_end(j);
 	}
 	json_array_end(j);
-	return i == n ? 0 : -EPROTO;
+	return r;
 }
 
 int umd_show_status_json(struct umd_map *m, FILE *out, char *err, size_t errlen)
 {
-	char *line = umd_map_line(m->map, false), *copy, **w;
+	struct umpath_snapshot *s;
 	struct json j;
-	unsigned n;
+	char *line;
 	int r;
 
-	if (!line || !(copy = strdup(line))) {
-		free(line);
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
+	r = umpath_map_snapshot(m->map, &s);
+	if (r < 0) {
+		snprintf(err, errlen, "%s", strerror(-r));
+		return r;
 	}
-	w = split_words(copy, &n);
-	if (!w) {
-		free(copy);
-		free(line);
+	line = status_line(s);
+	if (!line) {
+		umpath_snapshot_free(s);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -893,19 +733,18 @@ int umd_show_status_json(struct umd_map *m, FILE *out, char *err, size_t errlen)
 	json_object_begin(&j, NULL);
 	json_string(&j, "name", m->name);
 	json_uint(&j, "start", 0);
-	json_uint(&j, "length", umpath_map_size(m->map) / UMPATH_SECTOR_SIZE);
+	json_uint(&j, "length", s->size_bytes / UMPATH_SECTOR_SIZE);
 	json_string(&j, "target", "multipath");
 	json_string(&j, "status", line);
-	r = status_parse(&j, w, n);
-	/* Whatever was open when the parse gave up is closed: the output is
+	r = status_json(&j, s);
+	/* Whatever was open when memory ran out is closed: the output is
 	 * JSON even then, but the reply is an error. */
 	json_close_all(&j);
 	json_end(&j);
 	if (r < 0)
-		snprintf(err, errlen, "cannot read the map's status line");
-	free(w);
-	free(copy);
+		snprintf(err, errlen, "out of memory");
 	free(line);
+	umpath_snapshot_free(s);
 	return r;
 }
 
