@@ -88,11 +88,9 @@ static const struct cfg_keyword {
 };
 #define NR_KEYWORDS (sizeof(keywords) / sizeof(keywords[0]))
 
-/* The selectors of lib/selectors/, which all take one per-path argument,
- * the repeat count (multipathd's rr_min_io_rq, 1). */
-static const char *const selectors[] = {
-	"round-robin", "queue-length", "service-time", "historical-service-time",
-};
+/* The library's selectors all take one per-path argument, the repeat
+ * count (multipathd's rr_min_io_rq, 1); their names come from the library
+ * (umpath_selector_name). */
 
 /* A policy keyword as written, replayed over the defaults' policy: a map's
  * policy is the defaults' with its own keywords on top, whatever the order
@@ -434,13 +432,20 @@ static int check_selector(struct cfg_parser *p, char **sel)
 	if (!copy)
 		return -ENOMEM;
 	name = strtok_r(copy, " ", &save);
-	for (size_t i = 0; name && i < sizeof(selectors) / sizeof(selectors[0]); i++)
-		known |= !strcmp(name, selectors[i]);
+	for (unsigned i = 0; name && umpath_selector_name(i); i++)
+		known |= !strcmp(name, umpath_selector_name(i));
 	if (!known) {
+		char names[256] = "";
+		size_t len = 0;
+
+		/* "a, b, c or d" */
+		for (unsigned i = 0; umpath_selector_name(i) && len < sizeof(names); i++)
+			len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
+						!i ? "" : umpath_selector_name(i + 1) ? ", " : " or ",
+						umpath_selector_name(i));
 		r = cfg_errf(p->err, p->errlen, p->file, p->line,
-			     "path_selector: unknown selector '%s' (expected round-robin, "
-			     "queue-length, service-time or historical-service-time)",
-			     name ? name : "");
+			     "path_selector: unknown selector '%s' (expected %s)",
+			     name ? name : "", names);
 		goto out;
 	}
 	w = strtok_r(NULL, " ", &save);
@@ -1210,21 +1215,6 @@ struct cfg_plan {
 	bool policy;
 };
 
-/* Would this table load on m?  Asked of a throwaway map of the same size,
- * so that nothing is loaded into m before every change is known to work
- * (the paths are the context's, shared: an open path is not reopened). */
-static int check_table(struct umd *d, struct umd_map *m, const char *table, char *why,
-		       size_t whylen)
-{
-	struct umpath_map *tmp;
-	int r;
-
-	r = umpath_map_new(d->ctx, m->name, table, umpath_map_size(m->map), why, whylen, &tmp);
-	if (!r)
-		umpath_map_free(tmp);
-	return r;
-}
-
 static void report(FILE *out, const char *name, const char *what)
 {
 	fprintf(out, "%s: %s\n", name, what);
@@ -1279,7 +1269,11 @@ int umd_config_reconfigure(struct umd *d, umd_reload_fn *reload, void *opaque, F
 			continue;
 		plan[i].reload = true;
 		why[0] = '\0';
-		r = check_table(d, plan[i].m, cm->table, why, sizeof(why));
+		/* The library's check: the parse umpath_map_new would do, each
+		 * path must exist, nothing opened or loaded, so that m is left
+		 * alone until every change is known to parse.  (A path too
+		 * small for m is found by the load itself.) */
+		r = umpath_table_check(d->ctx, cm->table, why, sizeof(why));
 		if (r < 0) {
 			cfg_errf(err, errlen, cfg->path, cm->line, "map %s: %s", cm->alias,
 				 *why ? why : strerror(-r));

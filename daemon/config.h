@@ -34,8 +34,9 @@ typedef int umd_reload_fn(void *opaque, struct umd_map *m, const char *table,
 /* Re-read the file umd_config_apply was given and apply it: new maps
  * created, changed tables reloaded, policies replaced, maps gone from the
  * file removed unless open; maps not from the file are left alone.  One
- * line per map to out.  A file with an error, or a table that would not
- * load, changes nothing (err: "FILE:LINE: reason"). */
+ * line per map to out.  A file with an error, or a table the engine's
+ * check refuses (umpath_table_check), changes nothing (err: "FILE:LINE:
+ * reason"); a reload that fails anyway (paths too small) is reported. */
 int umd_config_reconfigure(struct umd *d, umd_reload_fn *reload, void *opaque, FILE *out,
 			   char *err, size_t errlen);
 /* Forget the applied file (at exit). */
