@@ -200,72 +200,60 @@ static int message2(struct umpath_map *map, const char *verb, const char *arg)
 
 /* ---- a map's live table, copied ------------------------------------------ */
 
+/* What the checker reads of a map, from one consistent snapshot (one hold
+ * of the map's lock: paths, groups and counts of the same table). */
 struct snap_path {
-	char *name;
+	const char *name;	/* the snapshot's string */
 	unsigned group;
 	bool active;
 };
 
 struct snap {
+	struct umpath_snapshot *ss;
 	struct snap_path *paths;
-	unsigned n, cap;
+	unsigned n;
 	unsigned ngroups;
 	char *group_state;	/* per group: 'A', 'E', 'D' */
-	bool oom;
 	struct umpath_map_info info;
 };
 
-static void snap_group(const struct umpath_group_info *g, void *opaque)
-{
-	struct snap *s = opaque;
-	char *gs = realloc(s->group_state, g->num);
-
-	if (!gs) {
-		s->oom = true;
-		return;
-	}
-	s->group_state = gs;
-	gs[g->num - 1] = g->state;
-	s->ngroups = g->num;
-}
-
-static void snap_path(const struct umpath_path_info *p, void *opaque)
-{
-	struct snap *s = opaque;
-
-	if (s->n == s->cap) {
-		unsigned ncap = s->cap ? 2 * s->cap : 8;
-		struct snap_path *np = realloc(s->paths, ncap * sizeof(*np));
-
-		if (!np) {
-			s->oom = true;
-			return;
-		}
-		s->paths = np;
-		s->cap = ncap;
-	}
-	s->paths[s->n] = (struct snap_path){ .name = strdup(p->path), .group = p->group,
-					     .active = p->active };
-	if (!s->paths[s->n].name)
-		s->oom = true;
-	else
-		s->n++;
-}
-
 static void snap_free(struct snap *s)
 {
-	for (unsigned i = 0; i < s->n; i++)
-		free(s->paths[i].name);
 	free(s->paths);
 	free(s->group_state);
+	umpath_snapshot_free(s->ss);
 }
 
 static int snap_take(struct umpath_map *map, struct snap *s)
 {
+	struct umpath_snapshot *ss;
+	int r;
+
 	memset(s, 0, sizeof(*s));
-	umpath_map_foreach(map, snap_group, snap_path, s);
-	umpath_map_info(map, &s->info);
-	return s->oom ? -ENOMEM : 0;
+	r = umpath_map_snapshot(map, &ss);
+	if (r < 0)
+		return r;
+	s->ss = ss;
+	s->paths = calloc(ss->nr_paths + 1, sizeof(*s->paths));
+	s->group_state = calloc(ss->nr_groups + 1, 1);
+	if (!s->paths || !s->group_state)
+		return -ENOMEM;
+	for (unsigned i = 0; i < ss->nr_paths; i++)
+		s->paths[i] = (struct snap_path){ .name = ss->paths[i].path,
+						  .group = ss->paths[i].group,
+						  .active = ss->paths[i].active };
+	s->n = ss->nr_paths;
+	for (unsigned g = 0; g < ss->nr_groups; g++)
+		s->group_state[g] = ss->groups[g].state;
+	s->ngroups = ss->nr_groups;
+	s->info = (struct umpath_map_info){
+		.nr_groups = ss->nr_groups,
+		.current_group = ss->current_group,
+		.nr_valid_paths = ss->nr_valid_paths,
+		.queue_if_no_path = ss->queue_if_no_path,
+		.suspended = ss->suspended,
+	};
+	return 0;
 }
 
 /* The first entry of a path in the table (a path may be listed twice). */
