@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "ctlproto.h"
+#include "util.h"
 
 struct ctl_verb {
 	const char *name;
@@ -109,16 +110,7 @@ static int ctl_connect(const char *path)
  * answer is what the user needs to see. */
 static void send_request(int fd, const char *buf, size_t len)
 {
-	while (len) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;
-		buf += n;
-		len -= (size_t)n;
-	}
+	(void)um_send_all(fd, buf, len);
 }
 
 /* The whole answer, until umpathd closes.  No timeout: a suspend waits for

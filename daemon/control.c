@@ -55,6 +55,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "show.h"
+#include "util.h"
 #include "wait.h"
 
 #define CTL_MAX_CONNS 64		/* connection threads at once */
@@ -127,9 +128,7 @@ static int fail(struct ctl_reply *rep, int err, const char *fmt, ...)
 	va_end(ap);
 	/* The status line is one line: a name or table word from the client
 	 * may hold anything. */
-	for (char *p = rep->reason; *p; p++)
-		if ((unsigned char)*p < ' ' || *p == 0x7f)
-			*p = '?';
+	um_sanitize(rep->reason);
 	return err;
 }
 
@@ -144,9 +143,7 @@ static void ctl_log(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	for (char *p = line; *p; p++)
-		if ((unsigned char)*p < ' ' || *p == 0x7f)
-			*p = '?';
+	um_sanitize(line);
 	um_log("%s", line);
 }
 
@@ -175,21 +172,6 @@ static bool take_json(int *argc, char **argv)
 	return json;
 }
 
-static int send_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 static long long now_ms(void)
 {
@@ -654,11 +636,11 @@ static void send_reply(int fd, struct ctl_reply *rep)
 	}
 	if (rep->err) {
 		snprintf(line, sizeof(line), "ERR %s %s\n", errname(rep->err), rep->reason);
-		send_all(fd, line, strlen(line));
+		um_send_all(fd, line, strlen(line));
 		return;
 	}
-	if (!send_all(fd, "OK\n", 3) && rep->len)
-		send_all(fd, rep->buf, rep->len);
+	if (!um_send_all(fd, "OK\n", 3) && rep->len)
+		um_send_all(fd, rep->buf, rep->len);
 }
 
 /* ---- the event stream ------------------------------------------------ */
@@ -921,7 +903,7 @@ static bool do_events(struct ctl_conn *conn, int argc, char **argv, struct ctl_r
 		return false;
 	}
 	rep->streamed = true;
-	if (send_all(conn->fd, "OK\n", 3) < 0) {
+	if (um_send_all(conn->fd, "OK\n", 3) < 0) {
 		umd_events_unsubscribe(s);
 		return false;
 	}

@@ -30,6 +30,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "util.h"
 
 struct umd_events {
 	pthread_mutex_t lock;
@@ -217,9 +218,7 @@ static void log_event(const struct umd_event *ev)
 			      ev->nr_valid_paths);
 	if (ev->detail && n >= 0 && (size_t)n < sizeof(line))
 		snprintf(line + n, sizeof(line) - (size_t)n, ": %s", ev->detail);
-	for (char *p = line; *p; p++)
-		if ((unsigned char)*p < ' ' || *p == 0x7f)
-			*p = '?';
+	um_sanitize(line);
 	um_log("%s", line);
 }
 

@@ -24,6 +24,7 @@
 #include "ctlproto.h"
 #include "daemon.h"
 #include "log.h"
+#include "util.h"
 
 #define MAX_EXPORTS 32
 /* After SIGTERM: requests in flight may finish until io_timeout plus the
@@ -463,10 +464,9 @@ int main(int argc, char **argv)
 		/* A table from the command line may hold anything: keep the
 		 * log one line per event. */
 		char shown[1024];
-		size_t k = 0;
-		for (const char *ch = eq + 1; *ch && k < sizeof(shown) - 1; ch++)
-			shown[k++] = (unsigned char)*ch < ' ' || *ch == 0x7f ? '?' : *ch;
-		shown[k] = '\0';
+
+		snprintf(shown, sizeof(shown), "%s", eq + 1);
+		um_sanitize(shown);
 		um_log("map %s: created: %s", name, shown);
 	}
 

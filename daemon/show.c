@@ -17,6 +17,7 @@
 
 #include "json.h"
 #include "show.h"
+#include "util.h"
 
 #define LINE_INIT 1024
 
@@ -143,8 +144,7 @@ static const char *failback_name(enum umd_failback f)
 /* Text output: nothing a client put in a name may break a line. */
 static void put_clean(FILE *out, const char *s)
 {
-	for (; *s; s++)
-		fputc((unsigned char)*s < ' ' || *s == 0x7f ? '?' : *s, out);
+	um_fput_clean(out, s);
 }
 
 /* ---- a map's snapshot ---------------------------------------------------- */
@@ -282,17 +282,13 @@ static void cell(struct tab *t, const char *fmt, ...)
 
 	if (t->oom)
 		return;
-	if (t->n == t->cap) {
-		size_t ncap = t->cap ? 2 * t->cap : 64;
-		char **nc = realloc(t->cells, ncap * sizeof(*nc));
+	char **nc = um_grow(t->cells, &t->cap, t->n + 1, sizeof(*t->cells));
 
-		if (!nc) {
-			t->oom = true;
-			return;
-		}
-		t->cells = nc;
-		t->cap = ncap;
+	if (!nc) {
+		t->oom = true;
+		return;
 	}
+	t->cells = nc;
 	va_start(ap, fmt);
 	if (vasprintf(&s, fmt, ap) < 0) {
 		t->oom = true;

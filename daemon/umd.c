@@ -8,6 +8,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "util.h"
 #include "wait.h"
 
 void umd_policy_defaults(struct umd_policy *p)
@@ -382,15 +383,11 @@ void umd_map_foreach(struct umd *d, void (*fn)(struct umd_map *m, void *opaque),
 	list_for_each_entry(m, &d->maps, node) {
 		if (m->removed)
 			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			struct umd_map **na = realloc(all, ncap * sizeof(*na));
+		struct umd_map **na = um_grow(all, &cap, n + 1, sizeof(*all));
 
-			if (!na)
-				break;
-			all = na;
-			cap = ncap;
-		}
+		if (!na)
+			break;
+		all = na;
 		m->refs++;
 		all[n++] = m;
 	}

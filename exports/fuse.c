@@ -53,6 +53,7 @@
 
 #include "export.h"
 #include "log.h"
+#include "util.h"
 #include "wait.h"
 
 /* Largest read or write the kernel sends; libfuse 3.14 receives at most
@@ -408,15 +409,11 @@ static void snap_one(struct umd_map *m, void *opaque)
 	struct dirsnap *s = opaque;
 	char *name;
 
-	if (s->n == s->cap) {
-		size_t ncap = s->cap ? 2 * s->cap : 16;
-		char **nn = realloc(s->names, ncap * sizeof(*nn));
+	char **nn = um_grow(s->names, &s->cap, s->n + 1, sizeof(*s->names));
 
-		if (!nn)
-			return;
-		s->names = nn;
-		s->cap = ncap;
-	}
+	if (!nn)
+		return;
+	s->names = nn;
 	name = strdup(m->name);
 	if (name)
 		s->names[s->n++] = name;
