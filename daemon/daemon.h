@@ -29,7 +29,10 @@
 
 struct umd_opts {
 	unsigned io_timeout_ms;
+	unsigned pool_size;	/* requests in flight per map; 0: UMD_DEFAULT_POOL */
 };
+
+#define UMD_DEFAULT_POOL 4096u
 
 struct umd_checker;
 struct umd_events;

@@ -194,6 +194,7 @@ static void usage(FILE *f)
 		"               [--config FILE] [--policy KEY=VALUE]...\n"
 		"               [--nbd-allow ADDR[/PREFIX]]... [--nbd-max-connections N]\n"
 		"               [--nbd-conn-budget SIZE] [--nbd-handshake-timeout SECONDS]\n"
+		"               [--pool-size N]\n"
 		"\n"
 		"  --map NAME=TABLE     create map NAME from a dm-multipath table (the words\n"
 		"                       after \"multipath\" in a dm table line); its paths are\n"
@@ -221,6 +222,8 @@ static void usage(FILE *f)
 		"                       $XDG_RUNTIME_DIR/umpath/control)\n"
 		"  --io-timeout SECONDS deadline of every I/O on a path (default 10, or the\n"
 		"                       config file's io_timeout)\n"
+		"  --pool-size N        requests each map holds at once (default 4096, at\n"
+		"                       most 1048576); clients beyond wait for one to end\n"
 		"  --config FILE        the configuration file (umpath.conf(5); default\n"
 		"                       " UMD_CONFIG_DEFAULT ", which may be missing): its\n"
 		"                       defaults and maps; `umpath reconfigure` re-reads it\n"
@@ -243,6 +246,7 @@ int main(int argc, char **argv)
 		{ "fuse", required_argument, NULL, 'f' },
 		{ "control", required_argument, NULL, 'S' },
 		{ "io-timeout", required_argument, NULL, 't' },
+		{ "pool-size", required_argument, NULL, 'p' },
 		{ "mem-store", required_argument, NULL, 'M' },
 		{ "policy", required_argument, NULL, 'P' },
 		{ "config", required_argument, NULL, 'c' },
@@ -330,6 +334,20 @@ int main(int argc, char **argv)
 			opts.io_timeout_ms = (unsigned)(s * 1000 + 0.5);
 			if (!opts.io_timeout_ms)
 				opts.io_timeout_ms = 1;
+			break;
+		}
+		case 'p': {
+			char *end;
+			unsigned long n;
+
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (*end || !*optarg || *optarg == '-' || errno || !n || n > 1048576) {
+				fprintf(stderr, "umpathd: --pool-size: not a number in [1, 1048576]: %s\n",
+					optarg);
+				return 2;
+			}
+			opts.pool_size = (unsigned)n;
 			break;
 		}
 		case 'h':

@@ -28,8 +28,10 @@ void umd_policy_defaults(struct umd_policy *p)
 
 int umd_init(struct umd *d, const struct umd_opts *opts)
 {
-	struct umpath_ctx_opts o = { .io_timeout_ms = opts ? opts->io_timeout_ms : 0,
-				     .pool_size = 4096 };
+	struct umpath_ctx_opts o = {
+		.io_timeout_ms = opts ? opts->io_timeout_ms : 0,
+		.pool_size = opts && opts->pool_size ? opts->pool_size : UMD_DEFAULT_POOL,
+	};
 	int r;
 
 	memset(d, 0, sizeof(*d));
