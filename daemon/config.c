@@ -82,6 +82,9 @@ static const struct cfg_keyword {
 	{ "nbd_conn_budget",      KW_NBD,        IN_DEFAULTS },
 	{ "nbd_handshake_timeout", KW_NBD,       IN_DEFAULTS },
 	{ "nbd_allow",            KW_NBD,        IN_DEFAULTS },
+	{ "nbd_tls",              KW_NBD,        IN_DEFAULTS },
+	{ "nbd_tls_psk",          KW_NBD,        IN_DEFAULTS },
+	{ "nbd_tls_creds",        KW_NBD,        IN_DEFAULTS },
 	{ "alias",                KW_ALIAS,      IN_MAP },
 	{ "paths",                KW_PATHS,      IN_MAP },
 	{ "path",                 KW_PATH,       IN_MAP },
@@ -133,7 +136,7 @@ struct umd_config {
 	char *path;
 	bool explicit;			/* --config: a missing file is an error */
 	unsigned io_timeout_ms;		/* 0: not set */
-	struct cfg_entry nbd[4];	/* the nbd_* keywords said */
+	struct cfg_entry nbd[7];	/* the nbd_* keywords said */
 	unsigned nnbd;
 	struct cfg_section defaults;
 	struct cfg_map *maps;

@@ -46,7 +46,14 @@ struct umd_nbd_opts {
 	unsigned handshake_timeout_ms;	/* a whole negotiation */
 	char **allow;			/* TCP peers let in (ADDR or ADDR/PREFIX); */
 	unsigned nallow;		/* none: every peer */
+	int tls;			/* UMD_NBD_TLS_*; default: require with credentials */
+	char *tls_psk;			/* psktool's file, or NULL */
+	char *tls_creds;		/* directory: server-cert.pem, server-key.pem[, ca-cert.pem] */
 };
+#define UMD_NBD_TLS_DEFAULT 0
+#define UMD_NBD_TLS_OFF 1
+#define UMD_NBD_TLS_ON 2		/* clients may use STARTTLS */
+#define UMD_NBD_TLS_REQUIRE 3		/* clients must */
 /* Set one of nbd_max_connections, nbd_conn_budget (k/M/G), nbd_handshake_timeout
  * (seconds), nbd_allow (adds addresses) from its text; -ENOENT for an unknown
  * key, -EINVAL for a bad value, err says why. */

@@ -194,7 +194,10 @@ static void usage(FILE *f)
 		"               [--config FILE] [--policy KEY=VALUE]...\n"
 		"               [--nbd-allow ADDR[/PREFIX]]... [--nbd-max-connections N]\n"
 		"               [--nbd-conn-budget SIZE] [--nbd-handshake-timeout SECONDS]\n"
-		"               [--pool-size N]\n"
+		"               [--tls-psk FILE | --tls-creds DIR] [--tls off|on|require]
+"
+		"               [--pool-size N]
+"
 		"\n"
 		"  --map NAME=TABLE     create map NAME from a dm-multipath table (the words\n"
 		"                       after \"multipath\" in a dm table line); its paths are\n"
@@ -216,6 +219,12 @@ static void usage(FILE *f)
 		"  --nbd-handshake-timeout SECONDS  time for a client to choose an export\n"
 		"                       (default 10); with 64 clients negotiating, the\n"
 		"                       oldest is dropped for a new one\n"
+		"  --tls-psk FILE       TLS for NBD clients (STARTTLS) with the pre-shared\n"
+		"                       keys of FILE (psktool's USER:HEXKEY lines)\n"
+		"  --tls-creds DIR      ... with X.509: DIR/server-cert.pem, server-key.pem,\n"
+		"                       and ca-cert.pem to require client certificates\n"
+		"  --tls off|on|require  with credentials: require (default) refuses\n"
+		"                       clients without TLS, on lets them choose\n"
 		"  --fuse DIR           show every map as a file DIR/NAME\n"
 		"  --control PATH       the control socket (default: $UMPATH_CONTROL, or\n"
 		"                       /run/umpath/control as root, else\n"
@@ -254,6 +263,9 @@ int main(int argc, char **argv)
 		{ "nbd-max-connections", required_argument, NULL, 'C' },
 		{ "nbd-conn-budget", required_argument, NULL, 'B' },
 		{ "nbd-handshake-timeout", required_argument, NULL, 'H' },
+		{ "tls", required_argument, NULL, 'L' },
+		{ "tls-psk", required_argument, NULL, 'K' },
+		{ "tls-creds", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -315,11 +327,17 @@ int main(int argc, char **argv)
 		case 'C':
 		case 'B':
 		case 'H':
+		case 'L':
+		case 'K':
+		case 'X':
 			if (nnbdopts == sizeof(nbdopt_keys) / sizeof(nbdopt_keys[0]))
 				goto toomany;
 			nbdopt_keys[nnbdopts] = c == 'A' ? "nbd_allow" :
 						c == 'C' ? "nbd_max_connections" :
-						c == 'B' ? "nbd_conn_budget" : "nbd_handshake_timeout";
+						c == 'B' ? "nbd_conn_budget" :
+						c == 'H' ? "nbd_handshake_timeout" :
+						c == 'L' ? "nbd_tls" :
+						c == 'K' ? "nbd_tls_psk" : "nbd_tls_creds";
 			nbdopt_vals[nnbdopts++] = optarg;
 			break;
 		case 't': {
@@ -402,7 +420,9 @@ int main(int argc, char **argv)
 		char err[256];
 
 		if (umd_nbd_opt_set(&nbdopts, nbdopt_keys[i], nbdopt_vals[i], err, sizeof(err)) < 0) {
-			fprintf(stderr, "umpathd: --%s: %s\n", longopt_of(nbdopt_keys[i]), err);
+			fprintf(stderr, "umpathd: --%s: %s\n",
+				longopt_of(nbdopt_keys[i] + (strncmp(nbdopt_keys[i], "nbd_tls", 7) ? 0 : 4)),
+				err);
 			umd_nbd_opts_fini(&nbdopts);
 			umd_config_free(cfg);
 			return 2;

@@ -14,6 +14,9 @@ pc:nettle:nettle-dev
 pc:liburing:liburing-dev
 pc:libnbd:libnbd-dev
 pc:fuse3:libfuse3-dev
+pc:gnutls:libgnutls28-dev
+cmd:psktool:gnutls-bin
+cmd:certtool:gnutls-bin
 cmd:nbdkit:nbdkit
 cmd:qemu-img:qemu-utils
 cmd:qemu-io:qemu-utils

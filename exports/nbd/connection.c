@@ -143,6 +143,32 @@ static size_t req_iov(struct nbd_req *rq, struct iovec *iov)
 	return n;
 }
 
+/* GnuTLS's answers as recv(2)'s and writev(2)'s: -1 with EAGAIN, EINTR
+ * or ECONNRESET. */
+static ssize_t tls_result(ssize_t r)
+{
+	if (r >= 0)
+		return r;
+	errno = r == GNUTLS_E_AGAIN ? EAGAIN : r == GNUTLS_E_INTERRUPTED ? EINTR : ECONNRESET;
+	return -1;
+}
+
+static ssize_t conn_recv(struct nbd_conn *c, void *buf, size_t len)
+{
+	if (!c->tls)
+		return recv(c->fd, buf, len, 0);
+	return tls_result(gnutls_record_recv(c->tls, buf, len));
+}
+
+/* A record at a time through TLS: after EAGAIN GnuTLS wants the same
+ * buffer again, which the next call gives (out_off did not move). */
+static ssize_t conn_send_locked(struct nbd_conn *c, const struct iovec *iov, size_t n)
+{
+	if (!c->tls)
+		return writev(c->fd, iov, (int)n);
+	return tls_result(gnutls_record_send(c->tls, iov[0].iov_base, iov[0].iov_len));
+}
+
 /* Send what the socket takes; true when rq's reply is fully out.  The
  * caller holds c->lock (replies of one connection go out one at a time). */
 static bool reply_send_locked(struct nbd_conn *c, struct nbd_req *rq)
@@ -150,7 +176,7 @@ static bool reply_send_locked(struct nbd_conn *c, struct nbd_req *rq)
 	while (rq->out_off < rq->out_len) {
 		struct iovec iov[2];
 		size_t n = req_iov(rq, iov);
-		ssize_t r = writev(c->fd, iov, (int)n);
+		ssize_t r = conn_send_locked(c, iov, n);
 
 		if (r < 0) {
 			if (errno == EINTR)
@@ -517,7 +543,7 @@ static void conn_input(struct nbd_conn *c)
 		if (c->cur && !c->discard && c->rpos == c->rlen) {
 			/* A large write payload goes straight into its slot. */
 			got = &c->payload_got;
-			r = recv(c->fd, c->cur->buf + *got, c->cur->len - *got, 0);
+			r = conn_recv(c, c->cur->buf + *got, c->cur->len - *got);
 		} else {
 			/* Keep a partial header at the front, fill the rest. */
 			if (c->rpos) {
@@ -526,7 +552,7 @@ static void conn_input(struct nbd_conn *c)
 				c->rpos = 0;
 			}
 			got = &c->rlen;
-			r = recv(c->fd, c->rbuf + c->rlen, RBUF_SIZE - c->rlen, 0);
+			r = conn_recv(c, c->rbuf + c->rlen, RBUF_SIZE - c->rlen);
 		}
 		if (r > 0)
 			*got += (size_t)r;
@@ -555,6 +581,8 @@ static void conn_free(struct nbd_conn *c)
 	for (unsigned i = 0; i < CONN_SLOTS; i++)
 		free(c->slots[i].buf);
 	free(c->rbuf);
+	if (c->tls)
+		gnutls_deinit(c->tls);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -702,7 +730,7 @@ static void *worker_thread(void *arg)
 
 /* ---- connection start, workers ------------------------------------- */
 
-int nbd_conn_start(struct nbd_export *e, int fd, struct umd_map *m)
+int nbd_conn_start(struct nbd_export *e, int fd, struct umd_map *m, gnutls_session_t tls)
 {
 	struct nbd_conn *c = calloc(1, sizeof(*c));
 	struct timeval tv = { 0 };
@@ -721,6 +749,7 @@ int nbd_conn_start(struct nbd_export *e, int fd, struct umd_map *m)
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	c->e = e;
 	c->fd = fd;
+	c->tls = tls;
 	c->m = m;
 	c->map = m->map;
 	c->size = umpath_map_size(m->map);
@@ -741,6 +770,7 @@ int nbd_conn_start(struct nbd_export *e, int fd, struct umd_map *m)
 	pthread_mutex_lock(&e->lock);
 	if (atomic_load(&e->stopping)) {
 		pthread_mutex_unlock(&e->lock);
+		c->tls = NULL;	/* the caller's still */
 		conn_free(c);
 		return -ESHUTDOWN;
 	}
@@ -756,6 +786,7 @@ int nbd_conn_start(struct nbd_export *e, int fd, struct umd_map *m)
 		list_del_init(&c->node);
 		e->nconns--;
 		pthread_mutex_unlock(&e->lock);
+		c->tls = NULL;	/* the caller's still */
 		conn_free(c);
 		return r;
 	}

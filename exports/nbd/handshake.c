@@ -9,6 +9,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
@@ -24,6 +25,7 @@ struct hs {
 	int fd;
 	uint64_t deadline_ns;		/* CLOCK_MONOTONIC */
 	bool timed_out;
+	gnutls_session_t tls;		/* after STARTTLS */
 };
 
 /* Wait until fd is ready for events or the deadline passes: 0, -ETIMEDOUT,
@@ -59,10 +61,17 @@ static int send_all(struct hs *h, const void *buf, size_t len)
 
 		if (w < 0)
 			return w;
-		ssize_t r = send(h->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
+		ssize_t r;
+		if (h->tls) {
+			/* After AGAIN GnuTLS wants the same buffer: p did not move. */
+			r = gnutls_record_send(h->tls, p, len);
+			if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+				continue;
+		} else {
+			r = send(h->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (r < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+		}
 		if (r <= 0)
 			return -1;
 		p += r;
@@ -76,14 +85,21 @@ static int recv_all(struct hs *h, void *buf, size_t len)
 	uint8_t *p = buf;
 
 	while (len) {
-		int w = hs_wait(h, POLLIN);
+		/* GnuTLS may hold decrypted bytes that poll cannot see. */
+		int w = h->tls && gnutls_record_check_pending(h->tls) ? 0 : hs_wait(h, POLLIN);
 
 		if (w < 0)
 			return w;
-		ssize_t r = recv(h->fd, p, len, MSG_DONTWAIT);
-
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
+		ssize_t r;
+		if (h->tls) {
+			r = gnutls_record_recv(h->tls, p, len);
+			if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+				continue;
+		} else {
+			r = recv(h->fd, p, len, MSG_DONTWAIT);
+			if (r < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+		}
 		if (r <= 0)
 			return -1;
 		p += r;
@@ -223,7 +239,37 @@ drop:
 	return -1;
 }
 
-int nbd_negotiate(struct nbd_export *e, int fd, uint64_t deadline_ns, struct umd_map **ret_map)
+/* NBD_OPT_STARTTLS answered, then the TLS handshake: 0, or -1 to drop. */
+static int start_tls(struct nbd_export *e, struct hs *h, uint32_t len)
+{
+	int r;
+
+	if (!e->tls)
+		return opt_error(h, NBD_OPT_STARTTLS, NBD_REP_ERR_UNSUP, "TLS is not configured") < 0 ?
+		       -1 : 0;
+	if (h->tls)
+		return opt_error(h, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID, "TLS is already on") < 0 ?
+		       -1 : 0;
+	if (len)
+		return opt_error(h, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID, "STARTTLS takes no data") < 0 ?
+		       -1 : 0;
+	if (opt_reply(h, NBD_OPT_STARTTLS, NBD_REP_ACK, NULL, 0) < 0)
+		return -1;
+	if (nbd_tls_session(e->tls, h->fd, &h->tls) < 0)
+		return -1;
+	while ((r = gnutls_handshake(h->tls)) < 0) {
+		if (gnutls_error_is_fatal(r)) {
+			um_log("nbd: TLS handshake failed: %s", gnutls_strerror(r));
+			return -1;
+		}
+		if (hs_wait(h, gnutls_record_get_direction(h->tls) ? POLLOUT : POLLIN) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int nbd_negotiate(struct nbd_export *e, int fd, uint64_t deadline_ns, struct umd_map **ret_map,
+		  gnutls_session_t *ret_tls)
 {
 	struct nbd_new_handshake hello = {
 		.magic = htobe64(NBD_MAGIC),
@@ -235,6 +281,8 @@ int nbd_negotiate(struct nbd_export *e, int fd, uint64_t deadline_ns, struct umd
 	struct umd_map *m = NULL;
 	uint8_t *data = NULL;
 
+	/* Non-blocking: GnuTLS reads and writes the socket itself. */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	if (send_all(h, &hello, sizeof(hello)) < 0 || recv_all(h, &cflags, 4) < 0)
 		goto drop;
 	cflags = be32toh(cflags);
@@ -260,7 +308,18 @@ int nbd_negotiate(struct nbd_export *e, int fd, uint64_t deadline_ns, struct umd
 			goto drop;
 		data[len] = '\0';
 
+		if (e->tls_required && !h->tls && opt != NBD_OPT_STARTTLS && opt != NBD_OPT_ABORT) {
+			/* The spec: EXPORT_NAME cannot be refused, so disconnect. */
+			if (opt == NBD_OPT_EXPORT_NAME ||
+			    opt_error(h, opt, NBD_REP_ERR_TLS_REQD, "TLS is required: STARTTLS first") < 0)
+				goto drop;
+			continue;
+		}
 		switch (opt) {
+		case NBD_OPT_STARTTLS:
+			if (start_tls(e, h, len) < 0)
+				goto drop;
+			break;
 		case NBD_OPT_EXPORT_NAME: {
 			uint8_t reply[NBD_EXPORT_NAME_REPLY_SIZE + NBD_EXPORT_NAME_ZEROES];
 			uint64_t sz;
@@ -313,9 +372,12 @@ drop:
 	free(data);
 	if (m)
 		umd_map_put(m, true);
+	if (h->tls)
+		gnutls_deinit(h->tls);
 	return h->timed_out ? -ETIMEDOUT : -ECONNABORTED;
 go:
 	free(data);
 	*ret_map = m;
+	*ret_tls = h->tls;
 	return 0;
 }

@@ -156,7 +156,9 @@ static void log_refusal(struct nbd_export *e, const char *fmt, ...)
 static int handshake_run(struct nbd_export *e, struct nbd_handshake *h)
 {
 	struct umd_map *m = NULL;
-	int r = nbd_negotiate(e, h->fd, h->start_ns + e->opts.handshake_timeout_ms * 1000000ull, &m);
+	gnutls_session_t tls = NULL;
+	int r = nbd_negotiate(e, h->fd, h->start_ns + e->opts.handshake_timeout_ms * 1000000ull, &m,
+			      &tls);
 
 	pthread_mutex_lock(&e->lock);
 	if (!list_empty(&h->node)) {
@@ -168,9 +170,12 @@ static int handshake_run(struct nbd_export *e, struct nbd_handshake *h)
 		log_refusal(e, "%s: dropped: no handshake within %u ms", h->peer,
 			    e->opts.handshake_timeout_ms);
 	if (!r) {
-		r = nbd_conn_start(e, h->fd, m);
-		if (r < 0)
+		r = nbd_conn_start(e, h->fd, m, tls);
+		if (r < 0) {
 			umd_map_put(m, true);
+			if (tls)
+				gnutls_deinit(tls);
+		}
 	}
 	if (r < 0)
 		close(h->fd);
@@ -403,6 +408,7 @@ static void export_free(struct nbd_export *e)
 		free(e->unix_path);
 	}
 	nbd_workers_free(e);
+	nbd_tls_free(e->tls);
 	free(e->acl);
 	pthread_mutex_destroy(&e->lock);
 	pthread_cond_destroy(&e->cond);
@@ -481,6 +487,10 @@ static int nbd_start(struct umd *d, const char *spec, struct umd_export **ret)
 	if (r < 0)
 		return r;
 	const struct umd_nbd_opts *o = umd_nbd_opts(d);
+	r = nbd_tls_new(o, &e->tls);
+	if (r < 0)
+		goto fail;
+	e->tls_required = e->tls && o->tls != UMD_NBD_TLS_ON;
 	if (o->nallow) {
 		e->acl = calloc(o->nallow, sizeof(*e->acl));
 		r = e->acl ? 0 : -ENOMEM;

@@ -5,6 +5,8 @@
  *   handshake.c   the fixed newstyle negotiation, one thread per client
  *   connection.c  the transmission phase on worker threads: requests in,
  *                 map I/O, replies out
+ *   tls.c         GnuTLS credentials and sessions (STARTTLS)
+ *   options.c     the limits as umpathd's options and config set them
  *
  * The protocol's numbers are in nbd-proto.h.
  */
@@ -16,6 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <gnutls/gnutls.h>
 
 #include "export.h"
 #include "nbd-proto.h"
@@ -69,6 +73,7 @@ struct nbd_conn {
 	struct nbd_export *e;
 	struct worker *w;
 	int fd;
+	gnutls_session_t tls;		/* NULL: plain; sends under lock, receives on the worker */
 	struct umd_map *m;
 	struct umpath_map *map;
 	uint64_t size;
@@ -102,6 +107,8 @@ struct nbd_export {
 	char *unix_path;
 	pthread_t accept_thread;
 	bool accepting;			/* accept_thread runs */
+	struct nbd_tls *tls;		/* credentials, NULL without TLS */
+	bool tls_required;		/* refuse clients that do not STARTTLS */
 	struct nbd_acl *acl;		/* TCP peers let in; none: all */
 	unsigned nacl;
 	struct worker *workers;
@@ -130,17 +137,29 @@ struct nbd_handshake {
 
 /* ---- handshake.c ---------------------------------------------------- */
 
-/* Negotiate with the client on fd (blocking) until it asks for an export
- * (0, an open reference in *ret_map), or fails, or deadline_ns
- * (CLOCK_MONOTONIC) passes (-ETIMEDOUT).  Never closes fd. */
-int nbd_negotiate(struct nbd_export *e, int fd, uint64_t deadline_ns, struct umd_map **ret_map);
+/* Negotiate with the client on fd until it asks for an export (0, an open
+ * reference in *ret_map, and in *ret_tls the TLS session if it did
+ * STARTTLS, else NULL), or fails, or deadline_ns (CLOCK_MONOTONIC) passes
+ * (-ETIMEDOUT).  Never closes fd. */
+int nbd_negotiate(struct nbd_export *e, int fd, uint64_t deadline_ns, struct umd_map **ret_map,
+		  gnutls_session_t *ret_tls);
+
+/* ---- tls.c ------------------------------------------------------------ */
+
+struct nbd_tls;
+/* Credentials from o (*ret NULL when TLS is off); -EINVAL, logged, when
+ * they cannot be loaded. */
+int nbd_tls_new(const struct umd_nbd_opts *o, struct nbd_tls **ret);
+void nbd_tls_free(struct nbd_tls *t);
+/* A server session on the non-blocking socket fd, not yet shaken hands. */
+int nbd_tls_session(struct nbd_tls *t, int fd, gnutls_session_t *ret);
 
 /* ---- connection.c --------------------------------------------------- */
 
 /* Serve map m (an open reference, which the connection takes over) on fd
- * in the transmission phase.  -errno, and fd and m left to the caller, on
+ * in the transmission phase, through tls if not NULL (taken too).  -errno, and fd and m left to the caller, on
  * failure. */
-int nbd_conn_start(struct nbd_export *e, int fd, struct umd_map *m);
+int nbd_conn_start(struct nbd_export *e, int fd, struct umd_map *m, gnutls_session_t tls);
 /* Set up and start e->nworkers worker threads; on failure the ones
  * started are stopped again (nbd_workers_free still to be called). */
 int nbd_workers_start(struct nbd_export *e);

@@ -83,6 +83,27 @@ int umd_nbd_opt_set(struct umd_nbd_opts *o, const char *key, const char *value, 
 			return -EINVAL;
 		}
 		o->handshake_timeout_ms = (unsigned)(v * 1000 + 0.5);
+	} else if (!strcmp(key, "nbd_tls")) {
+		if (!strcmp(value, "off"))
+			o->tls = UMD_NBD_TLS_OFF;
+		else if (!strcmp(value, "on"))
+			o->tls = UMD_NBD_TLS_ON;
+		else if (!strcmp(value, "require"))
+			o->tls = UMD_NBD_TLS_REQUIRE;
+		else {
+			snprintf(err, errlen, "%s: expected off, on or require", key);
+			return -EINVAL;
+		}
+	} else if (!strcmp(key, "nbd_tls_psk") || !strcmp(key, "nbd_tls_creds")) {
+		char **slot = key[8] == 'p' ? &o->tls_psk : &o->tls_creds;
+		char *v = strdup(value);
+
+		if (!v) {
+			snprintf(err, errlen, "%s: out of memory", key);
+			return -ENOMEM;
+		}
+		free(*slot);
+		*slot = v;
 	} else if (!strcmp(key, "nbd_allow")) {
 		if (add_allow(o, value) < 0) {
 			snprintf(err, errlen, "%s: out of memory", key);
@@ -102,6 +123,9 @@ void umd_nbd_opts_fini(struct umd_nbd_opts *o)
 	free(o->allow);
 	o->allow = NULL;
 	o->nallow = 0;
+	free(o->tls_psk);
+	free(o->tls_creds);
+	o->tls_psk = o->tls_creds = NULL;
 }
 
 const struct umd_nbd_opts *umd_nbd_opts(const struct umd *d)
