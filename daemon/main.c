@@ -194,10 +194,8 @@ static void usage(FILE *f)
 		"               [--config FILE] [--policy KEY=VALUE]...\n"
 		"               [--nbd-allow ADDR[/PREFIX]]... [--nbd-max-connections N]\n"
 		"               [--nbd-conn-budget SIZE] [--nbd-handshake-timeout SECONDS]\n"
-		"               [--tls-psk FILE | --tls-creds DIR] [--tls off|on|require]
-"
-		"               [--pool-size N]
-"
+		"               [--tls-psk FILE | --tls-creds DIR] [--tls off|on|require]\n"
+		"               [--pool-size N]\n"
 		"\n"
 		"  --map NAME=TABLE     create map NAME from a dm-multipath table (the words\n"
 		"                       after \"multipath\" in a dm table line); its paths are\n"
