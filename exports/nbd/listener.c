@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "nbd-int.h"
+#include "util.h"
 
 /* ---- who may connect ------------------------------------------------ */
 
@@ -343,7 +344,6 @@ static int listen_tcp(const char *spec, int *ret_fd)
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res, *ai;
 	const char *colon;
 	int r, fd = -1, one = 1;
-	const char *given = spec;
 
 	/* "", "PORT", "HOST:PORT", "[V6]:PORT" */
 	if (*spec) {
@@ -371,7 +371,11 @@ static int listen_tcp(const char *spec, int *ret_fd)
 	errno = 0;
 	unsigned long pn = strtoul(port, &end, 10);
 	if (!*port || *end || errno || pn < 1 || pn > 65535 || strspn(port, "0123456789") != strlen(port)) {
-		um_log("nbd: tcp:%s: the port must be a number in 1..65535, not '%s'", given, port);
+		char shown[64];
+
+		snprintf(shown, sizeof(shown), "%s", port);
+		um_sanitize(shown);	/* the command line's, printed back */
+		um_log("nbd: tcp: the port must be a number in 1..65535, not '%s'", shown);
 		return -EINVAL;
 	}
 	r = getaddrinfo(host, port, &hints, &res);
@@ -496,9 +500,14 @@ static int nbd_start(struct umd *d, const char *spec, struct umd_export **ret)
 		r = e->acl ? 0 : -ENOMEM;
 		for (unsigned i = 0; !r && i < o->nallow; i++) {
 			r = acl_parse(o->allow[i], &e->acl[i]);
-			if (r < 0)
+			if (r < 0) {
+				char shown[128];
+
+				snprintf(shown, sizeof(shown), "%s", o->allow[i]);
+				um_sanitize(shown);
 				um_log("nbd: allowed peer '%s': not an IPv4 or IPv6 address, "
-				       "with or without /PREFIX", o->allow[i]);
+				       "with or without /PREFIX", shown);
+			}
 		}
 		if (r < 0)
 			goto fail;
@@ -530,25 +539,19 @@ fail:
 }
 
 /* The shutdown protocol (export.h). */
-static int nbd_stop(struct umd_export *ue, uint64_t deadline_ns, uint64_t hard_ns)
+/* 1. Stop accepting: no new client; negotiations still going on end at
+ * once (their threads close their sockets).  Idempotent. */
+static void nbd_quiesce(struct umd_export *ue)
 {
 	struct nbd_export *e = (struct nbd_export *)ue;
-	struct nbd_conn *c;
-	bool busy;
 
-	/* 1. Stop accepting. */
 	atomic_store(&e->stopping, true);
 	if (e->accepting) {
 		shutdown(e->lfd, SHUT_RDWR);
 		pthread_join(e->accept_thread, NULL);
+		e->accepting = false;
 	}
-
-	/* 2. End every client's input; the answers to requests in flight
-	 * still go out, then each connection closes itself. */
 	pthread_mutex_lock(&e->lock);
-	list_for_each_entry(c, &e->conns, node)
-		shutdown(c->fd, SHUT_RD);
-	/* Negotiations end at once: their threads close their sockets. */
 	while (!list_empty(&e->handshakes)) {
 		struct nbd_handshake *h = list_first_entry(&e->handshakes, struct nbd_handshake, node);
 
@@ -556,6 +559,22 @@ static int nbd_stop(struct umd_export *ue, uint64_t deadline_ns, uint64_t hard_n
 		e->nlisted--;
 		shutdown(h->fd, SHUT_RDWR);
 	}
+	pthread_mutex_unlock(&e->lock);
+}
+
+static int nbd_stop(struct umd_export *ue, uint64_t deadline_ns, uint64_t hard_ns)
+{
+	struct nbd_export *e = (struct nbd_export *)ue;
+	struct nbd_conn *c;
+	bool busy;
+
+	nbd_quiesce(ue);	/* if the daemon did not already */
+
+	/* 2. End every client's input; the answers to requests in flight
+	 * still go out, then each connection closes itself. */
+	pthread_mutex_lock(&e->lock);
+	list_for_each_entry(c, &e->conns, node)
+		shutdown(c->fd, SHUT_RD);
 	while ((e->nconns || e->nhandshakes) && !um_cond_wait_until(&e->cond, &e->lock, deadline_ns))
 		;
 	/* 3. A client that does not read its replies is cut off. */
@@ -581,5 +600,6 @@ static int nbd_stop(struct umd_export *ue, uint64_t deadline_ns, uint64_t hard_n
 const struct umd_export_ops umd_nbd_export = {
 	.name = "nbd",
 	.start = nbd_start,
+	.quiesce = nbd_quiesce,
 	.stop = nbd_stop,
 };

@@ -12,7 +12,7 @@ MAP=(--mem-store 16M:a --map mp='0 0 1 1 round-robin 0 1 1 mem:a 1')
 if timeout 10 "$UMPATHD" --control "$SOCK" "${MAP[@]}" --nbd tcp:999999 2>>"$LOG"; then
   fail "tcp:999999 accepted"
 fi
-grep -q "port must be a number in 1..65535, not '999999'" "$LOG" || fail "no reason for tcp:999999"
+grep -q "the port must be a number in 1..65535, not '999999'" "$LOG" || fail "no reason for tcp:999999"
 if timeout 10 "$UMPATHD" --control "$SOCK" "${MAP[@]}" --nbd tcp --nbd-allow 10.0.0.0/33 2>>"$LOG"; then
   fail "a bad --nbd-allow accepted"
 fi
