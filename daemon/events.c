@@ -68,6 +68,7 @@ static const char *const event_types[] = {
 	[UMPATH_EV_GROUP_SWITCHED] = "group_switched",
 	[UMPATH_EV_TABLE_SWAPPED] = "table_swapped",
 	[UMPATH_EV_QUEUE_MODE] = "queue_if_no_path",
+	[UMPATH_EV_EVENTS_LOST] = "events_lost",
 };
 
 /* The registry's observer: every engine event of every map is published. */
@@ -75,6 +76,7 @@ static void on_map_change(void *opaque, struct umd_map *m, enum umd_map_change w
 			  const struct umpath_event *ev)
 {
 	struct umd_event e;
+	char detail[64];
 
 	if (what != UMD_MAP_CHANGED || !ev)
 		return;
@@ -86,6 +88,10 @@ static void on_map_change(void *opaque, struct umd_map *m, enum umd_map_change w
 		.group = ev->group,
 		.nr_valid_paths = (int)ev->nr_valid_paths,
 	};
+	if (ev->type == UMPATH_EV_EVENTS_LOST) {
+		snprintf(detail, sizeof(detail), "%u engine events lost", ev->lost);
+		e.detail = detail;
+	}
 	umd_event_publish(m->d, &e);
 }
 

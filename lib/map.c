@@ -36,23 +36,61 @@ static void map_wait_locked(struct umpath_map *map)
 	map->lock_held = true;
 }
 
+/* Make room for one more pending event: false if there is none (the
+ * bound, or no memory), and the event is to be counted as lost. */
+static bool pending_room_locked(struct umpath_map *map)
+{
+	struct pending_event *n;
+	unsigned cap;
+
+	if (map->npending < map->cap_pending)
+		return true;
+	if (map->cap_pending >= MAP_PENDING_MAX)
+		return false;
+	cap = map->cap_pending ? map->cap_pending * 2 : 16;
+	n = realloc(map->pending, cap * sizeof(*n));
+	if (!n)
+		return false;
+	map->pending = n;
+	map->cap_pending = cap;
+	return true;
+}
+
 void map_event_locked(struct umpath_map *map, enum umpath_event_type type,
 		      const char *path, unsigned group)
 {
+	unsigned valid = map->live ? map->live->nr_valid_paths : 0;
 	struct pending_event *pe;
 
 	map_assert_locked(map);
 	map->event_nr++;
-	if (!map->event_fn || map->npending == MAP_PENDING_EVENTS)
+	if (!map->event_fn)
 		return;	/* the counter still tells that something happened */
+	if (map->npending && path && !map->lost_events) {
+		/* A path listed several times: one event, its last state. */
+		pe = &map->pending[map->npending - 1];
+		if (pe->ev.type == type && pe->path && !strcmp(pe->path, path)) {
+			pe->ev.event_nr = map->event_nr;
+			pe->ev.nr_valid_paths = valid;
+			return;
+		}
+	}
+	if (map->lost_events || !pending_room_locked(map)) {
+		map->lost_events++;	/* told at delivery, after what was kept */
+		return;
+	}
 	pe = &map->pending[map->npending];
-	pe->path = path ? strdup(path) : NULL;
+	pe->path = NULL;
+	if (path && !(pe->path = strdup(path))) {
+		map->lost_events++;
+		return;
+	}
 	pe->ev = (struct umpath_event){
 		.type = type,
 		.event_nr = map->event_nr,
 		.path = pe->path,
 		.group = group,
-		.nr_valid_paths = map->live ? map->live->nr_valid_paths : 0,
+		.nr_valid_paths = valid,
 	};
 	map->npending++;
 }
@@ -155,14 +193,20 @@ void map_unlock(struct umpath_map *map)
 				pthread_cond_broadcast(&map->cond);
 			continue;
 		}
-		if (map->npending && !map->delivering) {
-			struct pending_event evs[MAP_PENDING_EVENTS];
+		if ((map->npending || map->lost_events) && !map->delivering) {
+			struct pending_event *evs = map->pending;
 			unsigned n = map->npending;
 			umpath_event_fn fn = map->event_fn;
 			void *opaque = map->event_opaque;
+			struct umpath_event lost = {
+				.type = UMPATH_EV_EVENTS_LOST,
+				.event_nr = map->event_nr,
+				.nr_valid_paths = map->live ? map->live->nr_valid_paths : 0,
+				.lost = map->lost_events,
+			};
 
-			memcpy(evs, map->pending, n * sizeof(evs[0]));
-			map->npending = 0;
+			map->pending = NULL;
+			map->npending = map->cap_pending = map->lost_events = 0;
 			map->delivering = true;
 			map_unlock_raw(map);
 			for (unsigned i = 0; i < n; i++) {
@@ -170,6 +214,9 @@ void map_unlock(struct umpath_map *map)
 					fn(map, &evs[i].ev, opaque);
 				free(evs[i].path);
 			}
+			free(evs);
+			if (fn && lost.lost)
+				fn(map, &lost, opaque);
 			map_lock(map);
 			map->delivering = false;
 			pthread_cond_broadcast(&map->cond);
@@ -956,6 +1003,7 @@ void umpath_map_free(struct umpath_map *map)
 	mp_table_free(map->inactive);
 	for (unsigned i = 0; i < map->npending; i++)
 		free(map->pending[i].path);
+	free(map->pending);
 	map_pool_free(map);
 	free(map->name);
 	pthread_mutex_destroy(&map->lock);

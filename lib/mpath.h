@@ -103,7 +103,10 @@ struct mp_req {
 	int flush_err;			/* first target error of the fan-out */
 };
 
-#define MAP_PENDING_EVENTS 64
+/* Events waiting for delivery while the callback runs: beyond this many
+ * the newest are counted as lost (a slow callback must not make the map
+ * hold unbounded memory). */
+#define MAP_PENDING_MAX 4096
 
 struct pending_event {
 	struct umpath_event ev;
@@ -137,8 +140,9 @@ struct umpath_map {
 	uint32_t event_nr;		/* guarded by lock */
 	umpath_event_fn event_fn;	/* guarded by lock */
 	void *event_opaque;		/* guarded by lock */
-	struct pending_event pending[MAP_PENDING_EVENTS]; /* guarded by lock */
-	unsigned npending;		/* guarded by lock */
+	struct pending_event *pending;	/* guarded by lock: npending of cap */
+	unsigned npending, cap_pending;	/* guarded by lock */
+	unsigned lost_events;		/* guarded by lock: dropped since delivery */
 	bool delivering;		/* guarded by lock */
 	/* back-pressure: waiters for room in the pool (umpath_map_pool_wait) */
 	struct umpath_pool_wait *pool_waiters;	/* guarded by lock: first armed */

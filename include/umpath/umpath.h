@@ -84,8 +84,14 @@ int umpath_map_message_str(struct umpath_map *map, const char *msg);
 int umpath_map_table(struct umpath_map *map, char *buf, size_t len);
 int umpath_map_status(struct umpath_map *map, char *buf, size_t len);
 
-/* Events: a counter bumped (and the callback called, without the map lock)
- * on every path failure, reinstatement, group bypass, switch or table swap. */
+/* Events: a counter bumped (and the callback called, without the map lock,
+ * from one thread at a time, in order) on every path failure,
+ * reinstatement, group bypass, switch or table swap.  Consecutive events
+ * of one path of the same type (a path listed several times, failed by one
+ * message) come as one, carrying the last state.  If the callback falls
+ * so far behind that events pile up past a bound, the newest are dropped
+ * and a UMPATH_EV_EVENTS_LOST event says how many, with the state as it
+ * is then: the last event delivered always tells the truth. */
 enum umpath_event_type {
 	UMPATH_EV_PATH_FAILED,
 	UMPATH_EV_PATH_REINSTATED,
@@ -94,6 +100,7 @@ enum umpath_event_type {
 	UMPATH_EV_GROUP_SWITCHED,
 	UMPATH_EV_TABLE_SWAPPED,
 	UMPATH_EV_QUEUE_MODE,	/* queue_if_no_path switched on or off */
+	UMPATH_EV_EVENTS_LOST,	/* lost events before this one: re-read the state */
 };
 struct umpath_event {
 	enum umpath_event_type type;
@@ -101,6 +108,7 @@ struct umpath_event {
 	const char *path;	/* path events: the path string */
 	unsigned group;		/* group events: 1-based group number */
 	unsigned nr_valid_paths;
+	unsigned lost;		/* UMPATH_EV_EVENTS_LOST: how many */
 };
 typedef void (*umpath_event_fn)(struct umpath_map *map, const struct umpath_event *ev,
 				void *opaque);

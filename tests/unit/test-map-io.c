@@ -295,6 +295,109 @@ static void test_events(void)
 	umpath_ctx_free(ctx);
 }
 
+/* A path listed 100 times, failed by one message: one event with the final
+ * state (the engine once stopped at 64 events, the last saying 36 valid
+ * paths while none was). */
+struct ev_log {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned n, failed, lost_events, lost;
+	unsigned last_valid;
+	enum umpath_event_type last_type;
+	bool block, blocked;		/* the first callback waits for release */
+};
+
+static void on_event_log(struct umpath_map *map, const struct umpath_event *ev, void *opaque)
+{
+	struct ev_log *l = opaque;
+
+	(void)map;
+	pthread_mutex_lock(&l->lock);
+	l->n++;
+	l->failed += ev->type == UMPATH_EV_PATH_FAILED;
+	if (ev->type == UMPATH_EV_EVENTS_LOST) {
+		l->lost_events++;
+		l->lost += ev->lost;
+	}
+	l->last_valid = ev->nr_valid_paths;
+	l->last_type = ev->type;
+	l->blocked = l->block;
+	pthread_cond_broadcast(&l->cond);
+	while (l->block)
+		pthread_cond_wait(&l->cond, &l->lock);
+	pthread_mutex_unlock(&l->lock);
+}
+
+static void test_events_path_listed_often(void)
+{
+	struct umpath_ctx *ctx = t_ctx(1, SIZE, 0);
+	char table[2048];
+	int n = snprintf(table, sizeof(table), "0 0 1 1 round-robin 0 100 0");
+	struct ev_log l = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+	struct umpath_map_info info;
+	struct umpath_map *map;
+
+	for (int i = 0; i < 100; i++)
+		n += snprintf(table + n, sizeof(table) - (size_t)n, " p0");
+	map = t_map(ctx, table);
+	umpath_map_set_event_cb(map, on_event_log, &l);
+	t_msg(map, "fail_path p0", 0);
+	CHECK_EQ_INT(l.n, 1);
+	CHECK_EQ_INT(l.failed, 1);
+	CHECK_EQ_INT(l.last_valid, 0);
+	CHECK_EQ_INT(umpath_map_info(map, &info), 0);
+	CHECK_EQ_INT(info.nr_valid_paths, 0);
+	t_msg(map, "reinstate_path p0", 0);
+	CHECK_EQ_INT(l.n, 2);
+	CHECK_EQ_INT(l.last_valid, 100);
+	umpath_map_set_event_cb(map, NULL, NULL);
+	umpath_map_free(map);
+	umpath_ctx_free(ctx);
+}
+
+static void *fail_p0(void *arg)
+{
+	t_msg(arg, "fail_path p0", 0);
+	return NULL;
+}
+
+/* A callback that does not return while events keep coming: the engine
+ * keeps a bounded number, drops the newest and says so, last, with the
+ * state as it is. */
+static void test_events_lost_notice(void)
+{
+	struct umpath_ctx *ctx = t_ctx(2, SIZE, 0);
+	struct umpath_map *map = t_map(ctx, "0 0 1 1 round-robin 0 2 0 p0 p1");
+	struct ev_log l = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
+			    .block = true };
+	const unsigned flips = 5001;	/* reinstate, fail, ...: ends reinstated */
+	pthread_t t;
+
+	umpath_map_set_event_cb(map, on_event_log, &l);
+	CHECK_EQ_INT(pthread_create(&t, NULL, fail_p0, map), 0);
+	pthread_mutex_lock(&l.lock);
+	while (!l.blocked)
+		pthread_cond_wait(&l.cond, &l.lock);
+	pthread_mutex_unlock(&l.lock);
+	/* The thread delivering is stuck in the callback: these pile up. */
+	for (unsigned i = 0; i < flips; i++)
+		t_msg(map, i % 2 ? "fail_path p0" : "reinstate_path p0", 0);
+	pthread_mutex_lock(&l.lock);
+	l.block = false;
+	pthread_cond_broadcast(&l.cond);
+	pthread_mutex_unlock(&l.lock);
+	CHECK_EQ_INT(pthread_join(t, NULL), 0);
+	/* 1 before the pile, then 4096 kept, then the notice. */
+	CHECK_EQ_INT(l.lost_events, 1);
+	CHECK_EQ_INT(l.lost, flips - 4096);
+	CHECK_EQ_INT(l.n, 1 + 4096 + 1);
+	CHECK_EQ_INT(l.last_type, UMPATH_EV_EVENTS_LOST);
+	CHECK_EQ_INT(l.last_valid, 2);
+	umpath_map_set_event_cb(map, NULL, NULL);
+	umpath_map_free(map);
+	umpath_ctx_free(ctx);
+}
+
 static void test_free_with_queued_io(void)
 {
 	struct umpath_ctx *ctx = t_ctx(1, SIZE, 0);
@@ -361,6 +464,8 @@ int main(void)
 	test_reload_keeps_queued_io();
 	test_flushing_suspend_keeps_queued();
 	test_events();
+	test_events_path_listed_often();
+	test_events_lost_notice();
 	test_free_with_queued_io();
 	test_trim_and_zeroes();
 	test_zero_length_io();
