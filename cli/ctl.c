@@ -322,10 +322,20 @@ int cli_ctl(const char *socket_path, int argc, char **argv)
 			r = 1;
 		}
 	} else if (!strncmp(reply, "ERR ", 4)) {
-		/* "ERR ENAME reason": the reason, or the errno's name alone. */
+		/* "ERR ENAME reason": the reason, or the errno's name alone;
+		 * then maybe a line of detail, said after it. */
 		char *name = reply + 4, *reason = strchr(name, ' ');
+		char *detail = nl + 1, *end = memchr(detail, '\n', reply_len - (size_t)(detail - reply));
+		char *full = NULL;
 
-		print_error(argc, argv, reason && reason[1] ? reason + 1 : name);
+		reason = reason && reason[1] ? reason + 1 : name;
+		if (end && end > detail) {
+			*end = '\0';
+			if (asprintf(&full, "%s: %s", reason, detail) < 0)
+				full = NULL;
+		}
+		print_error(argc, argv, full ? full : reason);
+		free(full);
 		r = 1;
 	} else {
 		fprintf(stderr, "umpath: %s: malformed answer from umpathd at %s\n", argv[0], path);

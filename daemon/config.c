@@ -1166,8 +1166,9 @@ int umd_config_apply(struct umd *d, struct umd_config *cfg, char *err, size_t er
 		}
 		r = umd_map_create_policy(d, cm->alias, cm->table, &cm->policy, why, sizeof(why));
 		if (r < 0) {
-			cfg_errf(err, errlen, cfg->path, cm->line, "map %s: %s", cm->alias,
-				 *why ? why : strerror(-r));
+			cfg_errf(err, errlen, cfg->path, cm->line, "map %s: %s%s%s", cm->alias,
+				 *why ? why : strerror(-r), *umpath_error_detail() ? ": " : "",
+				 umpath_error_detail());
 			break;
 		}
 		um_log("map %s: created from %s: %s", cm->alias, cfg->path, cm->table);
@@ -1278,8 +1279,9 @@ int umd_config_reconfigure(struct umd *d, umd_reload_fn *reload, void *opaque, F
 		 * small for m is found by the load itself.) */
 		r = umpath_table_check(d->ctx, cm->table, why, sizeof(why));
 		if (r < 0) {
-			cfg_errf(err, errlen, cfg->path, cm->line, "map %s: %s", cm->alias,
-				 *why ? why : strerror(-r));
+			cfg_errf(err, errlen, cfg->path, cm->line, "map %s: %s%s%s", cm->alias,
+				 *why ? why : strerror(-r), *umpath_error_detail() ? ": " : "",
+				 umpath_error_detail());
 			goto undo;
 		}
 	}
@@ -1292,8 +1294,9 @@ int umd_config_reconfigure(struct umd *d, umd_reload_fn *reload, void *opaque, F
 		why[0] = '\0';
 		r = umd_map_create_policy(d, cm->alias, cm->table, &cm->policy, why, sizeof(why));
 		if (r < 0) {
-			cfg_errf(err, errlen, cfg->path, cm->line, "map %s: %s", cm->alias,
-				 *why ? why : strerror(-r));
+			cfg_errf(err, errlen, cfg->path, cm->line, "map %s: %s%s%s", cm->alias,
+				 *why ? why : strerror(-r), *umpath_error_detail() ? ": " : "",
+				 umpath_error_detail());
 			goto undo;
 		}
 		plan[i].created = true;

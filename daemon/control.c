@@ -101,7 +101,8 @@ struct ctl_busy {
 /* One request's answer: an error (err < 0, reason) or output. */
 struct ctl_reply {
 	int err;
-	char reason[CTL_REASON_MAX];
+	char reason[CTL_REASON_MAX];	/* the kernel's words where it has some */
+	char detail[CTL_REASON_MAX];	/* what the engine adds: object and cause */
 	FILE *out;
 	char *buf;
 	size_t len;
@@ -147,10 +148,23 @@ static void ctl_log(const char *fmt, ...)
 	um_log("%s", line);
 }
 
-/* The engine's reason if it gave one, else the errno's text. */
+/* The engine's reason if it gave one, else the errno's text; and the
+ * engine's detail of this thread's failed call (each connection has its
+ * own thread, so it is this request's).  The detail goes on a line of its
+ * own after the status line: the status line keeps the kernel's words. */
 static int fail_engine(struct ctl_reply *rep, int err, const char *why)
 {
-	return fail(rep, err, "%s", why && *why ? why : strerror(-err));
+	fail(rep, err, "%s", why && *why ? why : strerror(-err));
+	snprintf(rep->detail, sizeof(rep->detail), "%s", umpath_error_detail());
+	um_sanitize(rep->detail);
+	return err;
+}
+
+/* A refused change, in the log with its detail. */
+static void log_refused(const char *name, const char *what, const struct ctl_reply *rep)
+{
+	ctl_log("map %s: %s refused: %s%s%s", name, what, rep->reason, *rep->detail ? ": " : "",
+		rep->detail);
 }
 
 
@@ -290,9 +304,10 @@ static int do_create(struct umd_control *c, int argc, char **argv, struct ctl_re
 	if (!table)
 		return fail(rep, -ENOMEM, "out of memory");
 	r = umd_map_create(c->d, argv[1], table, err, sizeof(err));
-	if (r < 0)
+	if (r < 0) {
 		fail_engine(rep, r, err);
-	else
+		log_refused(argv[1], "create", rep);
+	} else
 		ctl_log("map %s: created: %s", argv[1], table);
 	free(table);
 	return r;
@@ -342,6 +357,7 @@ static int do_load(struct umd_control *c, int argc, char **argv, bool reload,
 	r = umpath_map_load(m->map, table, err, sizeof(err));
 	if (r < 0) {
 		fail_engine(rep, r, err);
+		log_refused(argv[1], argv[0], rep);
 	} else if (reload && !umpath_map_is_suspended(m->map)) {
 		/* What multipathd does: a noflush suspend keeps queued I/O
 		 * queued across the swap instead of failing it.  A map the
@@ -428,9 +444,13 @@ static int do_message(struct umd_control *c, int argc, char **argv, struct ctl_r
 	if (r == -EBUSY)
 		return fail(rep, r, "map is suspended");
 	if (r == -ENOENT && argc == 4)
-		return fail(rep, r, "error getting device %s", argv[3]);
-	if (r < 0)
-		return fail_engine(rep, r, NULL);
+		fail(rep, r, "error getting device %s", argv[3]);
+	else if (r < 0)
+		fail_engine(rep, r, NULL);
+	if (r < 0) {
+		log_refused(argv[1], "message", rep);
+		return r;
+	}
 	if (argc > 2)
 		ctl_log("map %s: message %s%s%s", argv[1], argv[2], argc > 3 ? " " : "",
 			argc > 3 ? argv[3] : "");
@@ -517,7 +537,7 @@ static int do_reconfigure(struct umd_control *c, int argc, char **argv, struct c
 		return fail(rep, -EINVAL, "usage: reconfigure");
 	r = umd_config_reconfigure(c->d, reconfigure_reload, c, rep->out, err, sizeof(err));
 	if (r < 0)
-		return fail_engine(rep, r, err);
+		return fail(rep, r, "%s", *err ? err : strerror(-r));	/* err has the detail */
 	return 0;
 }
 
@@ -636,7 +656,10 @@ static void send_reply(int fd, struct ctl_reply *rep)
 	}
 	if (rep->err) {
 		snprintf(line, sizeof(line), "ERR %s %s\n", errname(rep->err), rep->reason);
-		um_send_all(fd, line, strlen(line));
+		if (!um_send_all(fd, line, strlen(line)) && *rep->detail) {
+			snprintf(line, sizeof(line), "%s\n", rep->detail);
+			um_send_all(fd, line, strlen(line));
+		}
 		return;
 	}
 	if (!um_send_all(fd, "OK\n", 3) && rep->len)

@@ -5,7 +5,9 @@
  * NUL byte, then one more NUL (an empty word ends the request; at most
  * CTL_MAX_REQUEST bytes).  The server answers with one status line -
  * "OK" or "ERR <ERRNO-NAME> <reason>" - then the command's output, and
- * closes the connection.
+ * closes the connection.  After an ERR line may come one more line, the
+ * detail: what was refused and why ("/x/y: No such file or directory"),
+ * beyond the reason, which keeps the kernel's words where it has some.
  */
 #ifndef UMPATH_CTLPROTO_H
 #define UMPATH_CTLPROTO_H

@@ -642,6 +642,17 @@ static int json_words(struct json *j, const char *key, const char *words, bool s
  * it: 2 QUEUE_IO PG_INIT_COUNT, 0 (no hardware handler status), NR_GROUPS
  * NEXT_GROUP, then per group STATE, its selector words (count first),
  * NR_PATHS NR_INFO_ARGS, and per path PATH A|F FAIL_COUNT and its words. */
+/* A path as one word of a table line, escaped as the engine prints it and
+ * its parser reads it back (control characters never get into a table). */
+static void put_word(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == ' ' || *s == '\\')
+			fputc('\\', f);
+		fputc(*s, f);
+	}
+}
+
 static char *status_line(const struct umpath_snapshot *s)
 {
 	char *line = NULL;
@@ -660,7 +671,9 @@ static char *status_line(const struct umpath_snapshot *s)
 		for (unsigned i = 0; i < sg->nr_paths; i++) {
 			const struct umpath_snapshot_path *p = &sg->paths[i];
 
-			fprintf(f, " %s %s %u%s%s", p->path, p->active ? "A" : "F", p->fail_count,
+			fputc(' ', f);
+			put_word(f, p->path);
+			fprintf(f, " %s %u%s%s", p->active ? "A" : "F", p->fail_count,
 				*p->status_args ? " " : "", p->status_args);
 		}
 	}

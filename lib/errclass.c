@@ -1,10 +1,65 @@
-/* errclass.c - the one place that decides whether an I/O error is the
- * path's fault (fail the path, retry elsewhere) or the request's (return it
- * to the caller).  Mirrors Linux blk_path_error(): anything not known to be
- * a target error counts as a path error. */
+/* errclass.c - errors: the one place that decides whether an I/O error is
+ * the path's fault (fail the path, retry elsewhere) or the request's
+ * (return it to the caller), mirroring Linux blk_path_error(): anything not
+ * known to be a target error counts as a path error; and the detail that a
+ * refused table or message carries beyond the kernel's reason. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 
-#include <umpath/umpath.h>
+#include "internal.h"
+
+/* Per thread, as libnbd's nbd_get_error(): callers on several threads
+ * each read their own call's detail. */
+static _Thread_local char detail[512];
+
+void um_detail_clear(void)
+{
+	detail[0] = '\0';
+}
+
+void um_detail_set(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+}
+
+const char *um_detail_get(void)
+{
+	return detail;
+}
+
+const char *umpath_error_detail(void)
+{
+	return detail;
+}
+
+int um_escape_word(char *buf, size_t len, const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char tmp[5];
+		size_t k;
+
+		if (c == ' ' || c == '\\')
+			k = (size_t)snprintf(tmp, sizeof(tmp), "\\%c", c);
+		else if (c < ' ' || c == 0x7f)
+			k = (size_t)snprintf(tmp, sizeof(tmp), "\\x%02x", c);
+		else
+			k = (size_t)snprintf(tmp, sizeof(tmp), "%c", c);
+		for (size_t i = 0; i < k; i++, n++)
+			if (n + 1 < len)
+				buf[n] = tmp[i];
+	}
+	if (len)
+		buf[n < len ? n : len - 1] = '\0';
+	return (int)n;
+}
 
 int umpath_is_path_error(int err)
 {

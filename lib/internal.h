@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <umpath/umpath.h>
@@ -41,6 +42,18 @@ int um_loop_mod_fd(struct umpath_loop *loop, int fd, uint32_t events);
 /* Stop watching fd; once it returns (off the loop thread), fn is not
  * running and will not run again for this watch. */
 void um_loop_del_fd(struct umpath_loop *loop, int fd);
+
+/* ---- error details (errclass.c) --------------------------------------- */
+
+/* The calling thread's umpath_error_detail(): cleared by each public call
+ * that sets it, then set by whatever part knows the cause. */
+void um_detail_clear(void);
+void um_detail_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *um_detail_get(void);
+/* s as one word of a table line: a backslash before blanks and
+ * backslashes (dm_split_args reads it back), other control characters as
+ * \xHH (never part of a path the engine accepts).  Like snprintf. */
+int um_escape_word(char *buf, size_t len, const char *s);
 
 /* ---- transports and paths --------------------------------------------- */
 

@@ -433,13 +433,23 @@ static void bypass_pg_locked(struct multipath *m, struct priority_group *pg, boo
 		m->map->kick = true;
 }
 
-static int pg_num_arg(struct multipath *m, const char *s, unsigned *ret_num)
+/* verb: the message, for the detail of a refusal. */
+static int pg_num_arg(struct multipath *m, const char *verb, const char *s, unsigned *ret_num)
 {
 	unsigned pgnum;
 
 	if (!s || um_parse_uint(s, &pgnum) < 0 || !pgnum || !m->nr_priority_groups ||
-	    pgnum > m->nr_priority_groups)
+	    pgnum > m->nr_priority_groups) {
+		if (!m->nr_priority_groups)
+			um_detail_set("%s %.32s: the map has no groups", verb, s ? s : "");
+		else if (s && um_parse_uint(s, &pgnum) == 0)
+			um_detail_set("%s %.32s: no such group (1..%u)", verb, s,
+				      m->nr_priority_groups);
+		else
+			um_detail_set("%s %.32s: not a group number (1..%u)", verb, s ? s : "",
+				      m->nr_priority_groups);
 		return -EINVAL;
+	}
 	*ret_num = pgnum;
 	return 0;
 }
@@ -449,7 +459,7 @@ static int switch_pg_num_locked(struct multipath *m, const char *s)
 	struct priority_group *pg;
 	unsigned pgnum;
 
-	if (pg_num_arg(m, s, &pgnum) < 0)
+	if (pg_num_arg(m, "switch_group", s, &pgnum) < 0)
 		return -EINVAL;
 	list_for_each_entry(pg, &m->priority_groups, list) {
 		pg->bypassed = false;
@@ -470,7 +480,7 @@ static int bypass_pg_num_locked(struct multipath *m, const char *s, bool bypasse
 	struct priority_group *pg;
 	unsigned pgnum;
 
-	if (pg_num_arg(m, s, &pgnum) < 0)
+	if (pg_num_arg(m, bypassed ? "disable_group" : "enable_group", s, &pgnum) < 0)
 		return -EINVAL;
 	list_for_each_entry(pg, &m->priority_groups, list)
 		if (!--pgnum)
@@ -673,6 +683,26 @@ static void flush_pg_init_locked(struct umpath_map *map, struct multipath *m, bo
 
 /* ---- messages --------------------------------------------------------- */
 
+#define MESSAGES "queue_if_no_path, fail_if_no_path, disable_group N, enable_group N, " \
+		 "switch_group N, fail_path PATH, reinstate_path PATH"
+
+static bool message_takes_arg(const char *verb)
+{
+	static const char *const with_arg[] = { "disable_group", "enable_group", "switch_group",
+						"fail_path", "reinstate_path" };
+
+	for (size_t i = 0; i < UM_ARRAY_SIZE(with_arg); i++)
+		if (!strcasecmp(verb, with_arg[i]))
+			return true;
+	return false;
+}
+
+static bool message_known(const char *verb)
+{
+	return message_takes_arg(verb) || !strcasecmp(verb, "queue_if_no_path") ||
+	       !strcasecmp(verb, "fail_if_no_path");
+}
+
 int umpath_map_message(struct umpath_map *map, int argc, char **argv)
 {
 	struct multipath *m;
@@ -680,10 +710,16 @@ int umpath_map_message(struct umpath_map *map, int argc, char **argv)
 	bool found;
 	int r = -EINVAL;
 
+	um_detail_clear();
 	map_lock(map);
 	m = map->live;
 	if (map->suspended) {
+		um_detail_set("the map is suspended: messages wait for its resume");
 		r = -EBUSY;
+		goto out;
+	}
+	if (!argc) {
+		um_detail_set("empty message (%s)", MESSAGES);
 		goto out;
 	}
 	if (argc == 1) {
@@ -697,8 +733,15 @@ int umpath_map_message(struct umpath_map *map, int argc, char **argv)
 			goto out;
 		}
 	}
-	if (argc != 2)
-		goto out;	/* "Invalid multipath message arguments" */
+	if (argc != 2) {
+		/* "Invalid multipath message arguments" */
+		if (message_known(argv[0]))
+			um_detail_set("%.32s: takes %s", argv[0],
+				      message_takes_arg(argv[0]) ? "one argument" : "no argument");
+		else
+			um_detail_set("unknown message '%.32s' (%s)", argv[0], MESSAGES);
+		goto out;
+	}
 
 	if (!strcasecmp(argv[0], "disable_group")) {
 		r = bypass_pg_num_locked(m, argv[1], true);
@@ -714,16 +757,26 @@ int umpath_map_message(struct umpath_map *map, int argc, char **argv)
 	} else if (!strcasecmp(argv[0], "fail_path")) {
 		action = fail_path_locked;
 	} else {
-		goto out;	/* "Unrecognised multipath message received" */
+		/* "Unrecognised multipath message received" */
+		if (message_known(argv[0]))
+			um_detail_set("%.32s: takes no argument", argv[0]);
+		else
+			um_detail_set("unknown message '%.32s' (%s)", argv[0], MESSAGES);
+		goto out;
 	}
 	r = action_dev_locked(m, argv[1], action, &found);
 	if (!found) {
 		/* The kernel first looks the device up: ENOENT if it does not
 		 * exist.  Asking a transport may block briefly: drop the lock. */
 		char *name = strdup(argv[1]);
+		char esc[128];
 
 		map_unlock(map);
 		r = name && um_path_exists(map->ctx, name) ? -EINVAL : -ENOENT;
+		if ((size_t)um_escape_word(esc, sizeof(esc), argv[1]) >= sizeof(esc))
+			memcpy(esc + sizeof(esc) - 4, "...", 4);
+		um_detail_set("%s %s: %s", argv[0], esc,
+			      r == -EINVAL ? "not a path of this map" : "no such device");
 		free(name);
 		return r;
 	}
@@ -745,6 +798,7 @@ int umpath_map_message_str(struct umpath_map *map, const char *msg)
 	for (char *w = strtok_r(copy, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
 		if (argc == (int)UM_ARRAY_SIZE(argv)) {
 			free(copy);
+			um_detail_set("a message has at most 2 words");
 			return -EINVAL;
 		}
 		argv[argc++] = w;

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "internal.h"
 #include "sbuf.h"
 
 void sbuf_printf(struct sbuf *sb, const char *fmt, ...)
@@ -25,4 +26,12 @@ void sbuf_trim(struct sbuf *sb)
 	sb->len--;
 	if (sb->len < sb->cap)
 		sb->buf[sb->len] = '\0';
+}
+
+void sbuf_word(struct sbuf *sb, const char *s)
+{
+	size_t room = sb->len < sb->cap ? sb->cap - sb->len : 0;
+
+	sb->len += (size_t)um_escape_word(room ? sb->buf + sb->len : NULL, room, s);
+	sbuf_printf(sb, " ");
 }

@@ -21,6 +21,8 @@ static inline void sbuf_init(struct sbuf *sb, char *buf, size_t cap)
 }
 
 void sbuf_printf(struct sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* s as one word of a table line, then a space (um_escape_word). */
+void sbuf_word(struct sbuf *sb, const char *s);
 /* Drop one trailing space, as dmsetup's output has none. */
 void sbuf_trim(struct sbuf *sb);
 

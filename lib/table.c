@@ -196,6 +196,28 @@ static void free_pgpath(struct pgpath *p)
 	free(p);
 }
 
+/* The detail of a path that would not open: "PATH: CAUSE", the path
+ * escaped and cut short if long, the cause the transport's own words or
+ * the errno's. */
+static void path_detail(const char *name, int r)
+{
+	char cause[256], esc[128];
+
+	snprintf(cause, sizeof(cause), "%s", *um_detail_get() ? um_detail_get() : strerror(-r));
+	if ((size_t)um_escape_word(esc, sizeof(esc), name) >= sizeof(esc))
+		memcpy(esc + sizeof(esc) - 4, "...", 4);
+	um_detail_set("%s: %s", esc, cause);
+}
+
+/* A path string the engine can print back as one word of one line. */
+static bool path_printable(const char *name)
+{
+	for (; *name; name++)
+		if ((unsigned char)*name < ' ' || *name == 0x7f)
+			return false;
+	return true;
+}
+
 static struct pgpath *parse_path(struct parse *ps, struct arg_set *as,
 				 struct priority_group *pg, struct multipath *m, int *ret_err)
 {
@@ -217,17 +239,30 @@ static struct pgpath *parse_path(struct parse *ps, struct arg_set *as,
 	um_timer_init(&p->activate, activate_path_timer);
 	p->is_active = true;
 	name = shift_arg(as);
+	if (!path_printable(name)) {
+		/* No such device could exist for the kernel either; ours
+		 * would break every line that prints it. */
+		ps->error = "error getting device";
+		um_detail_set("a path may not contain control characters");
+		path_detail(name, -EINVAL);
+		r = -EINVAL;
+		goto bad;
+	}
+	um_detail_clear();
 	if (m->check_only)
 		r = um_path_exists(m->ctx, name) ? 0 : -ENOENT;
 	else
 		r = um_path_get(m->ctx, name, &p->path);
 	if (r < 0) {
 		ps->error = "error getting device";
+		path_detail(name, r);
 		goto bad;
 	}
 	if (m->hw_handler_name && !m->hwh) {
 		m->hwh = um_hw_handler_find(m->ctx, m->hw_handler_name);
 		if (!m->hwh) {
+			um_detail_set("no hardware handler '%.64s' is registered",
+				      m->hw_handler_name);
 			ps->error = "error attaching hardware handler";
 			r = -EINVAL;
 			goto bad;
@@ -342,6 +377,20 @@ bad:
 	return NULL;
 }
 
+/* What a refused table may have meant: nothing at all, or a whole line of
+ * `dmsetup table` ("0 2097152 multipath 0 0 1 1 ...") pasted in. */
+static void table_hint(char **argv, unsigned argc)
+{
+	unsigned n;
+
+	if (!argc)
+		um_detail_set("the table is empty");
+	else if (argc >= 3 && !strcmp(argv[2], "multipath") && um_parse_uint(argv[0], &n) == 0 &&
+		 um_parse_uint(argv[1], &n) == 0)
+		um_detail_set("this looks like a line of 'dmsetup table': give only the words "
+			      "after \"multipath\"");
+}
+
 void mp_table_free(struct multipath *m)
 {
 	struct priority_group *pg, *n;
@@ -367,14 +416,16 @@ static int table_parse(struct umpath_ctx *ctx, struct umpath_map *map, const cha
 	};
 	struct parse ps = { .error = NULL };
 	struct multipath *m;
-	unsigned next_pg_num, pg_count = 0;
+	unsigned next_pg_num, pg_count = 0, argc;
 	char **argv = NULL, *buf = NULL;
 	int r;
 
+	um_detail_clear();
 	r = split_args(table ? table : "", &ps.as.argc, &argv, &buf);
 	if (r < 0)
 		return r;
 	ps.as.argv = argv;
+	argc = ps.as.argc;
 
 	m = calloc(1, sizeof(*m));
 	if (!m) {
@@ -461,6 +512,8 @@ static int table_parse(struct umpath_ctx *ctx, struct umpath_map *map, const cha
 bad:
 	if (err && errlen)
 		snprintf(err, errlen, "%s", ps.error ? ps.error : strerror(-r));
+	if (!*um_detail_get())
+		table_hint(argv, argc);
 	mp_table_free(m);
 out:
 	free(argv);
@@ -525,7 +578,7 @@ void mp_table_emit(struct multipath *m, struct sbuf *sb)
 		pg->ps.type->status(&pg->ps, NULL, PS_STATUS_TABLE, sb);
 		sbuf_printf(sb, "%u %u ", pg->nr_pgpaths, pg->ps.type->table_args);
 		list_for_each_entry(p, &pg->pgpaths, list) {
-			sbuf_printf(sb, "%s ", p->path->name);
+			sbuf_word(sb, p->path->name);
 			pg->ps.type->status(&pg->ps, &p->ps, PS_STATUS_TABLE, sb);
 		}
 	}
@@ -552,8 +605,8 @@ void mp_status_emit(struct multipath *m, struct sbuf *sb)
 		pg->ps.type->status(&pg->ps, NULL, PS_STATUS_INFO, sb);
 		sbuf_printf(sb, "%u %u ", pg->nr_pgpaths, pg->ps.type->info_args);
 		list_for_each_entry(p, &pg->pgpaths, list) {
-			sbuf_printf(sb, "%s %s %u ", p->path->name, p->is_active ? "A" : "F",
-				    p->fail_count);
+			sbuf_word(sb, p->path->name);
+			sbuf_printf(sb, "%s %u ", p->is_active ? "A" : "F", p->fail_count);
 			pg->ps.type->status(&pg->ps, &p->ps, PS_STATUS_INFO, sb);
 		}
 	}

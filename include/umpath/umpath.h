@@ -294,6 +294,15 @@ int umpath_table_check(struct umpath_ctx *ctx, const char *table, char *err, siz
 const char *umpath_selector_name(unsigned i);
 const char *umpath_transport_name(unsigned i);
 
+/* What the last failed umpath_map_new(), umpath_map_load() or
+ * umpath_map_message*() of the calling thread adds to its -errno and to the
+ * kernel's reason (which err holds, unchanged, for scripts that compare
+ * with the kernel): the object and the cause, as
+ * "/x/y: No such file or directory" after "error getting device", or
+ * "switch_group 99: no such group (1..2)".  "" when there is nothing to
+ * add.  Valid until the thread's next call of one of those. */
+const char *umpath_error_detail(void);
+
 /* Path error or target error (Linux blk_path_error): 1 if an I/O that ended
  * with -err should fail its path and be retried on another one. */
 int umpath_is_path_error(int err);

@@ -201,19 +201,24 @@ static int file_parse(const char *name, struct file_spec *ret_spec)
 	spec.path = q ? strndup(name, (size_t)(q - name)) : strdup(name);
 	if (!spec.path)
 		return -ENOMEM;
-	if (!*spec.path)
+	if (!*spec.path) {
+		um_detail_set("no file name after \"file:\"");
 		goto bad;
+	}
 	for (opt = q; opt; opt = strchr(opt, '&')) {
 		size_t len;
 
 		opt++;
 		len = strcspn(opt, "&");
-		if (len == 6 && !strncmp(opt, "direct", 6))
+		if (len == 6 && !strncmp(opt, "direct", 6)) {
 			spec.direct = true;
-		else if (len == 2 && !strncmp(opt, "ro", 2))
+		} else if (len == 2 && !strncmp(opt, "ro", 2)) {
 			spec.ro = true;
-		else
+		} else {
+			um_detail_set("unknown file: option '%.*s' (direct, ro)",
+				      len > 32 ? 32 : (int)len, opt);
 			goto bad;
+		}
 	}
 	*ret_spec = spec;
 	return 0;
@@ -952,13 +957,16 @@ static int file_open(struct umpath_ctx *ctx, struct um_path *p)
 			goto fail;
 		}
 	} else {
-		r = -ENODEV;	/* neither a file nor a block device */
+		um_detail_set(S_ISDIR(st.st_mode) ? "Is a directory" :
+			      "neither a file nor a block device");
+		r = -ENODEV;
 		goto fail;
 	}
 
 	memset(&params, 0, sizeof(params));
 	r = io_uring_queue_init_params(FILE_RING_ENTRIES, &fp->ring, &params);
 	if (r < 0) {
+		um_detail_set("cannot set up io_uring: %s", strerror(-r));
 		fp->ring.ring_fd = -1;
 		goto fail;	/* -ENOSYS, -EPERM: io_uring disabled or filtered */
 	}

@@ -177,8 +177,10 @@ static int mem_open(struct umpath_ctx *ctx, struct um_path *p)
 	if (mp)
 		mp->opens++;
 	pthread_mutex_unlock(&ctx->lock);
-	if (!mp)
+	if (!mp) {
+		um_detail_set("no in-memory store has this path");
 		return -ENOENT;
+	}
 	p->priv = mp;
 	p->size = mp->store->size;
 	return 0;

@@ -805,6 +805,14 @@ static void np_reconnect_fire(struct um_timer *t)
 
 /* ---- the transport ---------------------------------------------------- */
 
+/* The detail of a failed open: libnbd's message of this thread, or what. */
+static void nbd_detail(const char *what)
+{
+	const char *e = nbd_get_error();
+
+	um_detail_set("%s", e && *e ? e : what);
+}
+
 /* open() runs on a caller's thread: drive the handshake here. */
 static int conn_wait_ready(struct nbd_conn *conn, unsigned timeout_ms)
 {
@@ -814,13 +822,20 @@ static int conn_wait_ready(struct nbd_conn *conn, unsigned timeout_ms)
 		uint64_t now = um_now_ns();
 		int r;
 
-		if (!handle_alive(conn->h))
+		if (!handle_alive(conn->h)) {
+			nbd_detail("the connection failed");
 			return -ECONNREFUSED;
-		if (now >= deadline)
+		}
+		if (now >= deadline) {
+			um_detail_set("the NBD server did not finish the handshake: "
+				      "timed out after %u s", timeout_ms / 1000);
 			return -ETIMEDOUT;
+		}
 		r = nbd_poll(conn->h, (int)((deadline - now + MS_NS - 1) / MS_NS));
-		if (r < 0)
+		if (r < 0) {
+			nbd_detail("the connection failed");
 			return -(nbd_get_errno() ? nbd_get_errno() : ECONNREFUSED);
+		}
 	}
 	return 0;
 }
@@ -853,8 +868,10 @@ static int nbd_open(struct umpath_ctx *ctx, struct um_path *p)
 	um_timer_init(&np->close_timer, np_close_fire);
 
 	r = conn_start(np, &conn);
-	if (r < 0)
+	if (r < 0) {
+		nbd_detail("cannot start the connection");
 		goto fail;
+	}
 	r = conn_wait_ready(conn, NBD_CONNECT_TIMEOUT_MS);
 	if (!r)
 		r = conn_ready(np, conn);

@@ -1,4 +1,4 @@
-/* Description: dm-multipath tables through the public API: every feature, selector and group layout prints back exactly as Linux 6.12 multipath_status() does and the printed table is a fixed point (new map and load+resume); every refusal reason gives the kernel's errno and text and leaves no path open; INFO status right after creation matches the kernel's. */
+/* Description: dm-multipath tables through the public API: every feature, selector and group layout prints back exactly as Linux 6.12 multipath_status() does and the printed table is a fixed point (new map and load+resume); every refusal reason gives the kernel's errno and text and leaves no path open; INFO status right after creation matches the kernel's; paths with a space or backslash print escaped and load back, control characters are refused; refusals carry a detail (path and cause, message and why) in umpath_error_detail(). */
 #undef NDEBUG
 #include <errno.h>
 #include <stdint.h>
@@ -459,6 +459,91 @@ static void hh_activate(const char *path, const char *params, void *opaque,
 	complete(token, UMPATH_PG_INIT_OK);
 }
 
+/* Paths with a space or a backslash print escaped as the parser reads them,
+ * so that a printed table loads back as itself; a path with a control
+ * character (a newline would split the line) is refused. */
+static void check_odd_names(void)
+{
+	static const char *const odd[] = { "b c", "x\\y" };
+	struct umpath_map *m, *bad = NULL;
+	char table[4096], err[256];
+
+	CHECK(umpath_mem_store_new(ctx, SIZE, 2, odd, 0) == 0);
+	m = create("0 0 1 1 round-robin 0 2 0 mem:b\\ c mem:x\\\\y", SIZE);
+	CHECK_STR("odd table", table_of(m), "0 0 1 1 round-robin 0 2 1 mem:b\\ c 1 mem:x\\\\y 1");
+	CHECK_STR("odd status", status_of(m),
+		  "2 1 0 0 1 1 E 0 2 0 mem:b\\ c A 0 mem:x\\\\y A 0");
+	snprintf(table, sizeof(table), "%s", table_of(m));
+	CHECK(umpath_map_load(m, table, err, sizeof(err)) == 0);
+	CHECK(umpath_map_resume(m) == 0);
+	CHECK_STR("reloaded", table_of(m), table);
+	char w0[] = "fail_path", w1[] = "mem:b c";
+	char *argv[] = { w0, w1 };
+	CHECK(umpath_map_message(m, 2, argv) == 0);
+	umpath_map_free(m);
+
+	CHECK(umpath_map_new(ctx, "bad", "0 0 1 1 round-robin 0 1 0 mem:a\\\nb", SIZE, err,
+			     sizeof(err), &bad) == -EINVAL);
+	CHECK(!bad);
+	CHECK_STR("newline", err, "error getting device");
+	CHECK_STR("newline", umpath_error_detail(),
+		  "mem:a\\x0ab: a path may not contain control characters");
+	umpath_mem_reset(ctx);
+}
+
+/* A refused path: the kernel's reason in err, the path and the cause in
+ * umpath_error_detail(). */
+static void check_detail(const char *table, const char *reason, const char *detail)
+{
+	struct umpath_map *m = NULL;
+	char err[256];
+
+	CHECK(umpath_map_new(ctx, "bad", table, SIZE, err, sizeof(err), &m) < 0);
+	CHECK_STR(table, err, reason);
+	CHECK_STR(table, umpath_error_detail(), detail);
+}
+
+static void check_details(void)
+{
+	char table[8192], longname[5001], want[512];
+	struct umpath_map *m;
+
+	check_detail("0 0 1 1 round-robin 0 1 0 /nonexistent/x", "error getting device",
+		     "/nonexistent/x: No such file or directory");
+	check_detail("0 0 1 1 round-robin 0 1 0 /", "error getting device", "/: Is a directory");
+	check_detail("0 0 1 1 round-robin 0 1 0 file:/?ro", "error getting device",
+		     "file:/?ro: Is a directory");
+	check_detail("0 0 1 1 round-robin 0 1 0 file:/tmp/x?bogus", "error getting device",
+		     "file:/tmp/x?bogus: unknown file: option 'bogus' (direct, ro)");
+	check_detail("0 0 1 1 round-robin 0 1 0 mem:zzz", "error getting device",
+		     "mem:zzz: no in-memory store has this path");
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[0] = '/';
+	longname[sizeof(longname) - 1] = '\0';
+	snprintf(table, sizeof(table), "0 0 1 1 round-robin 0 1 0 %s", longname);
+	snprintf(want, sizeof(want), "%.124s...: File name too long", longname);
+	check_detail(table, "error getting device", want);
+	check_detail("", "invalid number of feature args", "the table is empty");
+	check_detail("0 131072 multipath 0 0 1 1 round-robin 0 1 0 p0",
+		     "invalid number of hardware handler args",
+		     "this looks like a line of 'dmsetup table': give only the words "
+		     "after \"multipath\"");
+	check_nothing_open("details");
+
+	m = create("0 0 2 1 round-robin 0 1 0 p0 round-robin 0 1 0 p1", SIZE);
+	CHECK(umpath_map_message_str(m, "switch_group 99") == -EINVAL);
+	CHECK_STR("switch_group", umpath_error_detail(), "switch_group 99: no such group (1..2)");
+	CHECK(umpath_map_message_str(m, "disable_group x") == -EINVAL);
+	CHECK_STR("disable_group", umpath_error_detail(),
+		  "disable_group x: not a group number (1..2)");
+	CHECK(umpath_map_message_str(m, "fail_path") == -EINVAL);
+	CHECK_STR("fail_path", umpath_error_detail(), "fail_path: takes one argument");
+	CHECK(umpath_map_message_str(m, "fail_path /nonexistent") == -ENOENT);
+	CHECK_STR("fail_path", umpath_error_detail(), "fail_path /nonexistent: no such device");
+	CHECK(umpath_map_message_str(m, "switch_group 2") == 0);
+	umpath_map_free(m);
+}
+
 int main(void)
 {
 	static const struct umpath_hw_handler hh = { .name = HH, .activate = hh_activate };
@@ -478,6 +563,9 @@ int main(void)
 	for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
 		check_status(&statuses[i]);
 	check_nothing_open("statuses");
+
+	check_odd_names();
+	check_details();
 
 	umpath_ctx_free(ctx);
 	return 0;

@@ -189,14 +189,14 @@ multipaths {
 	}
 X
 # The file parses; its map does not: the reason is the engine's.
-bad 2 "map a: error getting device" <<'X'
+bad 2 "map a: error getting device: mem:nothere: no in-memory store has this path" <<'X'
 multipaths {
 	multipath { alias a
 		paths mem:a mem:nothere
 	}
 }
 X
-bad 5 "map a: error attaching hardware handler" <<'X'
+bad 5 "map a: error attaching hardware handler: no hardware handler 'nosuch' is registered" <<'X'
 defaults {
 	hardware_handler "1 nosuch"
 }

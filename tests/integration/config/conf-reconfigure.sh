@@ -92,7 +92,7 @@ multipaths {
 	}
 }
 X
-expect_err 1 "umpath: reconfigure: $CONF:10: map two: error getting device" u reconfigure
+expect_err 1 "umpath: reconfigure: $CONF:10: map two: error getting device: mem:nosuch: No such file or directory" u reconfigure
 expect_table two "$T_TWO"
 expect_out "one	32768	0
 two	32768	0

@@ -60,9 +60,12 @@ expect_out "ERR ENXIO no such map" raw remove nosuch
 expect_out "ERR ENXIO no such map" raw status nosuch
 expect_out "ERR EINVAL round-robin ps: invalid repeat count" \
 	raw create bad 0 0 1 1 round-robin 0 1 1 "$A" x
-expect_out "ERR ENOENT error getting device" raw create bad "0 0 1 1 round-robin 0 1 0 $T/nope"
+# After the reason (the kernel's words), a line with the detail.
+expect_out "ERR ENOENT error getting device
+$T/nope: No such file or directory" raw create bad "0 0 1 1 round-robin 0 1 0 $T/nope"
 expect_out "ERR EINVAL invalid number of paths" raw reload mp 0 0 1 1 round-robin 0 0 0
-expect_out "ERR EINVAL Invalid argument" raw message mp switch_group 9
+expect_out "ERR EINVAL Invalid argument
+switch_group 9: no such group (1..1)" raw message mp switch_group 9
 expect_out "ERR ENOENT error getting device $T/nope" raw message mp fail_path "$T/nope"
 expect_out "OK" raw suspend mp
 expect_out "ERR EBUSY map is suspended" raw message mp fail_if_no_path
