@@ -48,7 +48,7 @@ int um_escape_word(char *buf, size_t len, const char *s)
 
 		if (c == ' ' || c == '\\')
 			k = (size_t)snprintf(tmp, sizeof(tmp), "\\%c", c);
-		else if (c < ' ' || c == 0x7f)
+		else if (c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r')
 			k = (size_t)snprintf(tmp, sizeof(tmp), "\\x%02x", c);
 		else
 			k = (size_t)snprintf(tmp, sizeof(tmp), "%c", c);

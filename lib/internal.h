@@ -50,9 +50,10 @@ void um_loop_del_fd(struct umpath_loop *loop, int fd);
 void um_detail_clear(void);
 void um_detail_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *um_detail_get(void);
-/* s as one word of a table line: a backslash before blanks and
- * backslashes (dm_split_args reads it back), other control characters as
- * \xHH (never part of a path the engine accepts).  Like snprintf. */
+/* s as one word of a table line: a backslash before spaces and
+ * backslashes (dm_split_args reads it back); the other blanks, which no
+ * accepted path holds (they would need a line break), as \xHH.  Like
+ * snprintf. */
 int um_escape_word(char *buf, size_t len, const char *s);
 
 /* ---- transports and paths --------------------------------------------- */

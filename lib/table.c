@@ -209,11 +209,13 @@ static void path_detail(const char *name, int r)
 	um_detail_set("%s: %s", esc, cause);
 }
 
-/* A path string the engine can print back as one word of one line. */
+/* A path string the engine can print back as one word of one line: the
+ * parser's only escape is a backslash before the character itself, so a
+ * tab or a newline in a path would need a line break. */
 static bool path_printable(const char *name)
 {
 	for (; *name; name++)
-		if ((unsigned char)*name < ' ' || *name == 0x7f)
+		if (isspace((unsigned char)*name) && *name != ' ')
 			return false;
 	return true;
 }
@@ -243,7 +245,7 @@ static struct pgpath *parse_path(struct parse *ps, struct arg_set *as,
 		/* No such device could exist for the kernel either; ours
 		 * would break every line that prints it. */
 		ps->error = "error getting device";
-		um_detail_set("a path may not contain control characters");
+		um_detail_set("a path may not contain tabs or line breaks");
 		path_detail(name, -EINVAL);
 		r = -EINVAL;
 		goto bad;

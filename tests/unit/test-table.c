@@ -1,4 +1,4 @@
-/* Description: dm-multipath tables through the public API: every feature, selector and group layout prints back exactly as Linux 6.12 multipath_status() does and the printed table is a fixed point (new map and load+resume); every refusal reason gives the kernel's errno and text and leaves no path open; INFO status right after creation matches the kernel's; paths with a space or backslash print escaped and load back, control characters are refused; refusals carry a detail (path and cause, message and why) in umpath_error_detail(). */
+/* Description: dm-multipath tables through the public API: every feature, selector and group layout prints back exactly as Linux 6.12 multipath_status() does and the printed table is a fixed point (new map and load+resume); every refusal reason gives the kernel's errno and text and leaves no path open; INFO status right after creation matches the kernel's; paths with a space or backslash print escaped and load back, tabs and line breaks are refused; refusals carry a detail (path and cause, message and why) in umpath_error_detail(). */
 #undef NDEBUG
 #include <errno.h>
 #include <stdint.h>
@@ -460,8 +460,8 @@ static void hh_activate(const char *path, const char *params, void *opaque,
 }
 
 /* Paths with a space or a backslash print escaped as the parser reads them,
- * so that a printed table loads back as itself; a path with a control
- * character (a newline would split the line) is refused. */
+ * so that a printed table loads back as itself; a path with a tab or a
+ * newline (which would split the line) is refused. */
 static void check_odd_names(void)
 {
 	static const char *const odd[] = { "b c", "x\\y" };
@@ -487,7 +487,7 @@ static void check_odd_names(void)
 	CHECK(!bad);
 	CHECK_STR("newline", err, "error getting device");
 	CHECK_STR("newline", umpath_error_detail(),
-		  "mem:a\\x0ab: a path may not contain control characters");
+		  "mem:a\\x0ab: a path may not contain tabs or line breaks");
 	umpath_mem_reset(ctx);
 }
 
