@@ -75,7 +75,9 @@ int umd_map_create_policy(struct umd *d, const char *name, const char *table,
 			  const struct umd_policy *policy, char *err, size_t errlen);
 /* Replace a live map's policy (reconfigure). */
 int umd_map_set_policy(struct umd *d, const char *name, const struct umd_policy *policy);
-/* -ENXIO if unknown, -EBUSY if a client has it open (unless force). */
+/* -ENXIO if unknown, -EBUSY if a client has it open; with force, an open
+ * map is unlisted at once and its table replaced by one that fails every
+ * I/O (dmsetup remove --force), and is freed when its last client leaves. */
 int umd_map_remove(struct umd *d, const char *name, bool force);
 /* Switch queue_if_no_path off on every map (at shutdown). */
 void umd_fail_if_no_path_all(struct umd *d);

@@ -33,6 +33,7 @@ struct umd_map {
 	unsigned refs;			/* guarded by d->lock */
 	unsigned opens;			/* clients holding it open, guarded by d->lock */
 	bool removed;			/* guarded by d->lock */
+	bool errored;			/* removed by force while open: fails all I/O */
 	struct umd_policy policy;	/* guarded by d->lock */
 	void *slot[UMD_MAP_SLOTS];	/* each observer's own, see umd_map_slot */
 };

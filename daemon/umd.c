@@ -151,6 +151,8 @@ static void umd_map_free(struct umd_map *m)
 	umpath_map_set_event_cb(m->map, NULL, NULL);
 	notify(m->d, m, UMD_MAP_REMOVED, NULL);
 	umpath_map_free(m->map);
+	if (m->errored)
+		um_log("map %s: freed after remove --force (its last client left)", m->name);
 	free(m->name);
 	free(m);
 }
@@ -358,6 +360,7 @@ void umd_map_put(struct umd_map *m, bool open)
 int umd_map_remove(struct umd *d, const char *name, bool force)
 {
 	struct umd_map *m;
+	int r = 0;
 
 	pthread_mutex_lock(&d->lock);
 	m = find_locked(d, name);
@@ -371,9 +374,28 @@ int umd_map_remove(struct umd *d, const char *name, bool force)
 	}
 	m->removed = true;	/* no new lookups find it */
 	d->nmaps--;
+	if (m->opens) {
+		m->errored = true;
+		m->refs++;	/* ours, across the table swap */
+	}
 	pthread_mutex_unlock(&d->lock);
+	if (m->errored) {
+		/* What dmsetup remove --force does: the table becomes one that
+		 * fails every I/O (no group, no queueing), so the clients that
+		 * still hold the map get EIO from now on instead of writing
+		 * beside whatever takes the name next; the resume's flushing
+		 * suspend ends the I/O in flight first.  The map is freed when
+		 * the last client lets go. */
+		r = umpath_map_load(m->map, "0 0 0 0", NULL, 0);
+		if (!r)
+			r = umpath_map_resume(m->map);
+		if (r < 0)
+			um_log("map %s: remove --force: cannot fail its I/O: %s", m->name,
+			       strerror(-r));
+		umd_map_put(m, false);
+	}
 	umd_map_put(m, false);	/* the registry's reference */
-	return 0;
+	return r;
 }
 
 void umd_map_foreach(struct umd *d, void (*fn)(struct umd_map *m, void *opaque), void *opaque)
