@@ -4,7 +4,8 @@
 # nbds:// with the key, a client without TLS is refused with
 # NBD_REP_ERR_TLS_REQD, data written by qemu-io over TLS reads back, and
 # nbdcopy round-trips 16 MiB.  With X.509 (certtool: a CA and a server
-# certificate) over TCP: nbdinfo verifies the server and gets in.  With
+# certificate) over TCP: nbdinfo verifies the server and gets in; with the
+# CA beside the server's certificate, only clients with a certificate.  With
 # --tls on, plain clients are let in too.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -55,6 +56,25 @@ PORT=$(free_port)
 start_daemon "${MAP[@]}" --nbd "tcp:127.0.0.1:$PORT" --tls-creds "$T/server"
 [ "$(nbdinfo --size "nbds://localhost:$PORT/mp?tls-certificates=$T/client")" = 16777216 ] ||
   fail "nbdinfo over TLS (X.509)"
+stop_daemon || fail "umpathd did not exit 0"
+
+# With ca-cert.pem beside the server's own, clients must show a certificate.
+cd "$T/x509"
+printf 'cn = alice\ntls_www_client\nencryption_key\nsigning_key\nexpiration_days = 2\n' >client.info
+certtool --generate-privkey --outfile client-key.pem 2>/dev/null
+certtool --generate-certificate --load-privkey client-key.pem --load-ca-certificate ca-cert.pem \
+  --load-ca-privkey ca-key.pem --template client.info --outfile client-cert.pem 2>/dev/null
+mkdir -p "$T/server-ca" "$T/client-cert"
+cp server-cert.pem server-key.pem ca-cert.pem "$T/server-ca/"
+cp ca-cert.pem client-cert.pem client-key.pem "$T/client-cert/"
+cd - >/dev/null
+PORT=$(free_port)
+start_daemon "${MAP[@]}" --nbd "tcp:127.0.0.1:$PORT" --tls-creds "$T/server-ca"
+[ "$(nbdinfo --size "nbds://localhost:$PORT/mp?tls-certificates=$T/client-cert")" = 16777216 ] ||
+  fail "a client with a certificate from the CA was refused"
+if nbdinfo --size "nbds://localhost:$PORT/mp?tls-certificates=$T/client" 2>/dev/null; then
+  fail "a client without a certificate got in though ca-cert.pem asks for one"
+fi
 stop_daemon || fail "umpathd did not exit 0"
 
 # --tls on: TLS offered, not required.
