@@ -812,11 +812,13 @@ static int read_file(const char *path, char **ret_buf, size_t *ret_len)
 			buf = nb;
 			cap *= 2;
 		}
+		errno = 0;
 		n = fread(buf + len, 1, cap - len, f);
 		len += n;
 		if (n == 0) {
+			/* fread's errno: EISDIR for a directory, not just "EIO" */
 			if (ferror(f))
-				r = -EIO;
+				r = errno ? -errno : -EIO;
 			break;
 		}
 	}
