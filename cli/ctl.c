@@ -277,6 +277,22 @@ int cli_ctl(const char *socket_path, int argc, char **argv)
 		fprintf(stderr, "usage: umpath [-S SOCKET] %s\n", v->usage);
 		return 2;
 	}
+	/* An empty word cannot travel (it ends a request).  In a table or a
+	 * message it carries nothing, the words being joined by spaces, so it
+	 * is left out: `create m ""` is an empty table, which the daemon
+	 * refuses as such, not a "malformed request". */
+	if (argc > 1 && !*argv[1]) {
+		fprintf(stderr, "umpath: %s: the map name is empty\n", argv[0]);
+		return 1;
+	}
+	if (argc > 2) {
+		int n = 2;
+
+		for (int i = 2; i < argc; i++)
+			if (*argv[i])
+				argv[n++] = argv[i];
+		argc = n;
+	}
 	path = ctl_socket_path(socket_path, pathbuf, sizeof(pathbuf));
 	req = build_request(argc, argv, &req_len);
 	if (!req) {

@@ -22,6 +22,9 @@ expect_err 1 "umpath: create bad: unknown path selector type" \
 	u create bad "0 0 1 1 no-such-selector 0 1 0 $A"
 # The kernel's reason, then what umpath adds: the object and the cause.
 expect_err 1 "umpath: create bad: invalid number of feature args: the table is empty" u create bad
+# Empty words carry nothing (they used to give "malformed request").
+expect_err 1 "umpath: create bad: invalid number of feature args: the table is empty" u create bad ""
+expect_err 1 "umpath: create: the map name is empty" u create "" "$TBL"
 expect_err 1 "umpath: create bad: error getting device: $T/missing.img: No such file or directory" \
 	u create bad "0 0 1 1 round-robin 0 1 0 $T/missing.img"
 expect_err 1 "umpath: create bad: Unrecognised multipath feature request" \
@@ -68,6 +71,7 @@ expect_err 1 "umpath: message mp: Invalid argument: switch_group 3: no such grou
 expect_err 1 "umpath: message mp: Invalid argument: unknown message 'nonsense' (queue_if_no_path, fail_if_no_path, disable_group N, enable_group N, switch_group N, fail_path PATH, reinstate_path PATH)" u message mp nonsense
 expect_err 1 "umpath: message mp: Invalid argument: fail_path: takes one argument" u message mp fail_path "$A" extra
 expect_err 1 "umpath: message mp: Invalid argument: empty message (queue_if_no_path, fail_if_no_path, disable_group N, enable_group N, switch_group N, fail_path PATH, reinstate_path PATH)" u message mp
+expect_err 1 "umpath: message mp: Invalid argument: empty message (queue_if_no_path, fail_if_no_path, disable_group N, enable_group N, switch_group N, fail_path PATH, reinstate_path PATH)" u message mp "" ""
 # A path that exists but is not in the map: EINVAL; one that does not: ENOENT.
 expect_err 1 "umpath: message mp: Invalid argument: fail_path $T/small.img: not a path of this map" \
 	u message mp fail_path "$T/small.img"
