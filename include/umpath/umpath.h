@@ -5,7 +5,9 @@
  * dm-multipath table (priority groups, selectors, paths) plus the I/O that
  * flows through it.  Every function returns 0 (or a positive count) on
  * success and -errno on failure; output parameters named ret_* are written
- * only on success.
+ * only on success.  Structs the caller fills have reserved fields: zero
+ * the whole struct first.  The in-memory test transport ("mem:NAME" paths)
+ * is declared in <umpath/umpath-mem.h>.
  */
 #ifndef UMPATH_UMPATH_H
 #define UMPATH_UMPATH_H
@@ -324,6 +326,7 @@ struct umpath_hw_handler {
 			 void (*complete)(void *token, enum umpath_pg_init_result r),
 			 void *token);
 	void *opaque;
+	void *reserved[2];	/* must be NULL */
 };
 int umpath_register_hw_handler(struct umpath_ctx *ctx, const struct umpath_hw_handler *h);
 
