@@ -23,6 +23,7 @@
 #include "control.h"
 #include "events.h"
 #include "export.h"
+#include "fence.h"
 #include "list.h"
 #include "policy.h"
 #include "registry.h"
@@ -57,6 +58,7 @@ struct umd {
 	struct umpath_loop *loop;
 	struct umd_checker *checker;
 	struct umd_events *events;
+	struct umd_fencer *fencer;	/* fence.c */
 	/* Observers of the registry: a list read-locked while notifying. */
 	pthread_rwlock_t subs_lock;
 	struct list_head subs;		/* guarded by subs_lock */

@@ -38,6 +38,35 @@ static int parse_count(const char *v, unsigned *ret)
 	return 0;
 }
 
+/* Commands live as long as the daemon, shared by every policy naming
+ * them: policies are copied and compared by value. */
+struct interned {
+	struct interned *next;
+	char s[];
+};
+
+static const char *intern(const char *s)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static struct interned *all;
+	struct interned *i;
+
+	pthread_mutex_lock(&lock);
+	for (i = all; i; i = i->next)
+		if (!strcmp(i->s, s))
+			break;
+	if (!i) {
+		i = malloc(sizeof(*i) + strlen(s) + 1);
+		if (i) {
+			strcpy(i->s, s);
+			i->next = all;
+			all = i;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	return i ? i->s : NULL;
+}
+
 int umd_policy_set(struct umd_policy *p, const char *key, const char *v, char *err, size_t errlen)
 {
 	unsigned n;
@@ -97,6 +126,27 @@ int umd_policy_set(struct umd_policy *p, const char *key, const char *v, char *e
 			snprintf(err, errlen, "path_checker: expected readsector0 or none");
 			return -EINVAL;
 		}
+	} else if (!strcmp(key, "fence_command")) {
+		const char *c;
+
+		for (c = v; *c; c++) {
+			if ((unsigned char)*c < ' ' || *c == 0x7f) {
+				snprintf(err, errlen, "fence_command: a control character in the command");
+				return -EINVAL;
+			}
+		}
+		if (!*v || !strcmp(v, "none")) {
+			p->fence_command = NULL;
+		} else {
+			p->fence_command = intern(v);
+			if (!p->fence_command) {
+				snprintf(err, errlen, "fence_command: out of memory");
+				return -ENOMEM;
+			}
+		}
+	} else if (!strcmp(key, "fence_timeout")) {
+		if (parse_seconds(v, &p->fence_timeout_ms, false))
+			goto seconds;
 	} else {
 		snprintf(err, errlen, "unknown policy keyword '%s'", key);
 		return -ENOENT;

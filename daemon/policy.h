@@ -27,12 +27,17 @@ struct umd_policy {
 	unsigned flap_window_ms;	/* default 60000 */
 	unsigned flap_recovery_ms;	/* a flapping path is held out this long; default 30000 */
 	bool checker;			/* run path checkers; default true */
+	/* Stale writes (docs/stale-writes.md): run, through /bin/sh, when a
+	 * path may still apply a write the engine gave up on; %p the path,
+	 * %m the map.  Interned (compare pointers, never free); NULL: none. */
+	const char *fence_command;
+	unsigned fence_timeout_ms;	/* it is killed after this; default 30000 */
 };
 
 void umd_policy_defaults(struct umd_policy *p);
 /* Set one policy keyword (polling_interval, max_polling_interval,
  * checker_timeout, failback, no_path_retry, flap_threshold, flap_window,
- * flap_recovery, path_checker) from its text; times in seconds.  -ENOENT
+ * flap_recovery, path_checker, fence_command, fence_timeout) from its text; times in seconds.  -ENOENT
  * for an unknown keyword, -EINVAL for a bad value, err says why. */
 int umd_policy_set(struct umd_policy *p, const char *key, const char *value, char *err, size_t errlen);
 

@@ -28,6 +28,9 @@ struct v_path {
 	bool active;
 	unsigned fail_count;
 	char checker[32];		/* ready, faulty, pending, held, unchecked */
+	const char *fence;		/* the last fence: umd_fence_path_state() */
+	char fence_detail[96];
+	struct umpath_unsettled_info unsettled;
 	struct umpath_path_stats st;
 };
 
@@ -199,6 +202,9 @@ static int view_take(struct umd_map *m, struct view *v)
 			.active = sp->active, .fail_count = sp->fail_count, .st = sp->stats,
 		};
 		checker_state(m, p->name, p->checker, sizeof(p->checker));
+		p->fence = umd_fence_path_state(m->d, m->name, p->name, p->fence_detail,
+						sizeof(p->fence_detail));
+		umpath_map_unsettled(m->map, p->name, &p->unsettled);
 	}
 	v->npaths = s->nr_paths;
 	v->info = (struct umpath_map_info){
@@ -460,6 +466,8 @@ static int paths_text(struct view *v, void *opaque)
 		cell(t, "%u", (unsigned)p->st.inflight);
 		cell(t, "%s", mean);
 		cell(t, "%s", p99);
+		cell(t, "%s", p->fence);
+		cell(t, "%u", p->unsettled.writes);
 	}
 	return t->oom ? -ENOMEM : 0;
 }
@@ -479,6 +487,10 @@ static int paths_json(struct view *v, void *opaque)
 		json_string(j, "dm_state", p->active ? "active" : "failed");
 		json_string(j, "checker_state", p->checker);
 		json_uint(j, "failures", p->fail_count);
+		json_string(j, "fence", p->fence);
+		json_string(j, "fence_detail", p->fence_detail);
+		json_uint(j, "unsettled_writes", p->unsettled.writes);
+		json_uint(j, "held_writes", p->unsettled.held);
 		json_uint(j, "ios", p->st.ios);
 		json_uint(j, "bytes", p->st.bytes);
 		json_uint(j, "errors", p->st.errors);
@@ -525,7 +537,7 @@ int umd_show_paths(struct umd *d, const char *name, bool json, FILE *out,
 {
 	static const char *const head[] = {
 		"map", "group", "path", "dm_st", "chk_st", "failures", "ios", "bytes",
-		"errors", "inflight", "lat_mean", "lat_p99",
+		"errors", "inflight", "lat_mean", "lat_p99", "fence", "unsettled",
 	};
 
 	return show_list(d, name, json, out, err, errlen, "paths", head,

@@ -23,6 +23,7 @@ void umd_policy_defaults(struct umd_policy *p)
 		.flap_window_ms = 60000,
 		.flap_recovery_ms = 30000,
 		.checker = true,
+		.fence_timeout_ms = 30000,
 	};
 }
 
@@ -46,6 +47,12 @@ int umd_init(struct umd *d, const struct umd_opts *opts)
 		return r;
 	r = umpath_loop_new(&d->loop);
 	if (r < 0) {
+		umpath_ctx_free(d->ctx);
+		return r;
+	}
+	r = umd_fence_start(d);
+	if (r < 0) {
+		umpath_loop_free(d->loop);
 		umpath_ctx_free(d->ctx);
 		return r;
 	}
@@ -170,6 +177,7 @@ void umd_fini(struct umd *d)
 {
 	struct umd_map *m, *n;
 
+	umd_fence_stop(d);
 	/* Only once every user is gone (the shutdown protocol): what is
 	 * left holds the registry's reference alone. */
 	list_for_each_entry_safe(m, n, &d->maps, node) {

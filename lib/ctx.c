@@ -17,11 +17,14 @@ int umpath_ctx_new(const struct umpath_ctx_opts *opts, struct umpath_ctx **ret_c
 	list_init(&ctx->paths);
 	list_init(&ctx->hw_handlers);
 	list_init(&ctx->mem_stores);
+	pthread_mutex_init(&ctx->maps_lock, NULL);
+	list_init(&ctx->maps);
 	ctx->io_timeout_ms = opts && opts->io_timeout_ms ? opts->io_timeout_ms
 							 : UMPATH_DEFAULT_IO_TIMEOUT_MS;
 	ctx->pool_size = opts && opts->pool_size ? opts->pool_size : UMPATH_DEFAULT_POOL;
 	r = um_loop_new(&ctx->loop);
 	if (r < 0) {
+		pthread_mutex_destroy(&ctx->maps_lock);
 		pthread_mutex_destroy(&ctx->lock);
 		free(ctx);
 		return r;
@@ -38,6 +41,7 @@ void umpath_ctx_free(struct umpath_ctx *ctx)
 	um_loop_free(ctx->loop);
 	um_mem_stores_free(ctx);
 	um_hw_handlers_free(ctx);
+	pthread_mutex_destroy(&ctx->maps_lock);
 	pthread_mutex_destroy(&ctx->lock);
 	free(ctx);
 }

@@ -71,6 +71,10 @@ struct um_tio {
 	void (*done)(struct um_tio *tio, int err);
 	struct list_head tp_node;	/* free for the transport's own lists */
 	uint64_t tp_time_ns;		/* free for the transport (deadlines) */
+	/* Set by the transport when it ends a write with a path error although
+	 * the storage may still apply it: a nonzero generation that it later
+	 * names to um_path_settled() (docs/stale-writes.md).  0 otherwise. */
+	uint64_t unsettled;
 };
 
 struct um_path;
@@ -107,7 +111,13 @@ struct um_path {
 };
 
 int um_path_get(struct umpath_ctx *ctx, const char *name, struct um_path **ret_path);
+/* Another reference to an open path. */
+void um_path_ref(struct um_path *p);
 void um_path_put(struct um_path *p);
+/* Transport: every write it ended with tio->unsettled == gen can no longer
+ * reach the storage (answered late, or the server is gone).  Any thread,
+ * no lock of the engine or transport held. */
+void um_path_settled(struct um_path *p, uint64_t gen);
 bool um_path_exists(struct umpath_ctx *ctx, const char *name);
 /* The path's counters as umpath_path_stats() gives them. */
 void um_path_stats_read(struct um_path *p, struct umpath_path_stats *ret);
@@ -137,6 +147,11 @@ struct umpath_ctx {
 	struct list_head paths;		/* guarded by lock */
 	struct list_head hw_handlers;	/* guarded by lock */
 	struct list_head mem_stores;	/* guarded by lock (mem transport) */
+	struct umpath_fence_hook fence_hook;	/* guarded by lock */
+	/* Every map, for um_path_settled().  Order: maps_lock, then a map's
+	 * lock; lock is never taken inside maps_lock. */
+	pthread_mutex_t maps_lock;
+	struct list_head maps;		/* guarded by maps_lock */
 	struct umpath_loop *loop;
 	unsigned io_timeout_ms;
 	unsigned pool_size;

@@ -53,6 +53,8 @@ void map_pool_free(struct umpath_map *map)
 static void req_release_locked(struct umpath_map *map, struct mp_req *rq)
 {
 	map_assert_locked(map);
+	if (!list_empty(&map->unsettled))
+		unsettled_release_locked(map, rq);
 	rq->io = NULL;
 	rq->pgpath = NULL;
 	list_add(&rq->node, &map->free_reqs);	/* LIFO: warm in cache */
@@ -144,6 +146,22 @@ static enum disposition map_io_locked(struct umpath_map *map, struct mp_req *rq,
 		list_add_tail(&rq->node, &map->held);
 		return DISP_QUEUED;
 	}
+	if (!list_empty(&map->unsettled) || map->unsettled_lost) {
+		/* An older write to these blocks may still land: this one
+		 * waits until it settles (fence.c), on the queue, which every
+		 * settling and fence answer kicks. */
+		int r = unsettled_check_locked(map, rq);
+
+		if (r < 0) {
+			*ret_err = r;
+			return DISP_KILL;
+		}
+		if (r) {
+			rq->pgpath = NULL;
+			list_add_tail(&rq->node, &map->queued);
+			return DISP_QUEUED;
+		}
+	}
 
 	if (rq->kind == REQ_FLUSH_FANOUT) {
 		pgpath = next_dirty_locked(m, NULL);
@@ -194,6 +212,7 @@ static void req_prepare_tio(struct mp_req *rq)
 	rq->tio.offset = io->offset;
 	rq->tio.length = io->op == UMPATH_OP_FLUSH ? 0 : io->length;
 	rq->tio.buf = io->buf;
+	rq->tio.unsettled = 0;
 }
 
 /* Act on a mapping decision, without the lock. */
@@ -291,6 +310,7 @@ static void req_tio_done(struct um_tio *tio, int err)
 	struct pgpath *pgpath = rq->pgpath;
 	struct um_path *next_path = NULL;
 	struct umpath_io *io = NULL;
+	struct fence_call fence = { 0 };
 	bool requeue = false;
 
 	path_account(pgpath->path, tio, err, rq->start_ns);
@@ -316,6 +336,8 @@ static void req_tio_done(struct um_tio *tio, int err)
 		 * no-queue-no-path, last-path-fails). */
 		requeue = true;
 		fail_path_locked(pgpath);
+		if (tio->unsettled && op_writes(tio->op))
+			unsettled_add_locked(map, rq, pgpath->path, &fence);
 	}
 	pgpath->pg->ps.type->end_io(&pgpath->pg->ps, &pgpath->ps, (size_t)tio->length,
 				    rq->start_ns);
@@ -326,6 +348,7 @@ complete:
 	req_release_locked(map, rq);
 out:
 	map_unlock(map);
+	fence_call_run(map, &fence);	/* before the retry: rq keeps the map alive */
 	if (next_path)
 		um_path_submit(next_path, tio);
 	else if (requeue)

@@ -872,6 +872,9 @@ int umpath_map_new(struct umpath_ctx *ctx, const char *name, const char *table,
 	list_init(&map->queued);
 	list_init(&map->held);
 	list_init(&map->free_reqs);
+	list_init(&map->unsettled);
+	list_init(&map->fences);
+	list_init(&map->ctx_node);
 	map->name = strdup(name);
 	if (!map->name) {
 		r = -ENOMEM;
@@ -900,6 +903,9 @@ int umpath_map_new(struct umpath_ctx *ctx, const char *name, const char *table,
 	if (r < 0)
 		goto fail;
 	map->live = m;
+	pthread_mutex_lock(&ctx->maps_lock);
+	list_add_tail(&map->ctx_node, &ctx->maps);
+	pthread_mutex_unlock(&ctx->maps_lock);
 	*ret_map = map;
 	return 0;
 fail:
@@ -1030,6 +1036,9 @@ void umpath_map_free(struct umpath_map *map)
 {
 	if (!map)
 		return;
+	pthread_mutex_lock(&map->ctx->maps_lock);
+	list_del_init(&map->ctx_node);
+	pthread_mutex_unlock(&map->ctx->maps_lock);
 	map_lock(map);
 	map->dying = true;
 	map->live->flags &= ~MPATHF_QUEUE_IF_NO_PATH;
@@ -1055,6 +1064,7 @@ void umpath_map_free(struct umpath_map *map)
 	um_timer_cancel(map->ctx->loop, &map->requeue_timer);
 	mp_table_free(map->live);
 	mp_table_free(map->inactive);
+	unsettled_free(map);
 	for (unsigned i = 0; i < map->npending; i++)
 		free(map->pending[i].path);
 	free(map->pending);

@@ -148,6 +148,12 @@ struct umpath_map {
 	struct umpath_pool_wait *pool_waiters;	/* guarded by lock: first armed */
 	struct umpath_pool_wait *pool_waiters_tail; /* guarded by lock */
 	unsigned pool_waking;		/* guarded by lock: threads calling waiters */
+	/* stale writes (fence.c) */
+	struct list_head ctx_node;	/* in ctx->maps, guarded by ctx->maps_lock */
+	struct list_head unsettled;	/* guarded by lock: struct unsettled_write */
+	struct list_head fences;	/* guarded by lock: struct path_fence */
+	uint64_t fence_seq;		/* guarded by lock: last fence token */
+	bool unsettled_lost;		/* guarded by lock: one went unrecorded (ENOMEM) */
 };
 
 static inline void map_assert_locked(struct umpath_map *map)
@@ -180,6 +186,24 @@ int fail_path_locked(struct pgpath *pgpath);
 bool must_push_back_locked(struct multipath *m);
 bool pg_init_all_paths_locked(struct multipath *m);
 void activate_path_timer(struct um_timer *t);
+
+/* fence.c */
+/* A fence the caller must start once the lock is dropped. */
+struct fence_call {
+	struct um_path *path;		/* a reference, or NULL: nothing to call */
+	uint64_t token;
+};
+/* Whether write rq may be mapped: 0 yes, 1 it must wait (queue it), or
+ * -EIO (it overlaps a write whose fencing failed and the map does not
+ * queue). */
+int unsettled_check_locked(struct umpath_map *map, struct mp_req *rq);
+/* tio of rq ended with a path error and may still be applied: record it. */
+void unsettled_add_locked(struct umpath_map *map, struct mp_req *rq, struct um_path *path,
+			  struct fence_call *call);
+/* rq leaves the map: its retries no longer pass its own unsettled writes. */
+void unsettled_release_locked(struct umpath_map *map, struct mp_req *rq);
+void fence_call_run(struct umpath_map *map, struct fence_call *call);
+void unsettled_free(struct umpath_map *map);
 
 /* io.c */
 int map_pool_init(struct umpath_map *map, unsigned size);

@@ -87,6 +87,13 @@ int um_path_get(struct umpath_ctx *ctx, const char *name, struct um_path **ret_p
 	return 0;
 }
 
+void um_path_ref(struct um_path *p)
+{
+	pthread_mutex_lock(&p->ctx->lock);
+	p->refs++;
+	pthread_mutex_unlock(&p->ctx->lock);
+}
+
 void um_path_put(struct um_path *p)
 {
 	struct umpath_ctx *ctx;

@@ -309,6 +309,44 @@ const char *umpath_error_detail(void);
  * with -err should fail its path and be retried on another one. */
 int umpath_is_path_error(int err);
 
+/* ---- stale writes and fencing (docs/stale-writes.md) ------------------ */
+
+/* A write that ended with a path error after its transport may have handed
+ * it to the storage (an NBD command abandoned at io_timeout, or sent on a
+ * connection that was lost) is *unsettled*: the storage may still apply it
+ * later.  Until it settles, the map holds every write that overlaps it:
+ * nothing newer is acknowledged for those blocks.  It settles when the
+ * path answers it late, when the transport sees the server end (an NBD
+ * server process on a Unix socket that exited), or when the path is
+ * fenced.  Reads are never held.
+ *
+ * The fence hook is called once per map and path with unsettled writes
+ * (again only for writes that become unsettled after a fence finished),
+ * on any thread, with no lock held; it must not block, and must answer
+ * with umpath_map_fence_done(map, path, token, result) exactly once, from
+ * any thread: 0 when nothing given to the path before the call can reach
+ * the storage any more (the held writes then go on), -errno when fencing
+ * failed (held writes keep waiting, or fail with EIO if the map does not
+ * queue_if_no_path).  Without a hook, fencing fails at once (-ENOSYS). */
+struct umpath_fence_hook {
+	void (*fence)(struct umpath_map *map, const char *path, uint64_t token, void *opaque);
+	void *opaque;
+};
+/* Register (or, with NULL, remove) the context's fence hook. */
+int umpath_set_fence_hook(struct umpath_ctx *ctx, const struct umpath_fence_hook *hook);
+/* -ENOENT if no fence of path with this token is pending in map (it settled
+ * meanwhile, or the answer came twice). */
+int umpath_map_fence_done(struct umpath_map *map, const char *path, uint64_t token, int result);
+
+struct umpath_unsettled_info {
+	unsigned writes;	/* unsettled writes through this path */
+	unsigned held;		/* writes of the map waiting for them to settle */
+	int fence;		/* 0 none, 1 running, -1 failed (or no hook) */
+};
+/* The stale-write state of path in map (all zero when it has none). */
+int umpath_map_unsettled(struct umpath_map *map, const char *path,
+			 struct umpath_unsettled_info *ret_info);
+
 /* ---- hardware handlers (the kernel's pg_init) ------------------------- */
 
 enum umpath_pg_init_result {

@@ -28,6 +28,19 @@
  * completed read buffer is written later; libnbd's callbacks for the
  * abandoned commands find their slot orphaned and do nothing.
  *
+ * Stale writes (docs/stale-writes.md): a write that was at libnbd when its
+ * connection was abandoned or lost may still be applied by the server, so
+ * it ends with tio->unsettled set to the connection's generation.  It
+ * settles (um_path_settled) when
+ *  - the connection was abandoned at a deadline with libnbd between
+ *    messages: the socket is kept open as a "zombie" whose replies this
+ *    file parses itself (libnbd is never driven again, so no late reply
+ *    lands in a buffer given back); when every command sent on it has its
+ *    reply, nothing of it can still be applied;
+ *  - the server is a process on the other end of a Unix socket (its pid
+ *    from SO_PEERCRED, held as a pidfd) and it has exited.
+ * Otherwise only a fence settles it (the engine's fence hook).
+ *
  * Reconnect: a lost connection (EOF, reset, timeout) completes its I/O as
  * above; while the path has no connection, I/O fails at once with
  * -ENOTCONN.  On the loop thread the transport reconnects in the background
@@ -58,6 +71,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <libnbd.h>
@@ -108,12 +122,23 @@ struct nbd_req {
 	bool flushing;			/* the flush that ends an emulated FUA */
 	int cb_err;			/* REQ_CB_EARLY: the command's result */
 	int abandon_err;		/* teardown met it sending: complete with this */
+	int64_t cookie;			/* libnbd's (and the wire's) for the command sent */
+	bool zpending;			/* zombie: its reply has not come yet */
+	bool is_read;			/* zombie: the command sent reads len bytes */
 };
 
 enum conn_state {
 	CONN_CONNECTING,	/* handshake driven by the loop */
 	CONN_READY,
 	CONN_DEAD,		/* torn down; freed with its last reference */
+};
+
+/* After a teardown, what still watches a connection with unsettled writes
+ * (loop thread only, in np->zombies). */
+enum zombie_state {
+	Z_NONE,
+	Z_READING,		/* its socket, for the replies still due */
+	Z_PID,			/* its server's pidfd, for the exit */
 };
 
 /* One connection (one libnbd handle).  A path replaces it on reconnect; an
@@ -133,12 +158,25 @@ struct nbd_conn {
 	/* The export's features, set before it turns CONN_READY. */
 	bool can_flush, can_fua, can_trim, can_zero, read_only;
 	uint64_t max_payload;
+	bool structured;		/* structured replies negotiated */
+	uint64_t gen;			/* tio->unsettled of its writes */
+	int pidfd;			/* the server process (Unix socket), or -1 */
+	/* zombie: loop thread only */
+	enum zombie_state zstate;
+	struct list_head znode;		/* in np->zombies */
+	unsigned zpending;		/* replies still due */
+	unsigned char zhdr[20];		/* reply header being read */
+	unsigned zhlen;
+	uint64_t zskip;			/* payload bytes still to discard */
+	int64_t zcookie;		/* the command whose reply is read */
+	bool zdone;			/* that command ends after the payload */
 	struct list_head free_reqs;	/* guarded by np->lock */
 	struct nbd_req reqs[NBD_MAX_INFLIGHT];
 };
 
 struct nbd_path {
 	struct umpath_ctx *ctx;
+	struct um_path *path;
 	struct umpath_loop *loop;
 	char *uri;
 	uint64_t size;
@@ -155,6 +193,8 @@ struct nbd_path {
 	struct um_timer deadline_timer;
 	struct um_timer reconnect_timer;	/* next attempt, or its time limit */
 	struct um_timer close_timer;	/* runs the teardown on the loop thread */
+	_Atomic uint64_t next_gen;
+	struct list_head zombies;	/* loop thread only: conns still watched */
 	pthread_cond_t close_cond;
 	bool close_done;
 };
@@ -250,6 +290,8 @@ static void conn_free(struct nbd_conn *conn)
 		nbd_close(conn->h);	/* calls no completion callback */
 	if (conn->fd >= 0)
 		close(conn->fd);
+	if (conn->pidfd >= 0)
+		close(conn->pidfd);
 	free(conn);
 	np_put(np);
 }
@@ -338,6 +380,16 @@ static void req_step_done_locked(struct nbd_path *np, struct nbd_req *req, int e
 		}
 	}
 	req_finish_locked(np, req, err);
+}
+
+/* Whether the command of req changes the storage (the flush that ends an
+ * emulated FUA write comes after the write was answered). */
+static bool req_writes(const struct nbd_req *req)
+{
+	enum umpath_op op = req->tio->op;
+
+	return !req->flushing &&
+	       (op == UMPATH_OP_WRITE || op == UMPATH_OP_WRITE_ZEROES || op == UMPATH_OP_TRIM);
 }
 
 /* libnbd's completion callback: runs with the handle's lock held, so it
@@ -464,8 +516,12 @@ static void req_send(struct nbd_path *np, struct nbd_req *req)
 	}
 
 	pthread_mutex_lock(&np->lock);
+	req->cookie = cookie;
 	if (req->abandon_err) {
-		/* Torn down meanwhile; libnbd is done with the buffer now. */
+		/* Torn down meanwhile; libnbd is done with the buffer now.  A
+		 * write libnbd took and did not answer may still be applied. */
+		if (cookie >= 0 && req->state != REQ_CB_EARLY && req_writes(req))
+			tio->unsettled = conn->gen;
 		np_complete_locked(np, tio, req->abandon_err);
 		req->tio = NULL;
 		req->state = REQ_ORPHAN;
@@ -526,19 +582,186 @@ static void np_drain(struct nbd_path *np)
 	np_put(np);
 }
 
+/* ---- stale writes: zombie connections and server exits ---------------- */
+
+static void zombie_end(struct nbd_path *np, struct nbd_conn *conn, bool settled);
+
+/* The reply to cookie has fully arrived. */
+static void zombie_reply_done(struct nbd_path *np, struct nbd_conn *conn, int64_t cookie)
+{
+	for (unsigned i = 0; i < NBD_MAX_INFLIGHT; i++) {
+		struct nbd_req *req = &conn->reqs[i];
+
+		if (req->zpending && req->cookie == cookie) {
+			req->zpending = false;
+			conn->zpending--;
+			return;
+		}
+	}
+}
+
+/* A reply header is complete in conn->zhdr.  false: not NBD, give up. */
+static bool zombie_header(struct nbd_conn *conn)
+{
+	const unsigned char *h = conn->zhdr;
+	uint32_t magic = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+	int64_t cookie = 0;
+
+	for (unsigned i = 8; i < 16; i++)
+		cookie = (int64_t)((uint64_t)cookie << 8 | h[i]);
+	conn->zcookie = cookie;
+	conn->zskip = 0;
+	if (magic == 0x67446698) {		/* simple reply */
+		bool err = h[4] | h[5] | h[6] | h[7];
+
+		conn->zdone = true;
+		if (err || conn->structured)
+			return true;
+		for (unsigned i = 0; i < NBD_MAX_INFLIGHT; i++) {
+			const struct nbd_req *req = &conn->reqs[i];
+
+			/* A successful read's data follows (req->len: the
+			 * command's length, kept after the tio went). */
+			if (req->zpending && req->cookie == cookie && req->is_read)
+				conn->zskip = req->len;
+		}
+		return true;
+	}
+	if (magic == 0x668e33ef) {		/* structured reply chunk */
+		conn->zdone = h[5] & 1;		/* NBD_REPLY_FLAG_DONE */
+		conn->zskip = (uint64_t)h[16] << 24 | (uint64_t)h[17] << 16 |
+			      (uint64_t)h[18] << 8 | h[19];
+		return true;
+	}
+	return false;
+}
+
+/* The zombie's socket is readable: read and discard replies, counting the
+ * commands answered. */
+static void zombie_event(void *opaque, uint32_t events)
+{
+	struct nbd_conn *conn = opaque;
+	struct nbd_path *np = conn->np;
+	unsigned char buf[16384];
+
+	for (;;) {
+		ssize_t n = recv(conn->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		size_t i = 0;
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			zombie_end(np, conn, false);	/* EOF or error: fate unknown */
+			return;
+		}
+		while (i < (size_t)n) {
+			if (conn->zskip) {
+				size_t take = (size_t)n - i < conn->zskip ? (size_t)n - i
+									  : (size_t)conn->zskip;
+
+				conn->zskip -= take;
+				i += take;
+			} else {
+				size_t need = conn->zhlen < 4 ? 4 : 16;
+
+				if (conn->zhlen >= 4 && conn->zhdr[0] == 0x66)
+					need = 20;	/* structured header */
+				while (conn->zhlen < need && i < (size_t)n)
+					conn->zhdr[conn->zhlen++] = buf[i++];
+				if (conn->zhlen < need || need == 4)
+					continue;
+				conn->zhlen = 0;
+				if (!zombie_header(conn)) {
+					zombie_end(np, conn, false);
+					return;
+				}
+			}
+			if (!conn->zskip && !conn->zhlen && conn->zdone) {
+				conn->zdone = false;
+				zombie_reply_done(np, conn, conn->zcookie);
+				if (!conn->zpending) {
+					zombie_end(np, conn, true);
+					return;
+				}
+			}
+		}
+	}
+}
+
+/* The server process has exited: nothing it was given can land any more. */
+static void zombie_pid_event(void *opaque, uint32_t events)
+{
+	struct nbd_conn *conn = opaque;
+
+	zombie_end(conn->np, conn, true);
+}
+
+/* Watch conn (holding a reference) in state z; false if that cannot be. */
+static bool zombie_watch(struct nbd_path *np, struct nbd_conn *conn, enum zombie_state z)
+{
+	int fd = z == Z_READING ? conn->fd : conn->pidfd;
+
+	if (fd < 0)
+		return false;
+	if (um_loop_add_fd(np->loop, fd, EPOLLIN, z == Z_READING ? zombie_event : zombie_pid_event,
+			   conn) < 0)
+		return false;
+	pthread_mutex_lock(&np->lock);
+	conn->refs++;
+	pthread_mutex_unlock(&np->lock);
+	conn->zstate = z;
+	list_add_tail(&conn->znode, &np->zombies);
+	return true;
+}
+
+/* Stop watching conn; settled: its unsettled writes are settled. */
+static void zombie_end(struct nbd_path *np, struct nbd_conn *conn, bool settled)
+{
+	enum zombie_state z = conn->zstate;
+
+	um_loop_del_fd(np->loop, z == Z_READING ? conn->fd : conn->pidfd);
+	list_del_init(&conn->znode);
+	conn->zstate = Z_NONE;
+	if (z == Z_READING)
+		shutdown(conn->fd, SHUT_RDWR);
+	if (settled)
+		um_path_settled(np->path, conn->gen);
+	else if (z == Z_READING)
+		zombie_watch(np, conn, Z_PID);	/* the server may still end */
+	conn_put(conn);
+}
+
+/* Close every watch (the path is closing: nobody needs to hear). */
+static void zombies_free(struct nbd_path *np)
+{
+	while (!list_empty(&np->zombies)) {
+		struct nbd_conn *conn = list_first_entry(&np->zombies, struct nbd_conn, znode);
+
+		um_loop_del_fd(np->loop, conn->zstate == Z_READING ? conn->fd : conn->pidfd);
+		list_del_init(&conn->znode);
+		conn->zstate = Z_NONE;
+		conn_put(conn);
+	}
+}
+
 /* Abandon the path's connection (on the loop thread, or before the path
  * is published): complete every tio it holds and every waiting one -
  * -ETIMEDOUT if past its deadline at now (now != 0), else -ENOTCONN - and
  * shut the socket down.  Threads still inside libnbd with it complete
  * their own tio when they return (REQ_SENDING); nobody reads from it
- * again, so no completed read buffer is filled later. */
+ * again through libnbd, so no completed read buffer is filled later.
+ * Writes libnbd had are unsettled: at a deadline (now != 0) with libnbd
+ * between messages, the socket stays open as a zombie to hear their
+ * replies; else the server's exit is watched for, if it can be. */
 static void np_teardown(struct nbd_path *np, uint64_t now)
 {
 	struct nbd_conn *conn;
 	struct um_tio *tio, *n;
-	bool watched = false;
+	bool watched = false, sending = false, unsettled = false, closing;
+	unsigned sent = 0;
 
 	pthread_mutex_lock(&np->lock);
+	closing = np->closing;
 	conn = np->conn;
 	np->conn = NULL;
 	if (conn) {
@@ -554,8 +777,18 @@ static void np_teardown(struct nbd_path *np, uint64_t now)
 			switch (req->state) {
 			case REQ_QUEUED:
 				list_del_init(&req->node);
-				/* fall through */
+				np_complete_locked(np, req->tio, err);
+				req->tio = NULL;
+				req->state = REQ_ORPHAN;
+				break;
 			case REQ_SENT:
+				req->is_read = req->tio->op == UMPATH_OP_READ && !req->flushing;
+				if (req_writes(req)) {
+					req->tio->unsettled = conn->gen;
+					unsettled = true;
+				}
+				req->zpending = true;
+				sent++;
 				np_complete_locked(np, req->tio, err);
 				req->tio = NULL;
 				req->state = REQ_ORPHAN;
@@ -563,6 +796,7 @@ static void np_teardown(struct nbd_path *np, uint64_t now)
 			case REQ_SENDING:
 			case REQ_CB_EARLY:
 				req->abandon_err = err;
+				sending = true;
 				break;
 			default:
 				break;
@@ -580,7 +814,20 @@ static void np_teardown(struct nbd_path *np, uint64_t now)
 		return;
 	if (watched)
 		um_loop_del_fd(np->loop, conn->fd);
-	shutdown(conn->fd, SHUT_RDWR);
+	if (closing || !(unsettled || sending)) {
+		shutdown(conn->fd, SHUT_RDWR);
+	} else if (now && !sending && nbd_aio_is_ready(conn->h)) {
+		/* Between messages: no request half sent, no reply half
+		 * read, so the stream can be followed from here. */
+		conn->zpending = sent;
+		if (!zombie_watch(np, conn, Z_READING)) {
+			shutdown(conn->fd, SHUT_RDWR);
+			zombie_watch(np, conn, Z_PID);
+		}
+	} else {
+		shutdown(conn->fd, SHUT_RDWR);
+		zombie_watch(np, conn, Z_PID);
+	}
 	conn_put(conn);		/* the path's reference */
 }
 
@@ -617,6 +864,9 @@ static int conn_start(struct nbd_path *np, struct nbd_conn **ret_conn)
 	conn->np = np;
 	np_get(np);
 	conn->fd = -1;
+	conn->pidfd = -1;
+	conn->gen = atomic_fetch_add(&np->next_gen, 1) + 1;
+	list_init(&conn->znode);
 	conn->refs = 1;
 	conn->state = CONN_CONNECTING;
 	list_init(&conn->free_reqs);
@@ -650,6 +900,20 @@ fail:
 	return r;
 }
 
+/* The process serving a Unix socket, as a pidfd (readable once it has
+ * exited), or -1: TCP, another pid namespace, no pidfd_open. */
+static int server_pidfd(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+#ifdef SYS_pidfd_open
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0)
+		return (int)syscall(SYS_pidfd_open, cred.pid, 0);
+#endif
+	return -1;
+}
+
 /* The handshake is over: read the export's features (before the conn is
  * published as ready, so that they need no lock). */
 static int conn_ready(struct nbd_path *np, struct nbd_conn *conn)
@@ -669,6 +933,8 @@ static int conn_ready(struct nbd_path *np, struct nbd_conn *conn)
 	conn->can_trim = nbd_can_trim(h) == 1;
 	conn->can_zero = nbd_can_zero(h) == 1;
 	conn->max_payload = max > 0 && max < NBD_MAX_PAYLOAD ? (uint64_t)max : NBD_MAX_PAYLOAD;
+	conn->structured = nbd_get_structured_replies_negotiated(h) == 1;
+	conn->pidfd = server_pidfd(conn->fd);
 	return 0;
 }
 
@@ -854,6 +1120,7 @@ static int nbd_open(struct umpath_ctx *ctx, struct um_path *p)
 		return -ENOMEM;
 	}
 	np->ctx = ctx;
+	np->path = p;
 	np->loop = ctx->loop;
 	np->timeout_ns = ctx->io_timeout_ms * MS_NS;
 	np->refs = 1;
@@ -866,6 +1133,7 @@ static int nbd_open(struct umpath_ctx *ctx, struct um_path *p)
 	um_timer_init(&np->deadline_timer, np_deadline_fire);
 	um_timer_init(&np->reconnect_timer, np_reconnect_fire);
 	um_timer_init(&np->close_timer, np_close_fire);
+	list_init(&np->zombies);
 
 	r = conn_start(np, &conn);
 	if (r < 0) {
@@ -898,6 +1166,7 @@ static void np_close_on_loop(struct nbd_path *np)
 	um_timer_cancel(np->loop, &np->deadline_timer);
 	um_timer_cancel(np->loop, &np->reconnect_timer);
 	np_teardown(np, 0);
+	zombies_free(np);
 	np_drain(np);
 	pthread_mutex_lock(&np->lock);
 	np->close_done = true;
