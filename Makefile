@@ -3,11 +3,15 @@
 #   make check    build and run every test (unit, conformance, integration)
 #   make check-sanitize   the same suite under ASan + UBSan (build-san/)
 #   make demo     the main job: a live multipath device while paths fail
+#   make fuzz     every libFuzzer target for FUZZ_SECONDS each (build-fuzz/, clang)
 BUILD ?= build
 SAN_BUILD ?= build-san
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= table message config control
 MESON_TEST_ARGS ?= --print-errorlogs
 
-.PHONY: all deps check check-sanitize demo bench clean
+.PHONY: all deps check check-sanitize fuzz demo bench clean
 
 all: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -33,6 +37,16 @@ check-sanitize: deps $(SAN_BUILD)/build.ninja
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C $(SAN_BUILD) $(MESON_TEST_ARGS) --no-suite bench
 
+# Clang with libFuzzer, ASan and UBSan; every object instrumented.
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Db_sanitize=address,undefined \
+		-Db_lundef=false -Dbuildtype=debugoptimized
+
+fuzz: deps $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD) $(FUZZ_TARGETS:%=tests/fuzz/fuzz-%)
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	bash tests/fuzz/run-fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 demo: all
 	bash scripts/demo.sh $(BUILD)
 
@@ -40,4 +54,4 @@ bench: all
 	$(BUILD)/bench/engine
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)

@@ -4,7 +4,8 @@
 # names the packages and fails.
 set -eu
 
-# command-or-pkgconfig-module : Debian package
+# command-or-pkgconfig-module-or-file : Debian package (clang and its
+# libFuzzer runtime, only Recommended by clang, for make fuzz)
 need="
 cmd:cc:gcc
 cmd:meson:meson
@@ -28,6 +29,8 @@ cmd:fusermount3:fuse3
 cmd:mkfs.ext4:e2fsprogs
 cmd:losetup:mount
 cmd:fallocate:util-linux
+cmd:clang:clang
+glob:/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-dev
 "
 missing=""
 for item in $need; do
@@ -35,6 +38,7 @@ for item in $need; do
   case $kind in
     cmd) command -v "$what" >/dev/null 2>&1 && continue ;;
     pc) command -v pkg-config >/dev/null 2>&1 && pkg-config --exists "$what" 2>/dev/null && continue ;;
+    glob) for f in $what; do [ -e "$f" ] && continue 2; done ;;
   esac
   case " $missing " in *" $pkg "*) ;; *) missing="$missing $pkg" ;; esac
 done
