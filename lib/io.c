@@ -58,8 +58,22 @@ static void req_release_locked(struct umpath_map *map, struct mp_req *rq)
 	rq->io = NULL;
 	rq->pgpath = NULL;
 	list_add(&rq->node, &map->free_reqs);	/* LIFO: warm in cache */
+	map->completing++;	/* req_complete() follows, after the unlock */
 	if (!--map->busy)
 		pthread_cond_broadcast(&map->cond);
+}
+
+/* Call the client's done() for a request req_release_locked() retired,
+ * without the lock.  Counted until it returns: umpath_map_free() promises
+ * that no completion follows it (tests/fuzz/fuzz-message found one that
+ * did, on another thread, after the map was gone). */
+static void req_complete(struct umpath_map *map, struct umpath_io *io, int err)
+{
+	io->done(io, err);
+	map_lock(map);
+	if (!--map->completing)
+		pthread_cond_broadcast(&map->cond);
+	map_unlock(map);
 }
 
 static bool op_writes(enum umpath_op op)
@@ -233,7 +247,7 @@ static void req_act(struct mp_req *rq, enum disposition d, struct um_path *path,
 		io = rq->io;
 		req_release_locked(map, rq);
 		map_unlock(map);
-		io->done(io, err);
+		req_complete(map, io, err);
 		break;
 	}
 }
@@ -354,7 +368,7 @@ out:
 	else if (requeue)
 		req_remap(rq);
 	else
-		io->done(io, err);
+		req_complete(map, io, err);
 }
 
 int umpath_map_submit(struct umpath_map *map, struct umpath_io *io)

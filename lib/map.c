@@ -1050,8 +1050,8 @@ void umpath_map_free(struct umpath_map *map)
 	 * or re-dispatching, no pg_init (whose end may kick again). */
 	map_lock(map);
 	for (;;) {
-		while (map->inflight || map->busy || map->delivering || map->kicking ||
-		       map->pool_waking)
+		while (map->inflight || map->busy || map->completing || map->delivering ||
+		       map->kicking || map->pool_waking)
 			map_wait_locked(map);
 		if (!map->live->pg_init_in_progress)
 			break;

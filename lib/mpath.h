@@ -133,6 +133,7 @@ struct umpath_map {
 	struct list_head held;		/* guarded by lock: not mapped, map suspended */
 	unsigned inflight;		/* guarded by lock: reqs at a transport */
 	unsigned busy;			/* guarded by lock: reqs out of the pool */
+	unsigned completing;		/* guarded by lock: done() callbacks not yet returned */
 	/* pool */
 	struct mp_req *reqs;
 	struct list_head free_reqs;	/* guarded by lock */
