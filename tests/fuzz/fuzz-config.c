@@ -13,6 +13,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <umpath/umpath-mem.h>
+
 #include "daemon.h"
 #include "fuzz.h"
 #include "log.h"

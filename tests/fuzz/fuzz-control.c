@@ -12,6 +12,8 @@
 #undef NDEBUG
 #include "../../daemon/control.c"
 
+#include <umpath/umpath-mem.h>
+
 #include "fuzz.h"
 
 #define FZ_MAX_INPUT 16384
