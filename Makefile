@@ -4,6 +4,7 @@
 #   make check-sanitize   the same suite under ASan + UBSan (build-san/)
 #   make demo     the main job: a live multipath device while paths fail
 #   make fuzz     every libFuzzer target for FUZZ_SECONDS each (build-fuzz/, clang)
+#   make chaos    the chaos soak for CHAOS_SECONDS (CHAOS_SEED to replay a run)
 BUILD ?= build
 SAN_BUILD ?= build-san
 FUZZ_BUILD ?= build-fuzz
@@ -11,7 +12,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= table message config control
 MESON_TEST_ARGS ?= --print-errorlogs
 
-.PHONY: all deps check check-sanitize fuzz demo bench clean
+.PHONY: all deps check check-sanitize fuzz chaos demo bench clean
 
 all: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -46,6 +47,9 @@ fuzz: deps $(FUZZ_BUILD)/build.ninja
 	ninja -C $(FUZZ_BUILD) $(FUZZ_TARGETS:%=tests/fuzz/fuzz-%)
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	bash tests/fuzz/run-fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+chaos: all
+	bash tests/chaos/soak.sh $(BUILD)/umpathd $(BUILD)/umpath
 
 demo: all
 	bash scripts/demo.sh $(BUILD)
