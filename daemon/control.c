@@ -315,6 +315,7 @@ static int do_create(struct umd_control *c, int argc, char **argv, struct ctl_re
 
 static int do_remove(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
 {
+	struct ctl_busy busy;
 	bool force = false;
 	int r;
 
@@ -322,7 +323,11 @@ static int do_remove(struct umd_control *c, int argc, char **argv, struct ctl_re
 		force = true;
 	else if (argc != 2)
 		return fail(rep, -EINVAL, "usage: remove NAME [--force]");
+	/* A forced remove swaps in a table that fails all I/O: not between
+	 * a reload's load and its resume. */
+	busy_enter(c, &busy, argv[1]);
 	r = umd_map_remove(c->d, argv[1], force);
+	busy_leave(c, &busy);
 	if (r == -ENXIO)
 		return fail(rep, r, "no such map");
 	if (r == -EBUSY)
