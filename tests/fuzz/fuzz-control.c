@@ -3,7 +3,8 @@
  * ctlproto.h says), each served by control.c's own connection code on a
  * socketpair, as a connection thread serves it.
  *
- * Every reply must be "OK\n" and output, or one line "ERR ENAME reason\n";
+ * Every reply must be "OK\n" and output, or "ERR ENAME reason\n" and at
+ * most one detail line;
  * the output of a --json view must be one valid JSON value (UTF-8, escaped
  * control characters).  Each input starts from two maps, a and b, on mem
  * paths, and every map is removed at its end: none may stay referenced.
@@ -78,10 +79,19 @@ static void check_reply(const char *req, size_t reqlen, const char *rep, size_t 
 		}
 		return;
 	}
-	/* ERR ENAME reason\n: one line. */
-	FZ_CHECK(len > 5 && !memcmp(rep, "ERR E", 5));
-	FZ_CHECK(memchr(rep, '\n', len) == rep + len - 1);
-	FZ_CHECK(!memchr(rep, '\0', len));
+	/* "ERR ENAME reason\n", maybe one detail line after it (ctlproto.h). */
+	const char *nl = memchr(rep, '\n', len);
+	bool ok = len > 5 && !memcmp(rep, "ERR E", 5) && nl && !memchr(rep, '\0', len);
+
+	if (ok && nl != rep + len - 1) {
+		const char *nl2 = memchr(nl + 1, '\n', len - (size_t)(nl + 1 - rep));
+
+		ok = nl2 == rep + len - 1 && nl2 > nl + 1;
+	}
+	if (!ok) {
+		fprintf(stderr, "bad reply to '%s': '%.*s'\n", req, (int)len, rep);
+		FZ_CHECK(!"an error is one status line and at most one detail line");
+	}
 }
 
 /* Serve one request (req, len bytes, as the client sends it). */
