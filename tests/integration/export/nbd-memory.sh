@@ -13,7 +13,7 @@ D=$(dirname "$0")
 U="nbd+unix:///mp?socket=$T/nbd.sock"
 
 # No 4 GiB allocation may succeed in this daemon.
-if ldd "$UMPATHD" | grep -q libasan; then
+if ldd "$UMPATHD" | grep libasan >/dev/null; then	# not -q: pipefail would see ldd's SIGPIPE
   export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}allocator_may_return_null=1:max_allocation_size_mb=1024"
   launch() { start_daemon "$@"; }
 else
