@@ -88,6 +88,10 @@ struct um_transport {
 	bool (*exists)(struct umpath_ctx *ctx, const char *path);
 	/* Open: set p->priv and p->size.  -ENOENT etc. */
 	int (*open)(struct umpath_ctx *ctx, struct um_path *p);
+	/* Optional: may one more map share the open path?  What reopening
+	 * the device would say (an offline disk: -ENXIO), as Linux opens a
+	 * device once per mapped device, not once per machine. */
+	int (*attach)(struct um_path *p);
 	void (*close)(struct um_path *p);
 	void (*submit)(struct um_path *p, struct um_tio *tio);
 };
@@ -110,7 +114,10 @@ struct um_path {
 	_Atomic uint64_t st_lat_hist[UM_LAT_BUCKETS];	/* by log2(ns) */
 };
 
-int um_path_get(struct umpath_ctx *ctx, const char *name, struct um_path **ret_path);
+/* The open path of that name, opened now if no table has it.  new_user:
+ * the caller's map holds no reference to it yet (see um_transport.attach). */
+int um_path_get(struct umpath_ctx *ctx, const char *name, bool new_user,
+		struct um_path **ret_path);
 /* Another reference to an open path. */
 void um_path_ref(struct um_path *p);
 void um_path_put(struct um_path *p);

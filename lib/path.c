@@ -29,7 +29,8 @@ bool um_path_exists(struct umpath_ctx *ctx, const char *name)
 	return tp && tp->exists(ctx, name);
 }
 
-int um_path_get(struct umpath_ctx *ctx, const char *name, struct um_path **ret_path)
+int um_path_get(struct umpath_ctx *ctx, const char *name, bool new_user,
+		struct um_path **ret_path)
 {
 	const struct um_transport *tp;
 	struct um_path *p;
@@ -40,6 +41,11 @@ int um_path_get(struct umpath_ctx *ctx, const char *name, struct um_path **ret_p
 		if (!strcmp(p->name, name)) {
 			p->refs++;
 			pthread_mutex_unlock(&ctx->lock);
+			r = new_user && p->tp->attach ? p->tp->attach(p) : 0;
+			if (r < 0) {
+				um_path_put(p);
+				return r;
+			}
 			*ret_path = p;
 			return 0;
 		}

@@ -220,6 +220,33 @@ static bool path_printable(const char *name)
 	return true;
 }
 
+/* Whether a table of map (live or loaded) names the path already: Linux
+ * reuses the mapped device's own open of it rather than opening it anew. */
+static bool map_holds_path(struct umpath_map *map, const char *name)
+{
+	struct multipath *tables[2];
+	bool found = false;
+
+	if (!map)
+		return false;
+	map_lock(map);
+	tables[0] = map->live;
+	tables[1] = map->inactive;
+	for (unsigned i = 0; i < 2 && !found; i++) {
+		struct priority_group *pg;
+		struct pgpath *p;
+
+		if (!tables[i])
+			continue;
+		list_for_each_entry(pg, &tables[i]->priority_groups, list)
+			list_for_each_entry(p, &pg->pgpaths, list)
+				if (!strcmp(p->path->name, name))
+					found = true;
+	}
+	map_unlock(map);
+	return found;
+}
+
 static struct pgpath *parse_path(struct parse *ps, struct arg_set *as,
 				 struct priority_group *pg, struct multipath *m, int *ret_err)
 {
@@ -254,7 +281,7 @@ static struct pgpath *parse_path(struct parse *ps, struct arg_set *as,
 	if (m->check_only)
 		r = um_path_exists(m->ctx, name) ? 0 : -ENOENT;
 	else
-		r = um_path_get(m->ctx, name, &p->path);
+		r = um_path_get(m->ctx, name, !map_holds_path(m->map, name), &p->path);
 	if (r < 0) {
 		ps->error = "error getting device";
 		path_detail(name, r);

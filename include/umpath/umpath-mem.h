@@ -26,7 +26,8 @@ int umpath_mem_store_new(struct umpath_ctx *ctx, uint64_t size, unsigned nr,
 			 const char *const *names, int bare);
 enum umpath_mem_fault {
 	UMPATH_MEM_ONLINE,	/* works */
-	UMPATH_MEM_OFFLINE,	/* every I/O fails with EIO */
+	UMPATH_MEM_OFFLINE,	/* every I/O fails with EIO; a table naming it
+				 * is refused (ENXIO), as an offline disk is */
 	UMPATH_MEM_HANG,	/* I/O is held until the fault changes */
 	UMPATH_MEM_DELAY,	/* every I/O completes after arg microseconds */
 	UMPATH_MEM_ERROR,	/* every I/O fails with -arg (an errno) */
@@ -37,7 +38,8 @@ int umpath_mem_set_fault(struct umpath_ctx *ctx, const char *name,
 			 enum umpath_mem_fault fault, unsigned arg);
 /* I/O count seen by a mem path (for tests of selector spread). */
 int umpath_mem_io_count(struct umpath_ctx *ctx, const char *name, uint64_t *ret_count);
-/* Forget every mem store whose paths no map uses any more. */
+/* Forget every mem store: its names are free for a new store at once; a
+ * store that a map still uses lives on until its last path closes. */
 void umpath_mem_reset(struct umpath_ctx *ctx);
 
 

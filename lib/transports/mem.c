@@ -30,6 +30,9 @@ struct mem_store {
 	uint8_t *data;
 	uint64_t size;
 	int bare;			/* names usable without "mem:" */
+	bool forgotten;			/* reset: off ctx->mem_stores, freed at the
+					 * last close; guarded by ctx->lock */
+	unsigned opens;			/* of all its paths, guarded by ctx->lock */
 	unsigned nr;
 	struct mem_path paths[];
 };
@@ -158,6 +161,9 @@ static void mem_submit(struct um_path *p, struct um_tio *tio)
 	tio->done(tio, mem_fault_result(mp, fault, arg, tio));
 }
 
+static void mem_close(struct um_path *p);
+static void mem_store_free(struct mem_store *s);
+
 static int mem_claims(struct umpath_ctx *ctx, const char *name)
 {
 	return !strncmp(name, "mem:", 4) || mem_find(ctx, name);
@@ -168,32 +174,62 @@ static bool mem_exists(struct umpath_ctx *ctx, const char *name)
 	return mem_find(ctx, name) != NULL;
 }
 
+/* An offline path cannot be opened, as an offline SCSI disk cannot: Linux
+ * refuses a table naming one with ENXIO, "error getting device". */
+static int mem_check_online(struct mem_path *mp)
+{
+	bool offline;
+
+	pthread_mutex_lock(&mp->store->lock);
+	offline = mp->fault == UMPATH_MEM_OFFLINE;
+	pthread_mutex_unlock(&mp->store->lock);
+	return offline ? -ENXIO : 0;
+}
+
 static int mem_open(struct umpath_ctx *ctx, struct um_path *p)
 {
 	struct mem_path *mp;
+	int r;
 
 	pthread_mutex_lock(&ctx->lock);
 	mp = mem_find_locked(ctx, p->name);
-	if (mp)
+	if (mp) {
 		mp->opens++;
+		mp->store->opens++;
+	}
 	pthread_mutex_unlock(&ctx->lock);
 	if (!mp) {
 		um_detail_set("no in-memory store has this path");
 		return -ENOENT;
 	}
 	p->priv = mp;
+	r = mem_check_online(mp);
+	if (r < 0) {
+		mem_close(p);
+		return r;
+	}
 	p->size = mp->store->size;
 	return 0;
+}
+
+static int mem_attach(struct um_path *p)
+{
+	return mem_check_online(p->priv);
 }
 
 static void mem_close(struct um_path *p)
 {
 	struct mem_path *mp = p->priv;
-	struct umpath_ctx *ctx = mp->store->ctx;
+	struct mem_store *s = mp->store;
+	struct umpath_ctx *ctx = s->ctx;
+	bool gone;
 
 	pthread_mutex_lock(&ctx->lock);
 	mp->opens--;
+	gone = !--s->opens && s->forgotten;
 	pthread_mutex_unlock(&ctx->lock);
+	if (gone)
+		mem_store_free(s);
 }
 
 const struct um_transport um_mem_transport = {
@@ -202,6 +238,7 @@ const struct um_transport um_mem_transport = {
 	.exists = mem_exists,
 	.open = mem_open,
 	.close = mem_close,
+	.attach = mem_attach,
 	.submit = mem_submit,
 };
 
@@ -308,12 +345,14 @@ void umpath_mem_reset(struct umpath_ctx *ctx)
 	list_init(&gone);
 	pthread_mutex_lock(&ctx->lock);
 	list_for_each_entry_safe(s, n, &ctx->mem_stores, node) {
-		unsigned opens = 0;
-
-		for (unsigned i = 0; i < s->nr; i++)
-			opens += s->paths[i].opens;
-		if (!opens)
+		/* One still open goes at its last close: its names are free
+		 * for a new store at once. */
+		if (s->opens) {
+			list_del_init(&s->node);
+			s->forgotten = true;
+		} else {
 			list_move_tail(&s->node, &gone);
+		}
 	}
 	pthread_mutex_unlock(&ctx->lock);
 	list_for_each_entry_safe(s, n, &gone, node)

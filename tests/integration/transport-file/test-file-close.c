@@ -73,7 +73,7 @@ int main(void)
 		const char *name = round & 1 ? direct : img;
 		struct um_path *p;
 
-		CHECK_EQ_INT(um_path_get(ctx, name, &p), 0);
+		CHECK_EQ_INT(um_path_get(ctx, name, true, &p), 0);
 		for (unsigned i = 0; i < NR; i++) {
 			c_init(&c[i], ctx, buf + i * BS, i);
 			um_path_submit(p, &c[i].tio);
@@ -89,7 +89,7 @@ int main(void)
 		const char *name = round & 1 ? direct : img;
 		struct um_path *p;
 
-		CHECK_EQ_INT(um_path_get(ctx, name, &p), 0);
+		CHECK_EQ_INT(um_path_get(ctx, name, true, &p), 0);
 		c_init(&c[0], ctx, buf, round % NR);
 		c[0].put = p;
 		um_path_submit(p, &c[0].tio);

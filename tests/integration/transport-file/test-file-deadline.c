@@ -74,7 +74,7 @@ static void test_direct(struct umpath_ctx *ctx, const char *fuse, const char *im
 	struct um_path *p;
 	double t0, t1;
 
-	CHECK_EQ_INT(um_path_get(ctx, fuse, &p), 0);
+	CHECK_EQ_INT(um_path_get(ctx, fuse, true, &p), 0);
 	for (unsigned i = 0; i < NR; i++) {
 		memset(&w[i], 0, sizeof(w[i]));
 		w[i].buf = ft_alloc(BS);

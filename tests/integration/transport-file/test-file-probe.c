@@ -32,7 +32,7 @@ static int probe(struct umpath_ctx *ctx, const char *name, uint64_t want_size)
 	struct um_path *p;
 	struct timespec dl;
 
-	CHECK_EQ_INT(um_path_get(ctx, name, &p), 0);
+	CHECK_EQ_INT(um_path_get(ctx, name, true, &p), 0);
 	CHECK_EQ_INT(p->size, want_size);
 	CHECK_EQ_INT(um_path_probe(p, probe_done, &pw), 0);
 	clock_gettime(CLOCK_REALTIME, &dl);
@@ -66,7 +66,7 @@ int main(void)
 	CHECK_EQ_INT(probe(ctx, small, 1024), 0);
 
 	/* Hold the path open (size 1 MiB) while the file shrinks to 0. */
-	CHECK_EQ_INT(um_path_get(ctx, img, &keep), 0);
+	CHECK_EQ_INT(um_path_get(ctx, img, true, &keep), 0);
 	CHECK(truncate(img, 0) == 0);
 	CHECK_EQ_INT(probe(ctx, img, 1u << 20), -EIO);
 	CHECK(umpath_is_path_error(-EIO));
