@@ -256,6 +256,7 @@ int main(int argc, char **argv)
 			r0 = measure(ctx, map, 0, 0, n);
 			r4 = measure(ctx, map, sizeof(buf), 0, n);
 			umpath_map_free(map);
+			umpath_mem_set_fault(ctx, "b0", UMPATH_MEM_ONLINE, 0);
 			spread(sp0, sizeof(sp0), &r0);
 			spread(sp4, sizeof(sp4), &r4);
 			printf("%-24s %5u %12.0f %7.1f %7s %12.0f %7.1f %7s\n", selectors[s], n,
@@ -269,7 +270,6 @@ int main(int argc, char **argv)
 	printf("\nWith b0 offline: table of 2 groups, N paths (b0 offline) + 1 spare;\n"
 	       "b0 is failed during warm-up, the figures are the steady state after.\n");
 	printf("%-24s %5s %12s %7s %7s\n", "selector", "paths", "0 B ops/s", "ns/op", "spread");
-	umpath_mem_set_fault(ctx, "b0", UMPATH_MEM_OFFLINE, 0);
 	for (size_t s = 0; s < sizeof(selectors) / sizeof(selectors[0]); s++) {
 		for (size_t p = 0; p < sizeof(path_counts) / sizeof(path_counts[0]); p++) {
 			unsigned n = path_counts[p];
@@ -282,6 +282,8 @@ int main(int argc, char **argv)
 			o += (size_t)snprintf(table + o, sizeof(table) - o, " ");
 			group_words(table + o, sizeof(table) - o, selectors[s], NNAMES - 1, 1);
 			map = make_map(ctx, table);
+			/* After the table is in: an offline path cannot be opened. */
+			umpath_mem_set_fault(ctx, "b0", UMPATH_MEM_OFFLINE, 0);
 			r0 = measure(ctx, map, 0, 1, n - 1);	/* spread over b1.. */
 			umpath_map_status(map, st, sizeof(st));
 			if (!strstr(st, " b0 F 1 ")) {
@@ -289,12 +291,12 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			umpath_map_free(map);
+			umpath_mem_set_fault(ctx, "b0", UMPATH_MEM_ONLINE, 0);
 			spread(sp0, sizeof(sp0), &r0);
 			printf("%-24s %3u-1 %12.0f %7.1f %7s\n", selectors[s], n, r0.ops_per_s,
 			       r0.ns_per_op, sp0);
 		}
 	}
-	umpath_mem_set_fault(ctx, "b0", UMPATH_MEM_ONLINE, 0);
 	umpath_ctx_free(ctx);
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -43,6 +44,7 @@ static const struct ctl_verb verbs[] = {
 	{ "show",    1, 3,  "show topology|paths|maps [NAME] [--json]", false },
 	{ "events",  0, 2,  "events [NAME] [--json]", true },
 	{ "reconfigure", 0, 0, "reconfigure", false },
+	{ "mem",     1, -1, "mem store [--bare] SIZE NAME... | fault NAME STATE [ARG] | reset", false },
 };
 
 static const struct ctl_verb *find_verb(const char *name)
@@ -83,26 +85,98 @@ static char *build_request(int argc, char **argv, size_t *ret_len)
 	return buf;
 }
 
-static int ctl_connect(const char *path)
+/* Whether whoever answers on path may be believed.  The directory must be
+ * root's or ours and not writable by others (a sticky one, as /tmp, keeps
+ * others from replacing our socket): else its owner could have put a
+ * socket of theirs there, e.g. /tmp/umpath-UID made by another user before
+ * our daemon ever ran.  Checked before connecting, so that nothing is sent
+ * to such a socket. */
+static int check_dir(const char *path, char *err, size_t errlen)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else if ((size_t)(slash - path) < sizeof(dir))
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	else
+		return -ENAMETOOLONG;
+	if (stat(dir, &st) < 0)
+		return -errno;	/* connect says the same, with the path */
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		snprintf(err, errlen, "its directory %s belongs to uid %u (only root or uid %u "
+			 "may own it)", dir, (unsigned)st.st_uid, (unsigned)geteuid());
+		return -EPERM;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+		snprintf(err, errlen, "its directory %s is writable by others (mode %04o)", dir,
+			 (unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* The process answering must be root or ourselves: anyone else may forge
+ * any answer. */
+static int check_peer(int fd, char *err, size_t errlen)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		snprintf(err, errlen, "cannot tell who answers: SO_PEERCRED: %s", strerror(errno));
+		return -EPERM;
+	}
+	if (cred.uid != 0 && cred.uid != geteuid()) {
+		snprintf(err, errlen, "it is served by uid %u (pid %ld), not by root or uid %u",
+			 (unsigned)cred.uid, (long)cred.pid, (unsigned)geteuid());
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Connect to umpathd at path and check that it is to be trusted: the fd,
+ * or -errno (-EPERM: not trusted, err says why). */
+static int ctl_connect(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	int fd, r;
 
+	*err = '\0';
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
+	r = check_dir(path, err, errlen);
+	if (r < 0)
+		return r;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int r = -errno;
-
+		r = -errno;
 		if (r == -EINTR)
 			continue;
 		close(fd);
 		return r;
 	}
+	r = check_peer(fd, err, errlen);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
 	return fd;
+}
+
+static void print_unreachable(const char *path, int r, const char *err)
+{
+	if (*err)
+		fprintf(stderr, "umpath: not trusting umpathd at %s: %s\n", path, err);
+	else
+		fprintf(stderr, "umpath: cannot reach umpathd at %s: %s\n", path, strerror(-r));
 }
 
 /* Send the request.  A failure is not final: umpathd may have answered
@@ -264,7 +338,7 @@ static int stream_reply(int fd, int argc, char **argv, const char *path)
 int cli_ctl(const char *socket_path, int argc, char **argv)
 {
 	const struct ctl_verb *v = find_verb(argv[0]);
-	char pathbuf[512], *req, *reply = NULL, *nl;
+	char pathbuf[512], why[512], *req, *reply = NULL, *nl;
 	const char *path;
 	size_t req_len, reply_len = 0;
 	int fd, r;
@@ -299,9 +373,9 @@ int cli_ctl(const char *socket_path, int argc, char **argv)
 		print_error(argc, argv, "request too large");
 		return 1;
 	}
-	fd = ctl_connect(path);
+	fd = ctl_connect(path, why, sizeof(why));
 	if (fd < 0) {
-		fprintf(stderr, "umpath: cannot reach umpathd at %s: %s\n", path, strerror(-fd));
+		print_unreachable(path, fd, why);
 		free(req);
 		return 1;
 	}
@@ -358,5 +432,34 @@ int cli_ctl(const char *socket_path, int argc, char **argv)
 		r = 1;
 	}
 	free(reply);
+	return r;
+}
+
+int cli_ctl_request(const char *socket_path, int argc, char **argv, char **ret_reply,
+		    size_t *ret_len, char *err, size_t errlen)
+{
+	char pathbuf[512], *req;
+	const char *path = ctl_socket_path(socket_path, pathbuf, sizeof(pathbuf));
+	size_t req_len;
+	int fd, r;
+
+	req = build_request(argc, argv, &req_len);
+	if (!req) {
+		snprintf(err, errlen, "request too large");
+		return -E2BIG;
+	}
+	fd = ctl_connect(path, err, errlen);
+	if (fd < 0) {
+		if (!*err)
+			snprintf(err, errlen, "cannot reach umpathd at %s: %s", path, strerror(-fd));
+		free(req);
+		return fd;
+	}
+	send_request(fd, req, req_len);
+	free(req);
+	r = read_reply(fd, ret_reply, ret_len);
+	close(fd);
+	if (r < 0)
+		snprintf(err, errlen, "no answer from umpathd at %s: %s", path, strerror(-r));
 	return r;
 }

@@ -1,7 +1,9 @@
-/* scenario.c - `umpath scenario FILE.scn`: runs a conformance scenario (the
- * language of shared/conformance/README.md) against the engine, with paths
- * p0..pN-1 as mem paths over one 64 MiB store, and prints the transcript the
- * way the kernel recorder does (without its "# kernel" header line).
+/* scenario.c - `umpath scenario [--daemon ...] FILE.scn`: runs a conformance
+ * scenario (the language of shared/conformance/README.md) and prints the
+ * transcript the way the kernel recorder does (without its "# kernel"
+ * header line).  Paths p0..pN-1 are mem paths over one 64 MiB store; the
+ * commands go to the engine in this process or, with --daemon, to a
+ * umpathd through its control socket and NBD export (scenario.h).
  * I/O is issued as the recorder's dd does it: one 512-byte request at a
  * time, stopping at the first error. */
 #include <errno.h>
@@ -14,21 +16,13 @@
 
 #include <nettle/md5.h>
 
-#include <umpath/umpath.h>
-#include <umpath/umpath-mem.h>
-
 #include "cli.h"
 #include "ctlproto.h"
+#include "scenario.h"
 
-#define SCN_SECTORS 131072u
 #define SCN_MAX_MAPS 64
 #define SCN_MAX_BG 64
 #define SCN_MAX_WORDS 256
-
-struct scn_map {
-	char *name;
-	struct umpath_map *map;
-};
 
 struct scn_bg {
 	pthread_t thread;
@@ -40,80 +34,13 @@ struct scn_bg {
 };
 
 struct scenario {
-	struct umpath_ctx *ctx;
-	pthread_mutex_t lock;	/* guards maps against bg threads */
-	struct scn_map maps[SCN_MAX_MAPS];
+	struct scn_backend *b;
+	char *maps[SCN_MAX_MAPS];	/* created and not removed: for the reset */
 	unsigned nmaps;
 	struct scn_bg *bg[SCN_MAX_BG];
 	unsigned nbg;
 	unsigned npaths;
 };
-
-/* ---- synchronous I/O over the async API ------------------------------- */
-
-struct sync_io {
-	struct umpath_io io;
-	struct umpath_pool_wait pool;	/* while the map's pool is full */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool done;
-	bool pool_ready;
-	int err;
-};
-
-static void sync_done(struct umpath_io *io, int err)
-{
-	struct sync_io *s = (struct sync_io *)io;
-
-	pthread_mutex_lock(&s->lock);
-	s->done = true;
-	s->err = err;
-	pthread_cond_signal(&s->cond);
-	pthread_mutex_unlock(&s->lock);
-}
-
-static void sync_pool_ready(struct umpath_pool_wait *w)
-{
-	struct sync_io *s = w->opaque;
-
-	pthread_mutex_lock(&s->lock);
-	s->pool_ready = true;
-	pthread_cond_signal(&s->cond);
-	pthread_mutex_unlock(&s->lock);
-}
-
-int cli_sync_io(struct umpath_map *map, enum umpath_op op, uint64_t off, uint64_t len, void *buf)
-{
-	struct sync_io s = {
-		.io = { .op = op, .offset = off, .length = len, .buf = buf, .done = sync_done },
-	};
-	int r;
-
-	s.pool.fn = sync_pool_ready;
-	s.pool.opaque = &s;
-	pthread_mutex_init(&s.lock, NULL);
-	pthread_cond_init(&s.cond, NULL);
-	/* A full pool: wait until the map frees a request, then retry. */
-	while ((r = umpath_map_submit(map, &s.io)) == -EAGAIN) {
-		s.pool_ready = false;
-		if (umpath_map_pool_wait(map, &s.pool) == 1)
-			continue;
-		pthread_mutex_lock(&s.lock);
-		while (!s.pool_ready)
-			pthread_cond_wait(&s.cond, &s.lock);
-		pthread_mutex_unlock(&s.lock);
-	}
-	if (r == 0) {
-		pthread_mutex_lock(&s.lock);
-		while (!s.done)
-			pthread_cond_wait(&s.cond, &s.lock);
-		pthread_mutex_unlock(&s.lock);
-		r = s.err;
-	}
-	pthread_mutex_destroy(&s.lock);
-	pthread_cond_destroy(&s.cond);
-	return r;
-}
 
 const char *cli_errname(int err)
 {
@@ -122,35 +49,15 @@ const char *cli_errname(int err)
 	return n ? n : "EOTHER";
 }
 
-/* ---- maps by name ----------------------------------------------------- */
-
-static struct umpath_map *scn_find(struct scenario *scn, const char *name)
+static void forget_map(struct scenario *scn, const char *name)
 {
-	struct umpath_map *map = NULL;
-
-	pthread_mutex_lock(&scn->lock);
-	for (unsigned i = 0; i < scn->nmaps; i++)
-		if (!strcmp(scn->maps[i].name, name))
-			map = scn->maps[i].map;
-	pthread_mutex_unlock(&scn->lock);
-	return map;
-}
-
-static void scn_remove(struct scenario *scn, const char *name)
-{
-	struct umpath_map *map = NULL;
-
-	pthread_mutex_lock(&scn->lock);
 	for (unsigned i = 0; i < scn->nmaps; i++) {
-		if (!strcmp(scn->maps[i].name, name)) {
-			map = scn->maps[i].map;
-			free(scn->maps[i].name);
+		if (!strcmp(scn->maps[i], name)) {
+			free(scn->maps[i]);
 			scn->maps[i] = scn->maps[--scn->nmaps];
-			break;
+			return;
 		}
 	}
-	pthread_mutex_unlock(&scn->lock);
-	umpath_map_free(map);
 }
 
 /* ---- data I/O, as dd does it ------------------------------------------ */
@@ -170,15 +77,12 @@ static void md5_prefix(const uint8_t *data, size_t len, char out[13])
 static void do_data_io(struct scenario *scn, bool is_write, const char *name,
 		       unsigned long sector, unsigned long count, char *result, size_t rlen)
 {
-	struct umpath_map *map = scn_find(scn, name);
-	size_t len = count * UMPATH_SECTOR_SIZE;
+	const struct scn_backend_ops *ops = scn->b->ops;
+	size_t len = count * 512;
+	struct scn_io *io;
 	uint8_t *data;
-	int r = 0;
+	int r;
 
-	if (!map) {
-		snprintf(result, rlen, "error ENXIO");
-		return;
-	}
 	data = calloc(1, len ? len : 1);
 	if (!data) {
 		snprintf(result, rlen, "error ENOMEM");
@@ -192,10 +96,12 @@ static void do_data_io(struct scenario *scn, bool is_write, const char *name,
 		for (size_t i = 0; i < len; i++)
 			data[i] = (uint8_t)word[i % (size_t)wl];
 	}
-	for (unsigned long i = 0; i < count && !r; i++)
-		r = cli_sync_io(map, is_write ? UMPATH_OP_WRITE : UMPATH_OP_READ,
-				(sector + i) * UMPATH_SECTOR_SIZE, UMPATH_SECTOR_SIZE,
-				data + i * UMPATH_SECTOR_SIZE);
+	r = ops->io_open(scn->b, name, &io);
+	if (!r) {
+		for (unsigned long i = 0; i < count && !r; i++)
+			r = ops->io(io, is_write, (sector + i) * 512, data + i * 512, 512);
+		ops->io_close(io);
+	}
 	if (r) {
 		snprintf(result, rlen, "error %s", cli_errname(r));
 	} else if (is_write) {
@@ -232,30 +138,34 @@ static void scn_wait_bg(struct scenario *scn, bool print)
 	scn->nbg = 0;
 }
 
+/* Back to no maps and no paths, as the recorder's cleanup does. */
 static void scn_reset(struct scenario *scn)
 {
+	const struct scn_backend_ops *ops = scn->b->ops;
 	char *fail[] = { (char *)"fail_if_no_path" };
 
 	/* Background I/O may be queued or held: let it finish or fail. */
 	for (unsigned i = 0; i < scn->nmaps; i++) {
-		umpath_map_resume(scn->maps[i].map);
-		umpath_map_message(scn->maps[i].map, 1, fail);
+		ops->resume(scn->b, scn->maps[i]);
+		ops->message(scn->b, scn->maps[i], 1, fail);
 	}
 	for (unsigned i = 0; i < scn->npaths; i++) {
 		char name[16];
 
 		snprintf(name, sizeof(name), "p%u", i);
-		umpath_mem_set_fault(scn->ctx, name, UMPATH_MEM_ONLINE, 0);
+		ops->set_online(scn->b, name, true);
 	}
 	scn_wait_bg(scn, false);
-	while (scn->nmaps)
-		scn_remove(scn, scn->maps[0].name);
-	umpath_mem_reset(scn->ctx);
+	while (scn->nmaps) {
+		ops->remove(scn->b, scn->maps[0]);
+		forget_map(scn, scn->maps[0]);
+	}
+	if (scn->npaths)
+		ops->paths_reset(scn->b);
 	scn->npaths = 0;
 }
 
 /* ---- commands --------------------------------------------------------- */
-
 
 static bool parse_ulong(const char *s, unsigned long *ret)
 {
@@ -268,11 +178,17 @@ static bool parse_ulong(const char *s, unsigned long *ret)
 	return !*end && !errno;
 }
 
+static void print_result(int r)
+{
+	if (r)
+		printf("error %s\n", cli_errname(r));
+	else
+		printf("ok\n");
+}
+
 static void cmd_paths(struct scenario *scn, int argc, char **argv)
 {
 	unsigned long n;
-	char names[64][16];
-	const char *ptrs[64];
 	int r;
 
 	scn_reset(scn);
@@ -280,115 +196,84 @@ static void cmd_paths(struct scenario *scn, int argc, char **argv)
 		printf("error EINVAL\n");
 		return;
 	}
-	for (unsigned i = 0; i < n; i++) {
-		snprintf(names[i], sizeof(names[i]), "p%u", i);
-		ptrs[i] = names[i];
-	}
-	r = umpath_mem_store_new(scn->ctx, (uint64_t)SCN_SECTORS * UMPATH_SECTOR_SIZE, (unsigned)n,
-				 ptrs, 1);
-	if (r < 0) {
-		printf("error %s\n", cli_errname(r));
-		return;
-	}
-	scn->npaths = (unsigned)n;
-	printf("ok\n");
+	r = scn->b->ops->paths(scn->b, (unsigned)n);
+	if (!r)
+		scn->npaths = (unsigned)n;
+	print_result(r);
 }
 
 static void cmd_create_load(struct scenario *scn, bool create, int argc, char **argv)
 {
-	char err[256] = "";
-	char *table;
+	const struct scn_backend_ops *ops = scn->b->ops;
+	char err[512] = "", *table, *name;
 	int r;
 
 	if (argc < 1) {
 		printf("error EINVAL\n");
 		return;
 	}
+	if (create && scn->nmaps == SCN_MAX_MAPS) {
+		printf("error ENOMEM: too many maps\n");
+		return;
+	}
 	table = ctl_join_words(argc - 1, argv + 1);
-	if (!table) {
+	name = strdup(argv[0]);
+	if (!table || !name) {
+		free(table);
+		free(name);
 		printf("error ENOMEM\n");
 		return;
 	}
-	if (create) {
-		struct umpath_map *map;
-
-		if (scn_find(scn, argv[0])) {
-			r = -EBUSY;
-			snprintf(err, sizeof(err), "device %s already exists", argv[0]);
-		} else if (scn->nmaps == SCN_MAX_MAPS) {
-			r = -ENOMEM;
-			snprintf(err, sizeof(err), "too many maps");
-		} else {
-			r = umpath_map_new(scn->ctx, argv[0], table,
-					   (uint64_t)SCN_SECTORS * UMPATH_SECTOR_SIZE, err,
-					   sizeof(err), &map);
-			if (r == 0) {
-				pthread_mutex_lock(&scn->lock);
-				scn->maps[scn->nmaps].name = strdup(argv[0]);
-				scn->maps[scn->nmaps++].map = map;
-				pthread_mutex_unlock(&scn->lock);
-			}
-		}
-	} else {
-		struct umpath_map *map = scn_find(scn, argv[0]);
-
-		if (!map) {
-			r = -ENXIO;
-			snprintf(err, sizeof(err), "device %s does not exist", argv[0]);
-		} else {
-			r = umpath_map_load(map, table, err, sizeof(err));
-		}
-	}
-	free(table);
-	if (r == 0)
-		printf("ok\n");
+	if (create)
+		r = ops->create(scn->b, name, table, err, sizeof(err));
 	else
+		r = ops->load(scn->b, name, table, err, sizeof(err));
+	if (create && !r)
+		scn->maps[scn->nmaps++] = name;
+	else
+		free(name);
+	free(table);
+	if (r)
 		printf("error %s: %s\n", cli_errname(r), err);
+	else
+		printf("ok\n");
 }
 
 static void cmd_map_op(struct scenario *scn, const char *cmd, int argc, char **argv)
 {
-	struct umpath_map *map = argc >= 1 ? scn_find(scn, argv[0]) : NULL;
+	const struct scn_backend_ops *ops = scn->b->ops;
 	char buf[4096];
-	int r = 0;
+	int r;
 
-	if (!map) {
-		printf("error ENXIO\n");
+	if (argc < 1) {
+		printf("error EINVAL\n");
 		return;
 	}
 	if (!strcmp(cmd, "table") || !strcmp(cmd, "status")) {
-		if (!strcmp(cmd, "table"))
-			umpath_map_table(map, buf, sizeof(buf));
+		r = ops->status(scn->b, argv[0], !strcmp(cmd, "table"), buf, sizeof(buf));
+		if (!r)
+			printf("%s\n", buf);
 		else
-			umpath_map_status(map, buf, sizeof(buf));
-		printf("%s\n", buf);
+			print_result(r);
 		return;
 	}
-	if (!strcmp(cmd, "message"))
-		r = umpath_map_message(map, argc - 1, argv + 1);
-	else if (!strcmp(cmd, "suspend"))
-		r = umpath_map_suspend(map, argc > 1 && !strcmp(argv[1], "noflush") ?
-					    UMPATH_SUSPEND_NOFLUSH : 0);
-	else if (!strcmp(cmd, "resume"))
-		r = umpath_map_resume(map);
-	else if (!strcmp(cmd, "remove"))
-		scn_remove(scn, argv[0]);
-	if (r)
-		printf("error %s\n", cli_errname(r));
-	else
-		printf("ok\n");
+	if (!strcmp(cmd, "message")) {
+		r = ops->message(scn->b, argv[0], argc - 1, argv + 1);
+	} else if (!strcmp(cmd, "suspend")) {
+		r = ops->suspend(scn->b, argv[0], argc > 1 && !strcmp(argv[1], "noflush"));
+	} else if (!strcmp(cmd, "resume")) {
+		r = ops->resume(scn->b, argv[0]);
+	} else {
+		r = ops->remove(scn->b, argv[0]);
+		if (!r)
+			forget_map(scn, argv[0]);
+	}
+	print_result(r);
 }
 
-static void cmd_fault(struct scenario *scn, bool offline, int argc, char **argv)
+static void cmd_online(struct scenario *scn, bool online, int argc, char **argv)
 {
-	int r = argc == 1 ? umpath_mem_set_fault(scn->ctx, argv[0],
-						 offline ? UMPATH_MEM_OFFLINE : UMPATH_MEM_ONLINE, 0)
-			  : -EINVAL;
-
-	if (r)
-		printf("error %s\n", cli_errname(r));
-	else
-		printf("ok\n");
+	print_result(argc == 1 ? scn->b->ops->set_online(scn->b, argv[0], online) : -EINVAL);
 }
 
 static void cmd_data(struct scenario *scn, bool is_write, bool bg, int argc, char **argv)
@@ -453,7 +338,7 @@ static void run_line(struct scenario *scn, char *line)
 		 !strcmp(cmd, "suspend") || !strcmp(cmd, "resume") || !strcmp(cmd, "remove"))
 		cmd_map_op(scn, cmd, argc, args);
 	else if (!strcmp(cmd, "offline") || !strcmp(cmd, "online"))
-		cmd_fault(scn, !strcmp(cmd, "offline"), argc, args);
+		cmd_online(scn, !strcmp(cmd, "online"), argc, args);
 	else if (!strcmp(cmd, "read") || !strcmp(cmd, "write"))
 		cmd_data(scn, !strcmp(cmd, "write"), false, argc, args);
 	else if (!strcmp(cmd, "read-bg") || !strcmp(cmd, "write-bg"))
@@ -470,30 +355,53 @@ static void run_line(struct scenario *scn, char *line)
 		printf("unknown command %s\n", cmd);
 }
 
-int cli_scenario(int argc, char **argv)
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: umpath scenario [--daemon [--socket PATH --nbd unix:PATH|tcp:HOST:PORT]] FILE.scn\n");
+}
+
+int cli_scenario(const char *socket_path, int argc, char **argv)
 {
 	struct scenario scn = { .nmaps = 0 };
+	const char *nbd = NULL, *file;
+	bool daemon = false;
 	char line[8192];
 	FILE *f;
 	int r;
 
-	if (argc != 1) {
-		fprintf(stderr, "usage: umpath scenario FILE.scn\n");
+	for (; argc > 1 && !strncmp(argv[0], "--", 2); argc--, argv++) {
+		if (!strcmp(argv[0], "--daemon")) {
+			daemon = true;
+		} else if (!strcmp(argv[0], "--socket") && argc > 2) {
+			socket_path = *++argv;
+			argc--;
+		} else if (!strcmp(argv[0], "--nbd") && argc > 2) {
+			nbd = *++argv;
+			argc--;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (argc != 1 || (!daemon && (socket_path || nbd)) || (daemon && !socket_path != !nbd)) {
+		usage(stderr);
+		if (daemon && !socket_path != !nbd)
+			fprintf(stderr, "umpath: scenario: a running umpathd needs both --socket and --nbd\n");
 		return 2;
 	}
-	f = strcmp(argv[0], "-") ? fopen(argv[0], "r") : stdin;
+	file = argv[0];
+	f = strcmp(file, "-") ? fopen(file, "r") : stdin;
 	if (!f) {
-		fprintf(stderr, "umpath: %s: %s\n", argv[0], strerror(errno));
+		fprintf(stderr, "umpath: %s: %s\n", file, strerror(errno));
 		return 1;
 	}
-	r = umpath_ctx_new(NULL, &scn.ctx);
+	r = daemon ? scn_daemon_new(socket_path, nbd, &scn.b) : scn_engine_new(&scn.b);
 	if (r < 0) {
-		fprintf(stderr, "umpath: cannot start the engine: %s\n", strerror(-r));
+		/* The backend said why on stderr. */
 		if (f != stdin)
 			fclose(f);
 		return 1;
 	}
-	pthread_mutex_init(&scn.lock, NULL);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	while (fgets(line, sizeof(line), f)) {
 		char *p = line;
@@ -509,8 +417,6 @@ int cli_scenario(int argc, char **argv)
 	if (f != stdin)
 		fclose(f);
 	scn_reset(&scn);
-	umpath_mem_reset(scn.ctx);
-	umpath_ctx_free(scn.ctx);
-	pthread_mutex_destroy(&scn.lock);
+	scn.b->ops->free(scn.b);
 	return 0;
 }

@@ -42,12 +42,22 @@ static void usage(FILE *f)
 		"                            created, changed tables reloaded, policies updated,\n"
 		"                            maps gone from the file removed unless open; one\n"
 		"                            line per map says what was done\n"
+		"  mem store [--bare] SIZE NAME...   (tests; only a umpathd run with --mem-store)\n"
+		"                            a new in-memory store, paths mem:NAME (--bare: also NAME)\n"
+		"  mem fault NAME online|offline|hang|delay US|error ERRNO\n"
+		"                            what I/O on mem path NAME meets from now on\n"
+		"  mem reset                 forget every in-memory store\n"
 		"  --json after show, status or events: JSON output (events: one object a line)\n"
 		"\n"
 		"Commands run in this process:\n"
 		"  scenario FILE.scn   run a dm-multipath conformance scenario against the\n"
 		"                      engine (paths p0..pN-1 are in-memory paths) and print\n"
 		"                      its transcript, comparable with the kernel's\n"
+		"  scenario --daemon [--socket PATH --nbd unix:PATH|tcp:HOST:PORT] FILE.scn\n"
+		"                      the same through a umpathd: its control socket for the\n"
+		"                      dmsetup verbs, `mem` for paths, its NBD export for I/O;\n"
+		"                      one started for the run (umpathd beside umpath, or\n"
+		"                      $UMPATH_UMPATHD), or a running one with --mem-store\n"
 		"  demo [--quick]      a live multipath map over in-memory paths: I/O runs\n"
 		"                      while paths fail and come back; prints each step\n"
 		"  --help              this text\n"
@@ -87,7 +97,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "scenario"))
-		return cli_scenario(argc - 2, argv + 2);
+		return cli_scenario(socket_path, argc - 2, argv + 2);
 	if (!strcmp(argv[1], "demo"))
 		return cli_demo(argc - 2, argv + 2);
 	if (cli_ctl_is_verb(argv[1]))

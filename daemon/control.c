@@ -292,18 +292,45 @@ static int do_ls(struct umd_control *c, int argc, char **argv, struct ctl_reply 
 	return 0;
 }
 
+/* A whole dm table line, "0 LENGTH multipath PARAMS...", as dmsetup takes
+ * it: *first moves past the prefix to the params and *ret_sectors gets
+ * LENGTH (0 without the prefix: the size comes from the paths). */
+static int take_dm_line(int argc, char **argv, int *first, uint64_t *ret_sectors,
+			struct ctl_reply *rep)
+{
+	char *end;
+	unsigned long long len;
+
+	*ret_sectors = 0;
+	if (argc - *first < 3 || strcmp(argv[*first + 2], "multipath"))
+		return 0;
+	errno = 0;
+	len = strtoull(argv[*first + 1], &end, 10);
+	if (strcmp(argv[*first], "0") || errno || end == argv[*first + 1] || *end || !len ||
+	    len > UINT64_MAX / UMPATH_SECTOR_SIZE)
+		return fail(rep, -EINVAL, "a table line must be one multipath target over the "
+			    "whole map: 0 LENGTH multipath PARAMS...");
+	*ret_sectors = len;
+	*first += 3;
+	return 0;
+}
+
 static int do_create(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
 {
 	char err[CTL_REASON_MAX] = "";
+	uint64_t sectors;
+	int first = 2, r;
 	char *table;
-	int r;
 
 	if (argc < 2)
 		return fail(rep, -EINVAL, "usage: create NAME TABLE...");
-	table = ctl_join_words(argc - 2, argv + 2);
+	if (take_dm_line(argc, argv, &first, &sectors, rep) < 0)
+		return rep->err;
+	table = ctl_join_words(argc - first, argv + first);
 	if (!table)
 		return fail(rep, -ENOMEM, "out of memory");
-	r = umd_map_create(c->d, argv[1], table, err, sizeof(err));
+	r = umd_map_create_size(c->d, argv[1], table, sectors * UMPATH_SECTOR_SIZE, err,
+				sizeof(err));
 	if (r < 0) {
 		fail_engine(rep, r, err);
 		log_refused(argv[1], "create", rep);
@@ -345,15 +372,24 @@ static int do_load(struct umd_control *c, int argc, char **argv, bool reload,
 	char err[CTL_REASON_MAX] = "";
 	struct ctl_busy busy;
 	struct umd_map *m;
+	uint64_t sectors;
+	int first = 2, r;
 	char *table;
-	int r;
 
 	if (argc < 2)
 		return fail(rep, -EINVAL, "usage: %s NAME TABLE...", argv[0]);
+	if (take_dm_line(argc, argv, &first, &sectors, rep) < 0)
+		return rep->err;
 	m = get_map(c->d, argv[1], rep);
 	if (!m)
 		return rep->err;
-	table = ctl_join_words(argc - 2, argv + 2);
+	if (sectors && sectors != map_sectors(m)) {
+		r = fail(rep, -EINVAL, "table length %llu sectors differs from the map's %llu "
+			 "(resizing is not supported)", (unsigned long long)sectors, map_sectors(m));
+		umd_map_put(m, false);
+		return r;
+	}
+	table = ctl_join_words(argc - first, argv + first);
 	if (!table) {
 		umd_map_put(m, false);
 		return fail(rep, -ENOMEM, "out of memory");
@@ -546,6 +582,18 @@ static int do_reconfigure(struct umd_control *c, int argc, char **argv, struct c
 	return 0;
 }
 
+static int do_mem(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
+{
+	char err[CTL_REASON_MAX] = "";
+	int r = umd_control_mem(c->d, argc, argv, err, sizeof(err));
+
+	if (r < 0)
+		return fail_engine(rep, r, err);
+	ctl_log("mem: %s%s%s%s%s", argc > 1 ? argv[1] : "", argc > 2 ? " " : "",
+		argc > 2 ? argv[2] : "", argc > 3 ? " " : "", argc > 3 ? argv[3] : "");
+	return 0;
+}
+
 static void dispatch(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
 {
 	const char *verb = argv[0];
@@ -570,6 +618,8 @@ static void dispatch(struct umd_control *c, int argc, char **argv, struct ctl_re
 		do_view(c, argc, argv, rep);
 	else if (!strcmp(verb, "reconfigure"))
 		do_reconfigure(c, argc, argv, rep);
+	else if (!strcmp(verb, "mem"))
+		do_mem(c, argc, argv, rep);
 	else
 		fail(rep, -EINVAL, "unknown command '%s'", verb);
 }

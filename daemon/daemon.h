@@ -64,6 +64,8 @@ struct umd {
 	struct list_head subs;		/* guarded by subs_lock */
 	unsigned slots_used;		/* guarded by subs_lock: bitmask */
 	struct umd_nbd_opts nbd;	/* for the NBD exports started after it is set */
+	pthread_cond_t cond;		/* guarded by lock: a removed map's last reference went */
+	bool mem_verbs;			/* --mem-store given: serve the `mem` verb */
 };
 
 int umd_init(struct umd *d, const struct umd_opts *opts);
@@ -72,6 +74,10 @@ void umd_fini(struct umd *d);
 /* Create a map from a table, its size taken from its paths.  err gets the
  * kernel's reason on a refused table. */
 int umd_map_create(struct umd *d, const char *name, const char *table, char *err, size_t errlen);
+/* The same with the size given (0: from the paths), as a dm table line's
+ * length gives it; a map without paths needs one. */
+int umd_map_create_size(struct umd *d, const char *name, const char *table, uint64_t size_bytes,
+			char *err, size_t errlen);
 /* The same with a policy (NULL: the daemon's defaults). */
 int umd_map_create_policy(struct umd *d, const char *name, const char *table,
 			  const struct umd_policy *policy, char *err, size_t errlen);
@@ -79,7 +85,10 @@ int umd_map_create_policy(struct umd *d, const char *name, const char *table,
 int umd_map_set_policy(struct umd *d, const char *name, const struct umd_policy *policy);
 /* -ENXIO if unknown, -EBUSY if a client has it open; with force, an open
  * map is unlisted at once and its table replaced by one that fails every
- * I/O (dmsetup remove --force), and is freed when its last client leaves. */
+ * I/O (dmsetup remove --force), and is freed when its last client leaves. A map
+ * no client has open is gone when this returns (its paths closed), as
+ * after dmsetup remove: it waits for short-lived references (a checker
+ * pass, a view) to end. */
 int umd_map_remove(struct umd *d, const char *name, bool force);
 /* Switch queue_if_no_path off on every map (at shutdown). */
 void umd_fail_if_no_path_all(struct umd *d);
@@ -87,5 +96,14 @@ void umd_fail_if_no_path_all(struct umd *d);
  * if some had not by deadline_ns (their waits are freed by the last of
  * the flush's completion and this call). */
 int umd_flush_all(struct umd *d, uint64_t deadline_ns);
+
+/* ---- in-memory stores (memctl.c) ------------------------------------- */
+
+/* --mem-store SIZE:NAME[,NAME...]: a store reachable as mem:NAME; also
+ * turns the test-only `mem` control verb on. */
+int umd_mem_store_spec(struct umd *d, const char *spec);
+/* The `mem` verb (argv[0] is "mem"): store [--bare] SIZE NAME..., fault
+ * NAME online|offline|hang|delay US|error ERRNO, reset.  err says why not. */
+int umd_control_mem(struct umd *d, int argc, char **argv, char *err, size_t errlen);
 
 #endif

@@ -148,32 +148,6 @@ static void *watchdog_thread(void *arg)
 	return NULL;
 }
 
-/* "64M:a,b" - a store of 64 MiB reachable as mem:a and mem:b. */
-static int mem_store_from_spec(struct umd *d, const char *spec)
-{
-	char *end, *copy, *save = NULL;
-	const char *names[64];
-	unsigned n = 0;
-	double size = strtod(spec, &end);
-	int r;
-
-	switch (*end) {
-	case 'k': case 'K': size *= 1024; end++; break;
-	case 'm': case 'M': size *= 1024 * 1024; end++; break;
-	case 'g': case 'G': size *= 1024.0 * 1024 * 1024; end++; break;
-	}
-	if (*end != ':' || !(size >= 512) || size > 1e15)
-		return -EINVAL;
-	copy = strdup(end + 1);
-	if (!copy)
-		return -ENOMEM;
-	for (char *w = strtok_r(copy, ",", &save); w && n < 64; w = strtok_r(NULL, ",", &save))
-		names[n++] = w;
-	r = n ? umpath_mem_store_new(d->ctx, (uint64_t)size / 512 * 512, n, names, 0) : -EINVAL;
-	free(copy);
-	return r;
-}
-
 /* "nbd_conn_budget" -> "nbd-conn-budget", for messages about an option. */
 static const char *longopt_of(const char *key)
 {
@@ -243,7 +217,8 @@ static void usage(FILE *f)
 		"                       fence_timeout\n"
 		"  --mem-store SIZE:NAME[,NAME...]  an in-memory store (SIZE bytes, k/M/G\n"
 		"                       suffixes) reachable as paths mem:NAME; for tests and\n"
-		"                       demos: its data is gone when umpathd exits\n"
+		"                       demos: its data is gone when umpathd exits; also\n"
+		"                       serves the test verb `umpath mem` (stores, faults)\n"
 		"  --help, --version\n");
 }
 
@@ -470,7 +445,7 @@ int main(int argc, char **argv)
 		}
 	}
 	for (unsigned i = 0; i < nmem; i++) {
-		r = mem_store_from_spec(&d, mems[i]);
+		r = umd_mem_store_spec(&d, mems[i]);
 		if (r < 0) {
 			fprintf(stderr, "umpathd: --mem-store %s: %s\n", mems[i], strerror(-r));
 			goto out;

@@ -34,6 +34,8 @@ struct umd_map {
 	unsigned opens;			/* clients holding it open, guarded by d->lock */
 	bool removed;			/* guarded by d->lock */
 	bool errored;			/* removed by force while open: fails all I/O */
+	bool reaper;			/* guarded by d->lock: umd_map_remove waits
+					 * for the last reference and frees it */
 	struct umd_policy policy;	/* guarded by d->lock */
 	void *slot[UMD_MAP_SLOTS];	/* each observer's own, see umd_map_slot */
 };

@@ -38,6 +38,7 @@ int umd_init(struct umd *d, const struct umd_opts *opts)
 	memset(d, 0, sizeof(*d));
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_rwlock_init(&d->subs_lock, NULL);
+	pthread_cond_init(&d->cond, NULL);
 	list_init(&d->maps);
 	list_init(&d->subs);
 	umd_policy_defaults(&d->defaults);
@@ -187,6 +188,7 @@ void umd_fini(struct umd *d)
 	umpath_loop_free(d->loop);
 	umpath_ctx_free(d->ctx);
 	pthread_rwlock_destroy(&d->subs_lock);
+	pthread_cond_destroy(&d->cond);
 	pthread_mutex_destroy(&d->lock);
 }
 
@@ -213,9 +215,18 @@ static bool valid_name(const char *name)
 	return true;
 }
 
+static int map_create(struct umd *d, const char *name, const char *table, uint64_t size_bytes,
+		      const struct umd_policy *policy, char *err, size_t errlen);
+
 int umd_map_create(struct umd *d, const char *name, const char *table, char *err, size_t errlen)
 {
-	return umd_map_create_policy(d, name, table, NULL, err, errlen);
+	return map_create(d, name, table, 0, NULL, err, errlen);
+}
+
+int umd_map_create_size(struct umd *d, const char *name, const char *table, uint64_t size_bytes,
+			char *err, size_t errlen)
+{
+	return map_create(d, name, table, size_bytes, NULL, err, errlen);
 }
 
 int umd_map_set_policy(struct umd *d, const char *name, const struct umd_policy *policy)
@@ -238,6 +249,12 @@ int umd_map_set_policy(struct umd *d, const char *name, const struct umd_policy 
 
 int umd_map_create_policy(struct umd *d, const char *name, const char *table,
 			  const struct umd_policy *policy, char *err, size_t errlen)
+{
+	return map_create(d, name, table, 0, policy, err, errlen);
+}
+
+static int map_create(struct umd *d, const char *name, const char *table, uint64_t size_bytes,
+		      const struct umd_policy *policy, char *err, size_t errlen)
 {
 	struct umd_map *m;
 	bool full;
@@ -269,7 +286,7 @@ int umd_map_create_policy(struct umd *d, const char *name, const char *table,
 	pthread_mutex_lock(&d->lock);
 	m->policy = policy ? *policy : d->defaults;
 	pthread_mutex_unlock(&d->lock);
-	r = umpath_map_new(d->ctx, name, table, 0, err, errlen, &m->map);
+	r = umpath_map_new(d->ctx, name, table, size_bytes, err, errlen, &m->map);
 	if (r < 0) {
 		free(m->name);
 		free(m);
@@ -358,6 +375,10 @@ void umd_map_put(struct umd_map *m, bool open)
 	if (open)
 		m->opens--;
 	last = --m->refs == 0;
+	if (last && m->reaper) {
+		pthread_cond_broadcast(&d->cond);	/* the remover frees it */
+		last = false;
+	}
 	if (last)
 		list_del_init(&m->node);
 	pthread_mutex_unlock(&d->lock);
@@ -382,6 +403,19 @@ int umd_map_remove(struct umd *d, const char *name, bool force)
 	}
 	m->removed = true;	/* no new lookups find it */
 	d->nmaps--;
+	if (!m->opens && !force) {
+		/* Gone when we return, as after dmsetup remove: wait out the
+		 * short-lived references (a checker pass, a view).  Not when
+		 * forced: a caller may hold one itself (config's undo). */
+		m->reaper = true;
+		m->refs--;	/* the registry's */
+		while (m->refs)
+			pthread_cond_wait(&d->cond, &d->lock);
+		list_del_init(&m->node);
+		pthread_mutex_unlock(&d->lock);
+		umd_map_free(m);
+		return 0;
+	}
 	if (m->opens) {
 		m->errored = true;
 		m->refs++;	/* ours, across the table swap */

@@ -609,8 +609,10 @@ static bool conn_maybe_close(struct nbd_conn *c)
 	list_del_init(&c->node);
 	pthread_mutex_unlock(&e->lock);
 	epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
+	/* The map before the socket: a client that has seen the end of file
+	 * may remove the map at once, as after closing a block device. */
 	umd_map_put(c->m, true);
+	close(c->fd);
 	pthread_mutex_lock(&e->lock);
 	e->nconns--;
 	pthread_cond_broadcast(&e->cond);
