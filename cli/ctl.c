@@ -93,7 +93,7 @@ static char *build_request(int argc, char **argv, size_t *ret_len)
  * to such a socket. */
 static int check_dir(const char *path, char *err, size_t errlen)
 {
-	char dir[4096];
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];	/* path fits in one */
 	const char *slash = strrchr(path, '/');
 	struct stat st;
 
@@ -438,7 +438,7 @@ int cli_ctl(const char *socket_path, int argc, char **argv)
 int cli_ctl_request(const char *socket_path, int argc, char **argv, char **ret_reply,
 		    size_t *ret_len, char *err, size_t errlen)
 {
-	char pathbuf[512], *req;
+	char pathbuf[512], why[512], *req;
 	const char *path = ctl_socket_path(socket_path, pathbuf, sizeof(pathbuf));
 	size_t req_len;
 	int fd, r;
@@ -448,9 +448,11 @@ int cli_ctl_request(const char *socket_path, int argc, char **argv, char **ret_r
 		snprintf(err, errlen, "request too large");
 		return -E2BIG;
 	}
-	fd = ctl_connect(path, err, errlen);
+	fd = ctl_connect(path, why, sizeof(why));
 	if (fd < 0) {
-		if (!*err)
+		if (*why)
+			snprintf(err, errlen, "not trusting umpathd at %s: %s", path, why);
+		else
 			snprintf(err, errlen, "cannot reach umpathd at %s: %s", path, strerror(-fd));
 		free(req);
 		return fd;

@@ -78,7 +78,9 @@ static int dmn_call(struct dmn *d, char **argv, int argc, char **ret_out, char *
 		*ret_out = NULL;
 	r = cli_ctl_request(d->socket, argc, argv, &reply, &len, err, errlen);
 	if (r < 0) {
-		fprintf(stderr, "umpath: scenario: %s: %s\n", argv[0], err);
+		/* Said here; err stays for umpathd's own reasons. */
+		fprintf(stderr, "umpath: scenario: %s\n", err);
+		*err = '\0';
 		return r;
 	}
 	nl = strchr(reply, '\n');
@@ -96,8 +98,8 @@ static int dmn_call(struct dmn *d, char **argv, int argc, char **ret_out, char *
 		r = errno_from_name(name);
 		snprintf(err, errlen, "%s", reason ? reason : "");
 	} else {
-		snprintf(err, errlen, "malformed answer from umpathd");
-		fprintf(stderr, "umpath: scenario: %s: %s\n", argv[0], err);
+		fprintf(stderr, "umpath: scenario: %s: malformed answer from umpathd\n", argv[0]);
+		*err = '\0';
 		r = -EPROTO;
 	}
 	free(reply);
@@ -163,7 +165,7 @@ static int dmn_paths(struct scn_backend *b, unsigned n)
 		argv[argc++] = names[i];
 	}
 	r = dmn_call(to_dmn(b), argv, argc, NULL, err, sizeof(err));
-	if (r < 0)
+	if (r < 0 && *err)	/* e.g. a umpathd without --mem-store */
 		fprintf(stderr, "umpath: scenario: paths: %s\n", err);
 	return r;
 }

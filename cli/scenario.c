@@ -234,7 +234,7 @@ static void cmd_create_load(struct scenario *scn, bool create, int argc, char **
 		free(name);
 	free(table);
 	if (r)
-		printf("error %s: %s\n", cli_errname(r), err);
+		printf("error %s%s%s\n", cli_errname(r), *err ? ": " : "", err);
 	else
 		printf("ok\n");
 }
