@@ -665,6 +665,26 @@ static void put_word(FILE *f, const char *s)
 	}
 }
 
+/* The same for a line a person reads: escaped like a table word, so a
+ * space cannot split it, then with control bytes made visible. */
+static void put_path_word(FILE *out, const char *s)
+{
+	char *w = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&w, &len);
+
+	if (!f) {
+		put_clean(out, s);
+		return;
+	}
+	put_word(f, s);
+	if (fclose(f) == 0)
+		put_clean(out, w);
+	else
+		put_clean(out, s);
+	free(w);
+}
+
 static char *status_line(const struct umpath_snapshot *s)
 {
 	char *line = NULL;
@@ -825,7 +845,7 @@ void umd_show_event(FILE *out, const struct umd_event_msg *msg, bool json)
 	put_clean(out, ev->type);
 	if (ev->path) {
 		fputs(" path=", out);
-		put_clean(out, ev->path);
+		put_path_word(out, ev->path);
 	}
 	if (ev->group)
 		fprintf(out, " group=%u", ev->group);
