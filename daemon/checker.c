@@ -519,6 +519,21 @@ fail:
 	return NULL;
 }
 
+/* Release paths killed under the lock (each keeps its timer in cp->timer
+ * until here); a probe still in flight finds its path dead. */
+static void paths_release(struct umd_checker *ck, struct list_head *gone)
+{
+	struct ck_path *cp, *cn;
+
+	list_for_each_entry_safe(cp, cn, gone, node) {
+		struct umpath_timer *t = cp->timer;
+
+		list_del_init(&cp->node);
+		cp->timer = NULL;
+		path_release(ck, cp, t);
+	}
+}
+
 /* Follow the table: new paths join (and fire at once), gone ones leave. */
 static void map_sync_paths(struct ck_map *cm, const struct snap *s, const struct umd_policy *pol,
 			   uint64_t now)
@@ -554,13 +569,7 @@ static void map_sync_paths(struct ck_map *cm, const struct snap *s, const struct
 		}
 	}
 	pthread_mutex_unlock(&ck->lock);
-	list_for_each_entry_safe(cp, cn, &gone, node) {
-		struct umpath_timer *t = cp->timer;
-
-		list_del_init(&cp->node);
-		cp->timer = NULL;
-		path_release(ck, cp, t);	/* a probe in flight finds it dead */
-	}
+	paths_release(ck, &gone);
 }
 
 /* Map-wide decisions, taken under the lock and done after it. */
@@ -756,13 +765,7 @@ static void map_release(struct umd_checker *ck, struct ck_map *cm)
 		list_add_tail(&cp->node, &gone);
 	}
 	pthread_mutex_unlock(&ck->lock);
-	list_for_each_entry_safe(cp, cn, &gone, node) {
-		struct umpath_timer *t = cp->timer;
-
-		list_del_init(&cp->node);
-		cp->timer = NULL;
-		path_release(ck, cp, t);
-	}
+	paths_release(ck, &gone);
 	free(cm->group_active);
 	free(cm);
 }
