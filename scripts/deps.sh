@@ -5,7 +5,10 @@
 set -eu
 
 # command-or-pkgconfig-module-or-file : Debian package (clang and its
-# libFuzzer runtime, only Recommended by clang, for make fuzz)
+# libFuzzer runtime, only Recommended by clang, for make fuzz; qemu,
+# busybox, cpio, xz and kmod for the tests/vm/ guest, whose kernel
+# linux-vm/run fetches with apt on its first run; nbd-client, dmsetup and
+# the rest are what the guest runs, from this machine's file system)
 need="
 cmd:cc:gcc
 cmd:meson:meson
@@ -29,6 +32,15 @@ cmd:fusermount3:fuse3
 cmd:mkfs.ext4:e2fsprogs
 cmd:losetup:mount
 cmd:fallocate:util-linux
+cmd:nbd-client:nbd-client
+cmd:blkdiscard:util-linux
+cmd:dmsetup:dmsetup
+cmd:ip:iproute2
+cmd:qemu-system-x86_64:qemu-system-x86
+cmd:busybox:busybox-static
+cmd:cpio:cpio
+cmd:xz:xz-utils
+cmd:modprobe:kmod
 cmd:clang:clang
 glob:/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-dev
 "
