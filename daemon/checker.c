@@ -78,6 +78,13 @@ struct ck_path {
 	bool held;
 	bool seen;			/* still in the table (sync) */
 	struct umpath_timer *timer;	/* next probe, probe deadline, hold end */
+	enum umpath_checker kind;	/* of the last probe started; DEFAULT: none yet */
+	int last_err;			/* the last probe's answer (-ETIME: too slow) */
+	bool unsupported;		/* the policy's checker cannot run on it */
+	/* reservation_key: registered on this path since it was last seen
+	 * down?  A path is reinstated only after its registration. */
+	bool need_register;
+	bool registering;		/* a REGISTER AND IGNORE is in flight */
 };
 
 struct ck_map {
@@ -109,6 +116,7 @@ struct umd_checker {
 struct probe_ctx {
 	struct ck_path *cp;
 	uint32_t gen;
+	struct umpath_pr_out req;	/* reservation_key registration */
 };
 
 static uint64_t ms_ns(unsigned ms)
@@ -308,6 +316,8 @@ struct path_acts {
 	bool released;		/* flap damping over */
 	bool probe;		/* start a probe of gen */
 	uint32_t gen;
+	enum umpath_checker kind;	/* with this checker */
+	uint64_t register_key;	/* register it with this key first, or 0 */
 };
 
 static void probe_done(void *opaque, int err)
@@ -322,6 +332,7 @@ static void probe_done(void *opaque, int err)
 	if (!cp->dead && cp->probing && cp->gen == pc->gen) {
 		cp->probing = false;
 		cp->state = err ? CK_DOWN : CK_UP;
+		cp->last_err = err;
 		umpath_timer_arm(cp->timer, 0);	/* act on it now */
 	}
 	path_put_locked(cp);
@@ -339,6 +350,7 @@ static void path_expire_probe_locked(struct ck_path *cp, const struct umd_policy
 		cp->probing = false;
 		cp->gen++;
 		cp->state = CK_DOWN;
+		cp->last_err = -ETIME;
 	}
 }
 
@@ -355,10 +367,22 @@ static void path_end_hold_locked(struct ck_path *cp, uint64_t now, struct path_a
 static void path_verdict_locked(struct ck_path *cp, const struct snap_path *sp,
 				const struct umd_policy *pol, uint64_t now, struct path_acts *a)
 {
-	if (cp->state == CK_DOWN && sp->active)
+	if (cp->state == CK_DOWN)
+		cp->need_register = true;	/* the target may have lost it */
+	if (cp->state == CK_DOWN && sp->active) {
 		a->message = "fail_path";
-	else if (cp->state == CK_UP && !sp->active && !cp->held)
+	} else if (cp->state == CK_UP && pol->reservation_key && cp->need_register) {
+		/* Registered before it is reinstated (a path new in the
+		 * table: at its first look): a reservation that admits only
+		 * registrants must find every path it writes through
+		 * registered.  The registration's answer fires us again. */
+		if (!cp->registering && (sp->active || !cp->held)) {
+			cp->registering = true;
+			a->register_key = pol->reservation_key;
+		}
+	} else if (cp->state == CK_UP && !sp->active && !cp->held) {
 		a->message = "reinstate_path";
+	}
 	if (cp->state != CK_UNKNOWN && cp->state != cp->reported) {
 		a->report = cp->state == CK_UP ? "checker_up" : "checker_down";
 		cp->reported = cp->state;
@@ -379,6 +403,7 @@ static void path_schedule_probe_locked(struct ck_path *cp, const struct snap_pat
 	cp->probe_start_ns = now;
 	a->probe = true;
 	a->gen = cp->gen;
+	a->kind = pol->checker_kind;
 	if (cp->state == CK_UP && sp->active) {
 		cp->interval_ms *= 2;
 		if (cp->interval_ms > pol->max_polling_interval_ms)
@@ -403,9 +428,12 @@ static void path_rearm_locked(struct ck_path *cp, const struct umd_policy *pol, 
 	umpath_timer_arm(cp->timer, due > now ? due - now : 0);
 }
 
-static void probe_start(struct umd_checker *ck, struct ck_path *cp, uint32_t gen)
+static void probe_start(struct umd_checker *ck, struct ck_map *cm, struct ck_path *cp,
+			uint32_t gen, enum umpath_checker want)
 {
 	struct probe_ctx *pc = calloc(1, sizeof(*pc));
+	enum umpath_checker kind = UMPATH_CHECKER_DEFAULT;
+	bool was_unsupported;
 	int r = -ENOMEM;
 
 	pthread_mutex_lock(&ck->lock);
@@ -415,18 +443,101 @@ static void probe_start(struct umd_checker *ck, struct ck_path *cp, uint32_t gen
 	if (pc) {
 		pc->cp = cp;
 		pc->gen = gen;
-		r = umpath_path_probe(ck->d->ctx, cp->name, probe_done, pc);
+		r = umpath_path_checker(ck->d->ctx, cp->name, want, &kind);
 		if (!r)
+			r = umpath_path_check(ck->d->ctx, cp->name, kind, probe_done, pc);
+		if (!r) {
+			pthread_mutex_lock(&ck->lock);
+			cp->kind = kind;
+			cp->unsupported = false;
+			pthread_mutex_unlock(&ck->lock);
 			return;
+		}
 	}
 	free(pc);
-	/* Not open (a table being swapped): try at the next interval. */
+	/* Not open (a table being swapped): try at the next interval.  A
+	 * checker the path's transport cannot run (a reload brought a file
+	 * into a tur map) leaves the path alone, said once. */
 	pthread_mutex_lock(&ck->lock);
 	if (cp->gen == gen)
 		cp->probing = false;
+	was_unsupported = cp->unsupported;
+	cp->unsupported = r == -EOPNOTSUPP;
+	if (cp->unsupported) {
+		cp->kind = want;
+		cp->state = CK_UNKNOWN;
+	}
 	path_put_locked(cp);
 	checker_put_locked(ck);	/* the daemon's reference is still held */
 	pthread_mutex_unlock(&ck->lock);
+	if (r == -EOPNOTSUPP && !was_unsupported)
+		um_log("map %s: checker: %s", cm->m->name, umpath_error_detail());
+}
+
+/* reservation_key's registration answered: the path's next look reinstates it. */
+static void register_done(void *opaque, int err)
+{
+	struct probe_ctx *pc = opaque;
+	struct ck_path *cp = pc->cp;
+	struct umd_checker *ck = cp->ck;
+	bool free_ck;
+
+	if (err)
+		um_log("checker: path %s: reservation_key 0x%llx not registered: %s (it stays "
+		       "out until it is)", cp->name, (unsigned long long)pc->req.sa_key,
+		       strerror(-err));
+	pthread_mutex_lock(&ck->lock);
+	cp->registering = false;
+	if (!err)
+		cp->need_register = false;
+	/* A failure is retried at the next probe, not at once. */
+	if (!cp->dead && !err)
+		umpath_timer_arm(cp->timer, 0);
+	path_put_locked(cp);
+	free_ck = checker_put_locked(ck);
+	pthread_mutex_unlock(&ck->lock);
+	free(pc);
+	if (free_ck)
+		checker_free(ck);
+}
+
+static void register_start(struct umd_checker *ck, struct ck_map *cm, struct ck_path *cp,
+			   uint64_t key)
+{
+	struct probe_ctx *pc = calloc(1, sizeof(*pc));
+	unsigned retry_ms;
+	int r = -ENOMEM;
+
+	pthread_mutex_lock(&ck->lock);
+	cp->refs++;
+	ck->refs++;
+	pthread_mutex_unlock(&ck->lock);
+	if (pc) {
+		pc->cp = cp;
+		pc->req.action = UMPATH_PR_OUT_REGISTER_AND_IGNORE;
+		pc->req.sa_key = key;
+		r = umpath_path_pr_out(ck->d->ctx, cp->name, &pc->req, register_done, pc);
+		if (!r) {
+			um_log("map %s: checker: path %s: registering reservation_key 0x%llx",
+			       cm->m->name, cp->name, (unsigned long long)key);
+			return;
+		}
+	}
+	free(pc);
+	retry_ms = map_policy(cm->m).polling_interval_ms;
+	pthread_mutex_lock(&ck->lock);
+	cp->registering = false;
+	/* Not a SCSI path: nothing to register, it is used as it is. */
+	if (r == -EOPNOTSUPP)
+		cp->need_register = false;
+	if (!cp->dead)
+		umpath_timer_arm(cp->timer, r == -EOPNOTSUPP ? 0 : ms_ns(retry_ms));
+	path_put_locked(cp);
+	checker_put_locked(ck);
+	pthread_mutex_unlock(&ck->lock);
+	if (r < 0 && r != -EOPNOTSUPP)
+		um_log("map %s: checker: path %s: reservation_key not registered: %s", cm->m->name,
+		       cp->name, strerror(-r));
 }
 
 static void path_act(struct ck_map *cm, struct ck_path *cp, const struct snap_path *sp,
@@ -443,8 +554,10 @@ static void path_act(struct ck_map *cm, struct ck_path *cp, const struct snap_pa
 		       a->message[0] == 'f' ? "failed" : "reinstated");
 	if (a->report)
 		publish(d, m->name, a->report, cp->name, sp->group, -1, NULL);
+	if (a->register_key)
+		register_start(cm->ck, cm, cp, a->register_key);
 	if (a->probe)
-		probe_start(cm->ck, cp, a->gen);
+		probe_start(cm->ck, cm, cp, a->gen, a->kind);
 	/* A path changed: the map's policies look again. */
 	if (a->message || a->report)
 		map_kick(cm);
@@ -511,6 +624,7 @@ static struct ck_path *path_new(struct ck_map *cm, const struct snap_path *sp,
 	cp->next_ns = now;
 	/* The engine's view until the first probe says otherwise. */
 	cp->reported = sp->active ? CK_UP : CK_DOWN;
+	cp->need_register = true;
 	return cp;
 fail:
 	if (cp)
@@ -812,6 +926,7 @@ static void path_failed_by_io(struct umd_checker *ck, struct umd_map *m, const s
 		cp->probing = false;
 		cp->state = CK_UNKNOWN;
 		cp->reported = CK_DOWN;
+		cp->need_register = true;
 	}
 	pthread_mutex_unlock(&ck->lock);
 	if (held) {
@@ -944,27 +1059,69 @@ int umd_checker_stop(struct umd *d, uint64_t hard_ns)
 	return gone ? 0 : -ETIMEDOUT;
 }
 
-const char *umd_checker_path_state(struct umd_map *m, const char *path, char *buf, size_t len)
+void umd_checker_path_view(struct umd_map *m, const char *path, struct umd_checker_view *ret)
 {
 	struct umd_checker *ck = m->d->checker;
-	const char *s = "-";
+	struct umd_policy pol = map_policy(m);
+	const char *st = "-";
+	enum umpath_checker kind = pol.checker_kind;
+	int err = 0;
+	bool probed = false;
 
 	if (ck) {
 		pthread_mutex_lock(&ck->lock);
 		struct ck_map *cm = m->slot[ck->slot];
 		struct ck_path *cp = cm ? find_path(cm, path) : NULL;
 		if (cp) {
-			if (cp->held)
-				s = "held";
+			if (cp->unsupported)
+				st = "unsupported";
+			else if (cp->held)
+				st = "held";
 			else if (cp->state == CK_UP)
-				s = "up";
+				st = "up";
 			else if (cp->state == CK_DOWN)
-				s = "down";
+				st = "down";
 			else
-				s = cp->probing ? "pending" : "-";
+				st = cp->probing ? "pending" : "-";
+			if (cp->kind != UMPATH_CHECKER_DEFAULT)
+				kind = cp->kind;
+			probed = cp->state != CK_UNKNOWN;
+			err = cp->last_err;
 		}
 		pthread_mutex_unlock(&ck->lock);
 	}
-	snprintf(buf, len, "%s", s);
-	return buf;
+	/* Not probed yet: the checker it will get. */
+	if (kind == UMPATH_CHECKER_DEFAULT)
+		umpath_path_checker(m->d->ctx, path, kind, &kind);
+	snprintf(ret->state, sizeof(ret->state), "%s", st);
+	snprintf(ret->checker, sizeof(ret->checker), "%s",
+		 !pol.checker ? "none" : umpath_checker_name(kind) ? umpath_checker_name(kind) : "-");
+	if (!probed)
+		snprintf(ret->result, sizeof(ret->result), "-");
+	else if (!err)
+		snprintf(ret->result, sizeof(ret->result), "ok");
+	else if (err == -ETIME)
+		snprintf(ret->result, sizeof(ret->result), "timed out");
+	else
+		snprintf(ret->result, sizeof(ret->result), "%s", strerror(-err));
+}
+
+int umd_checker_validate(struct umd *d, struct umpath_map *map, const struct umd_policy *pol,
+			 char *err, size_t errlen)
+{
+	struct umpath_snapshot *ss;
+	int r;
+
+	if (!pol->checker || pol->checker_kind == UMPATH_CHECKER_DEFAULT)
+		return 0;
+	r = umpath_map_snapshot(map, &ss);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < ss->nr_paths && !r; i++) {
+		r = umpath_path_checker(d->ctx, ss->paths[i].path, pol->checker_kind, NULL);
+		if (r < 0)
+			snprintf(err, errlen, "%s", umpath_error_detail());
+	}
+	umpath_snapshot_free(ss);
+	return r;
 }

@@ -21,8 +21,20 @@ void umd_checker_quiesce(struct umd *d);
  * -ETIMEDOUT if probes are still running at hard_ns (umpath_now_ns()
  * clock): the last of them frees it. */
 int umd_checker_stop(struct umd *d, uint64_t hard_ns);
-/* The checker's view of a path of m: "up", "down", "pending", "held"
- * (flap damping), or "-" when not checked; for show paths/topology. */
-const char *umd_checker_path_state(struct umd_map *m, const char *path, char *buf, size_t len);
+/* The checker's view of a path of m, for show paths/topology. */
+struct umd_checker_view {
+	/* "up", "down", "pending", "held" (flap damping), "unsupported"
+	 * (the policy's checker cannot run on it), or "-" when not checked */
+	char state[16];
+	char checker[16];	/* tur, directio, readsector0, none */
+	char result[64];	/* of the last probe: "ok", "timed out", an errno's text, "-" */
+};
+void umd_checker_path_view(struct umd_map *m, const char *path, struct umd_checker_view *ret);
+/* Whether every path of map can run pol's checker: 0, or -EOPNOTSUPP with
+ * err naming the path and why. */
+struct umd_policy;
+struct umpath_map;
+int umd_checker_validate(struct umd *d, struct umpath_map *map, const struct umd_policy *pol,
+			 char *err, size_t errlen);
 
 #endif

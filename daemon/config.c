@@ -73,6 +73,7 @@ static const struct cfg_keyword {
 	{ "flap_window",          KW_POLICY,     IN_DEFAULTS | IN_MAP },
 	{ "flap_recovery",        KW_POLICY,     IN_DEFAULTS | IN_MAP },
 	{ "path_checker",         KW_POLICY,     IN_DEFAULTS | IN_MAP },
+	{ "reservation_key",      KW_POLICY,     IN_DEFAULTS | IN_MAP },
 	{ "fence_command",        KW_POLICY,     IN_DEFAULTS | IN_MAP },
 	{ "fence_timeout",        KW_POLICY,     IN_DEFAULTS | IN_MAP },
 	{ "path_grouping_policy", KW_PGPOLICY,   IN_DEFAULTS | IN_MAP },
@@ -254,6 +255,8 @@ static bool policy_equal(const struct umd_policy *a, const struct umd_policy *b)
 	       a->flap_window_ms == b->flap_window_ms &&
 	       a->flap_recovery_ms == b->flap_recovery_ms &&
 	       a->checker == b->checker &&
+	       a->checker_kind == b->checker_kind &&
+	       a->reservation_key == b->reservation_key &&
 	       a->fence_command == b->fence_command &&	/* interned */
 	       a->fence_timeout_ms == b->fence_timeout_ms;
 }

@@ -67,6 +67,25 @@ static const char *intern(const char *s)
 	return i ? i->s : NULL;
 }
 
+int umd_pr_parse_key(const char *v, uint64_t *ret_key)
+{
+	unsigned long long k;
+	const char *h = v;
+	char *end;
+
+	if (h[0] == '0' && (h[1] == 'x' || h[1] == 'X'))
+		h += 2;
+	/* mpathpersist's keys: hex, at most 8 bytes, nothing else. */
+	if (!*h || strlen(h) > 16 || strspn(h, "0123456789abcdefABCDEF") != strlen(h))
+		return -EINVAL;
+	errno = 0;
+	k = strtoull(h, &end, 16);
+	if (errno || *end)
+		return -EINVAL;
+	*ret_key = k;
+	return 0;
+}
+
 int umd_policy_set(struct umd_policy *p, const char *key, const char *v, char *err, size_t errlen)
 {
 	unsigned n;
@@ -118,12 +137,21 @@ int umd_policy_set(struct umd_policy *p, const char *key, const char *v, char *e
 		if (parse_seconds(v, &p->flap_recovery_ms, true))
 			goto seconds;
 	} else if (!strcmp(key, "path_checker")) {
-		if (!strcmp(v, "readsector0") || !strcmp(v, "directio") || !strcmp(v, "tur")) {
+		int c = umpath_checker_from_name(v);
+
+		if (c > UMPATH_CHECKER_DEFAULT) {
 			p->checker = true;
+			p->checker_kind = (enum umpath_checker)c;
 		} else if (!strcmp(v, "none")) {
 			p->checker = false;
 		} else {
-			snprintf(err, errlen, "path_checker: expected readsector0 or none");
+			snprintf(err, errlen, "path_checker: expected tur, directio, readsector0 or none");
+			return -EINVAL;
+		}
+	} else if (!strcmp(key, "reservation_key")) {
+		if (umd_pr_parse_key(v, &p->reservation_key) < 0) {
+			snprintf(err, errlen, "reservation_key: expected a hexadecimal key of up to "
+				 "16 digits (0x optional), 0 for none");
 			return -EINVAL;
 		}
 	} else if (!strcmp(key, "fence_command")) {

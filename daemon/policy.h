@@ -5,6 +5,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include <umpath/umpath.h>
 
 enum umd_failback {
 	FAILBACK_MANUAL,	/* never: the operator switches groups */
@@ -27,6 +30,10 @@ struct umd_policy {
 	unsigned flap_window_ms;	/* default 60000 */
 	unsigned flap_recovery_ms;	/* a flapping path is held out this long; default 30000 */
 	bool checker;			/* run path checkers; default true */
+	enum umpath_checker checker_kind; /* path_checker: DEFAULT is the transport's */
+	/* reservation_key: registered (REGISTER AND IGNORE EXISTING KEY) on a
+	 * SCSI path before it is reinstated or first used; 0: none. */
+	uint64_t reservation_key;
 	/* Stale writes (docs/stale-writes.md): run, through /bin/sh, when a
 	 * path may still apply a write the engine gave up on; %p the path,
 	 * %m the map.  Interned (compare pointers, never free); NULL: none. */
@@ -37,8 +44,12 @@ struct umd_policy {
 void umd_policy_defaults(struct umd_policy *p);
 /* Set one policy keyword (polling_interval, max_polling_interval,
  * checker_timeout, failback, no_path_retry, flap_threshold, flap_window,
- * flap_recovery, path_checker, fence_command, fence_timeout) from its text; times in seconds.  -ENOENT
+ * flap_recovery, path_checker, reservation_key, fence_command, fence_timeout) from its text; times in seconds.  -ENOENT
  * for an unknown keyword, -EINVAL for a bad value, err says why. */
 int umd_policy_set(struct umd_policy *p, const char *key, const char *value, char *err, size_t errlen);
+
+/* A reservation key as mpathpersist and multipath.conf write it: hex, 0x
+ * optional, at most 16 digits.  -EINVAL otherwise. */
+int umd_pr_parse_key(const char *v, uint64_t *ret_key);
 
 #endif

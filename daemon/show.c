@@ -27,7 +27,9 @@ struct v_path {
 	unsigned index;			/* in the group, 0-based */
 	bool active;
 	unsigned fail_count;
-	char checker[32];		/* ready, faulty, pending, held, unchecked */
+	char checker[32];		/* ready, faulty, pending, held, unchecked, unsupported */
+	char checker_name[16];		/* tur, directio, readsector0, none */
+	char checker_result[64];	/* the last probe's answer */
 	const char *fence;		/* the last fence: umd_fence_path_state() */
 	char fence_detail[96];
 	struct umpath_unsettled_info unsettled;
@@ -112,25 +114,28 @@ static const char *group_state(char c)
 	return c == 'A' ? "active" : c == 'E' ? "enabled" : c == 'D' ? "disabled" : "unknown";
 }
 
-/* The checker's word for a path, in multipath's vocabulary. */
-static void checker_state(struct umd_map *m, const char *path, char *buf, size_t len)
+/* The checker's word for a path, in multipath's vocabulary, its checker
+ * and its last answer. */
+static void checker_state(struct umd_map *m, struct v_path *p)
 {
 	static const struct { const char *from, *to; } words[] = {
 		{ "up", "ready" }, { "down", "faulty" }, { "pending", "pending" },
 		{ "held", "held" }, { "-", "unchecked" },
 	};
-	char tmp[32];
-	const char *s = umd_checker_path_state(m, path, tmp, sizeof(tmp));
+	struct umd_checker_view cv;
+	const char *s;
 
-	if (!s)
-		s = "-";
+	umd_checker_path_view(m, p->name, &cv);
+	s = cv.state;
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
 		if (!strcmp(s, words[i].from)) {
-			snprintf(buf, len, "%s", words[i].to);
-			return;
+			s = words[i].to;
+			break;
 		}
 	}
-	snprintf(buf, len, "%s", s);
+	snprintf(p->checker, sizeof(p->checker), "%s", s);
+	snprintf(p->checker_name, sizeof(p->checker_name), "%s", cv.checker);
+	snprintf(p->checker_result, sizeof(p->checker_result), "%s", cv.result);
 }
 
 static const char *failback_name(enum umd_failback f)
@@ -201,7 +206,7 @@ static int view_take(struct umd_map *m, struct view *v)
 			.name = sp->path, .group = sp->group, .index = sp->index,
 			.active = sp->active, .fail_count = sp->fail_count, .st = sp->stats,
 		};
-		checker_state(m, p->name, p->checker, sizeof(p->checker));
+		checker_state(m, p);
 		p->fence = umd_fence_path_state(m->d, m->name, p->name, p->fence_detail,
 						sizeof(p->fence_detail));
 		umpath_map_unsettled(m->map, p->name, &p->unsettled);
@@ -458,6 +463,7 @@ static int paths_text(struct view *v, void *opaque)
 		cell(t, "%u", p->group);
 		cell(t, "%s", p->name);
 		cell(t, "%s", p->active ? "active" : "failed");
+		cell(t, "%s", p->checker_name);
 		cell(t, "%s", p->checker);
 		cell(t, "%u", p->fail_count);
 		cell(t, "%llu", (unsigned long long)p->st.ios);
@@ -485,7 +491,9 @@ static int paths_json(struct view *v, void *opaque)
 		json_uint(j, "index", p->index);
 		json_string(j, "path", p->name);
 		json_string(j, "dm_state", p->active ? "active" : "failed");
+		json_string(j, "checker", p->checker_name);
 		json_string(j, "checker_state", p->checker);
+		json_string(j, "checker_result", p->checker_result);
 		json_uint(j, "failures", p->fail_count);
 		json_string(j, "fence", p->fence);
 		json_string(j, "fence_detail", p->fence_detail);
@@ -536,7 +544,7 @@ int umd_show_paths(struct umd *d, const char *name, bool json, FILE *out,
 		   char *err, size_t errlen)
 {
 	static const char *const head[] = {
-		"map", "group", "path", "dm_st", "chk_st", "failures", "ios", "bytes",
+		"map", "group", "path", "dm_st", "checker", "chk_st", "failures", "ios", "bytes",
 		"errors", "inflight", "lat_mean", "lat_p99", "fence", "unsettled",
 	};
 

@@ -231,17 +231,26 @@ int umd_map_create_size(struct umd *d, const char *name, const char *table, uint
 
 int umd_map_set_policy(struct umd *d, const char *name, const struct umd_policy *policy)
 {
+	char err[256];
 	struct umd_map *m;
+	int r;
 
 	pthread_mutex_lock(&d->lock);
 	m = find_locked(d, name);
-	if (m) {
-		m->policy = *policy;
+	if (m)
 		m->refs++;
-	}
 	pthread_mutex_unlock(&d->lock);
 	if (!m)
 		return -ENXIO;
+	r = umd_checker_validate(d, m->map, policy, err, sizeof(err));
+	if (r < 0) {
+		um_log("map %s: policy not changed: %s", name, err);
+		umd_map_put(m, false);
+		return r;
+	}
+	pthread_mutex_lock(&d->lock);
+	m->policy = *policy;
+	pthread_mutex_unlock(&d->lock);
 	notify(d, m, UMD_MAP_CHANGED, NULL);
 	umd_map_put(m, false);
 	return 0;
@@ -287,6 +296,12 @@ static int map_create(struct umd *d, const char *name, const char *table, uint64
 	m->policy = policy ? *policy : d->defaults;
 	pthread_mutex_unlock(&d->lock);
 	r = umpath_map_new(d->ctx, name, table, size_bytes, err, errlen, &m->map);
+	if (!r) {
+		/* A checker its paths' transports cannot run (tur on a file). */
+		r = umd_checker_validate(d, m->map, &m->policy, err, errlen);
+		if (r < 0)
+			umpath_map_free(m->map);
+	}
 	if (r < 0) {
 		free(m->name);
 		free(m);

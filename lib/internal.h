@@ -94,7 +94,27 @@ struct um_transport {
 	int (*attach)(struct um_path *p);
 	void (*close)(struct um_path *p);
 	void (*submit)(struct um_path *p, struct um_tio *tio);
+	/* Optional: run a SCSI command (cdb) on the path's session, for the
+	 * tur checker and persistent reservations (pr.c); NULL: the transport
+	 * carries none.  dir is UM_SCSI_*; buf/len the data in or out.  0 if
+	 * started: done(opaque, err) is then called once, on any thread, no
+	 * lock of the engine held: 0 GOOD, -EBADE RESERVATION CONFLICT,
+	 * a path error when the session is down (answered at once while it
+	 * reconnects), else the command's error class (errclass.c). */
+	int (*scsi)(struct um_path *p, const uint8_t *cdb, size_t cdb_len, int dir,
+		    void *buf, size_t len, void (*done)(void *opaque, int err), void *opaque);
+	/* submit() honours UM_TIO_DIRECT on reads (the directio checker). */
+	bool directio;
+	/* The checker its paths get by default; UMPATH_CHECKER_DEFAULT:
+	 * tur with scsi, else readsector0. */
+	enum umpath_checker default_checker;
 };
+
+enum { UM_SCSI_NONE, UM_SCSI_READ, UM_SCSI_WRITE };
+
+/* um_tio.flags, internal: a read that must not be served by a page cache
+ * (O_DIRECT): the directio checker's. */
+#define UM_TIO_DIRECT (1u << 30)
 
 /* An open path, shared by every table and map naming the same string. */
 struct um_path {
@@ -134,8 +154,18 @@ static inline void um_path_submit(struct um_path *p, struct um_tio *tio)
 }
 
 /* Probe a path as a checker does: read its first 4 KiB (or less).  done is
- * called once with 0 or -errno, on any thread. */
-int um_path_probe(struct um_path *p, void (*done)(void *opaque, int err), void *opaque);
+ * called once with 0 or -errno, on any thread.  tio_flags: 0, or
+ * UM_TIO_DIRECT for the directio checker. */
+int um_path_probe_flags(struct um_path *p, unsigned tio_flags,
+			void (*done)(void *opaque, int err), void *opaque);
+static inline int um_path_probe(struct um_path *p, void (*done)(void *opaque, int err), void *opaque)
+{
+	return um_path_probe_flags(p, 0, done, opaque);
+}
+/* The open path of that name with a reference, or NULL: no map has it. */
+struct um_path *um_path_find(struct umpath_ctx *ctx, const char *name);
+/* The transport that would serve a path string (none opened), or NULL. */
+const struct um_transport *um_transport_for(struct umpath_ctx *ctx, const char *name);
 
 extern const struct um_transport um_mem_transport;
 extern const struct um_transport um_nbd_transport;

@@ -14,7 +14,7 @@ static const struct um_transport *const transports[] = {
 	&um_file_transport,	/* anything else: a file or block device */
 };
 
-static const struct um_transport *transport_for(struct umpath_ctx *ctx, const char *name)
+const struct um_transport *um_transport_for(struct umpath_ctx *ctx, const char *name)
 {
 	for (size_t i = 0; i < UM_ARRAY_SIZE(transports); i++)
 		if (transports[i]->claims(ctx, name))
@@ -24,7 +24,7 @@ static const struct um_transport *transport_for(struct umpath_ctx *ctx, const ch
 
 bool um_path_exists(struct umpath_ctx *ctx, const char *name)
 {
-	const struct um_transport *tp = transport_for(ctx, name);
+	const struct um_transport *tp = um_transport_for(ctx, name);
 
 	return tp && tp->exists(ctx, name);
 }
@@ -52,7 +52,7 @@ int um_path_get(struct umpath_ctx *ctx, const char *name, bool new_user,
 	}
 	pthread_mutex_unlock(&ctx->lock);
 
-	tp = transport_for(ctx, name);
+	tp = um_transport_for(ctx, name);
 	if (!tp)
 		return -ENOENT;
 	p = calloc(1, sizeof(*p));
@@ -135,7 +135,8 @@ static void probe_done(struct um_tio *tio, int err)
 	free(pr);
 }
 
-int um_path_probe(struct um_path *p, void (*done)(void *opaque, int err), void *opaque)
+int um_path_probe_flags(struct um_path *p, unsigned tio_flags,
+			void (*done)(void *opaque, int err), void *opaque)
 {
 	uint64_t len = p->size < 4096 ? p->size : 4096;
 	struct probe *pr;
@@ -148,6 +149,10 @@ int um_path_probe(struct um_path *p, void (*done)(void *opaque, int err), void *
 	pr->done = done;
 	pr->opaque = opaque;
 	pr->tio.op = UMPATH_OP_READ;
+	pr->tio.flags = tio_flags;
+	/* O_DIRECT reads whole logical blocks. */
+	if ((tio_flags & UM_TIO_DIRECT) && len > 512)
+		len &= ~(uint64_t)511;
 	pr->tio.length = len;
 	pr->tio.buf = (void *)(((uintptr_t)pr->buf + 4095) & ~(uintptr_t)4095);
 	pr->tio.done = probe_done;
@@ -199,6 +204,22 @@ int umpath_path_stats(struct umpath_ctx *ctx, const char *name, struct umpath_pa
 	}
 	pthread_mutex_unlock(&ctx->lock);
 	return r;
+}
+
+struct um_path *um_path_find(struct umpath_ctx *ctx, const char *name)
+{
+	struct um_path *p, *found = NULL;
+
+	pthread_mutex_lock(&ctx->lock);
+	list_for_each_entry(p, &ctx->paths, node) {
+		if (!strcmp(p->name, name)) {
+			p->refs++;
+			found = p;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	return found;
 }
 
 struct pub_probe {

@@ -192,6 +192,109 @@ int umpath_path_stats(struct umpath_ctx *ctx, const char *path, struct umpath_pa
 int umpath_path_probe(struct umpath_ctx *ctx, const char *path,
 		      void (*done)(void *opaque, int err), void *opaque);
 
+/* ---- path checkers (multipathd's path_checker) ------------------------ */
+
+/* How a checker probes a path.  tur: TEST UNIT READY on the path's SCSI
+ * session (iSCSI paths); directio: a read of block 0 with O_DIRECT, past
+ * any page cache (files and block devices); readsector0: a read of the
+ * first block through the path's transport (any path). */
+enum umpath_checker {
+	UMPATH_CHECKER_DEFAULT,		/* the transport's own, as below */
+	UMPATH_CHECKER_READSECTOR0,	/* default for NBD and mem paths */
+	UMPATH_CHECKER_DIRECTIO,	/* default for files and block devices */
+	UMPATH_CHECKER_TUR,		/* default for SCSI (iSCSI) paths */
+};
+/* "tur", "directio", "readsector0" ("default" for UMPATH_CHECKER_DEFAULT);
+ * NULL past the last. */
+const char *umpath_checker_name(enum umpath_checker c);
+/* The checker named so, or -EINVAL. */
+int umpath_checker_from_name(const char *name);
+/* Which checker probes path when asked for want (DEFAULT: the path's
+ * transport's own), without opening it.  -EOPNOTSUPP when its transport
+ * cannot run want (tur on a file): umpath_error_detail() names the path
+ * and the reason. */
+int umpath_path_checker(struct umpath_ctx *ctx, const char *path, enum umpath_checker want,
+			enum umpath_checker *ret_checker);
+/* Probe a path with a checker, as umpath_path_probe() does with
+ * readsector0: done(opaque, 0 or -errno) once, on any thread.  -ENOENT if
+ * no map has the path open, -EOPNOTSUPP as umpath_path_checker(). */
+int umpath_path_check(struct umpath_ctx *ctx, const char *path, enum umpath_checker checker,
+		      void (*done)(void *opaque, int err), void *opaque);
+
+/* ---- SCSI-3 persistent reservations (mpathpersist, SPC-4 6.15/6.16) ---- *
+ *
+ * Commands go to one path: each path is its own I_T nexus, so a
+ * registration is made path by path.  A path whose transport carries no
+ * SCSI commands answers -EOPNOTSUPP at once (umpath_error_detail() names
+ * it).  RESERVATION CONFLICT is -EBADE, a target error. */
+enum umpath_pr_in_action {
+	UMPATH_PR_IN_READ_KEYS = 0,
+	UMPATH_PR_IN_READ_RESERVATION = 1,
+	UMPATH_PR_IN_REPORT_CAPABILITIES = 2,
+};
+enum umpath_pr_out_action {
+	UMPATH_PR_OUT_REGISTER = 0,
+	UMPATH_PR_OUT_RESERVE = 1,
+	UMPATH_PR_OUT_RELEASE = 2,
+	UMPATH_PR_OUT_CLEAR = 3,
+	UMPATH_PR_OUT_PREEMPT = 4,
+	UMPATH_PR_OUT_PREEMPT_AND_ABORT = 5,
+	UMPATH_PR_OUT_REGISTER_AND_IGNORE = 6,
+};
+/* Reservation types, as mpathpersist's --prout-type numbers them. */
+enum umpath_pr_type {
+	UMPATH_PR_WRITE_EXCLUSIVE = 1,
+	UMPATH_PR_EXCLUSIVE_ACCESS = 3,
+	UMPATH_PR_WRITE_EXCLUSIVE_REG_ONLY = 5,
+	UMPATH_PR_EXCLUSIVE_ACCESS_REG_ONLY = 6,
+	UMPATH_PR_WRITE_EXCLUSIVE_ALL_REGS = 7,
+	UMPATH_PR_EXCLUSIVE_ACCESS_ALL_REGS = 8,
+};
+#define UMPATH_PR_APTPL 1u		/* persist through power loss */
+#define UMPATH_PR_ALL_TG_PT 2u		/* register on all target ports */
+
+struct umpath_pr_out {
+	unsigned action;	/* enum umpath_pr_out_action */
+	unsigned type;		/* enum umpath_pr_type: reserve, release, preempt */
+	uint64_t key;		/* RESERVATION KEY: this nexus's registered key */
+	uint64_t sa_key;	/* SERVICE ACTION RESERVATION KEY: new key, key to preempt */
+	unsigned flags;		/* UMPATH_PR_APTPL, UMPATH_PR_ALL_TG_PT */
+	unsigned reserved[5];	/* must be 0 */
+};
+/* 0 if path's transport carries persistent reservations, else -EOPNOTSUPP
+ * (detail: the path and its transport), -ENOENT if no map has it open. */
+int umpath_path_pr_supported(struct umpath_ctx *ctx, const char *path);
+/* PERSISTENT RESERVE OUT on path; done(opaque, 0 or -errno) once, any thread. */
+int umpath_path_pr_out(struct umpath_ctx *ctx, const char *path, const struct umpath_pr_out *req,
+		       void (*done)(void *opaque, int err), void *opaque);
+/* PERSISTENT RESERVE IN on path into buf (len bytes, at most 65535 used);
+ * done(opaque, 0 or -errno) once, any thread; parse buf with the below. */
+int umpath_path_pr_in(struct umpath_ctx *ctx, const char *path, enum umpath_pr_in_action action,
+		      void *buf, size_t len, void (*done)(void *opaque, int err), void *opaque);
+
+/* READ KEYS: the generation, and up to max keys into keys; ret_nkeys is
+ * how many the target reported (more than max: the buffer was short).
+ * -EBADMSG if the reply does not hold together. */
+int umpath_pr_parse_keys(const void *buf, size_t len, uint32_t *ret_generation,
+			 uint64_t *keys, unsigned max, unsigned *ret_nkeys);
+struct umpath_pr_reservation {
+	uint32_t generation;
+	int held;		/* 0: no reservation (the rest is 0) */
+	uint64_t key;
+	unsigned scope;		/* 0: LU_SCOPE */
+	unsigned type;		/* enum umpath_pr_type */
+	unsigned reserved[4];
+};
+int umpath_pr_parse_reservation(const void *buf, size_t len, struct umpath_pr_reservation *ret);
+struct umpath_pr_caps {
+	unsigned crh, sip_c, atp_c, ptpl_c, tmv, allow_commands, ptpl_a;
+	unsigned type_mask;	/* bit N set: type N supported (1 << UMPATH_PR_*) */
+	unsigned reserved[4];
+};
+int umpath_pr_parse_caps(const void *buf, size_t len, struct umpath_pr_caps *ret);
+/* "Write Exclusive, registrants only"..., NULL for an unknown type. */
+const char *umpath_pr_type_name(unsigned type);
+
 /* ---- a map's layout and state, for checkers and operators ------------ */
 
 struct umpath_map_info {

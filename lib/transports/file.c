@@ -142,6 +142,11 @@ struct file_slot {
 struct file_path {
 	struct umpath_ctx *ctx;
 	int fd;
+	/* The directio checker's: the same file opened O_DIRECT read-only at
+	 * its first probe, so that it reads the storage, not a page cache
+	 * that fd may share.  -1 until then. */
+	_Atomic int dfd;
+	char *fname;
 	int efd;			/* the ring's eventfd, watched by the loop */
 	bool bdev, ro;
 	bool force_async;		/* IOSQE_ASYNC on every op (file_trusts_nowait) */
@@ -301,13 +306,14 @@ static void file_slot_put_locked(struct file_path *fp, struct file_slot *slot)
 static void file_prep_rw(struct file_path *fp, struct io_uring_sqe *sqe, struct file_slot *slot,
 			 bool write, const void *buf, unsigned len, uint64_t off)
 {
+	int fd = !write && (slot->tio->flags & UM_TIO_DIRECT) ? atomic_load(&fp->dfd) : fp->fd;
+
 	if (fp->has_rw) {
-		io_uring_prep_rw(write ? IORING_OP_WRITE : IORING_OP_READ, sqe, fp->fd, buf, len,
-				 off);
+		io_uring_prep_rw(write ? IORING_OP_WRITE : IORING_OP_READ, sqe, fd, buf, len, off);
 	} else {
 		slot->iov.iov_base = (void *)buf;
 		slot->iov.iov_len = len;
-		io_uring_prep_rw(write ? IORING_OP_WRITEV : IORING_OP_READV, sqe, fp->fd,
+		io_uring_prep_rw(write ? IORING_OP_WRITEV : IORING_OP_READV, sqe, fd,
 				 &slot->iov, 1, off);
 	}
 	if (write && (slot->tio->flags & UMPATH_IO_FUA))
@@ -785,6 +791,23 @@ static bool file_submit_nowait(struct file_path *fp, struct um_tio *tio)
 	return true;
 }
 
+/* The O_DIRECT descriptor of the directio checker, opened at first use:
+ * 0, or -errno (a file system without O_DIRECT says -EINVAL). */
+static int file_direct_fd(struct file_path *fp)
+{
+	int fd, none = -1;
+
+	if (atomic_load(&fp->dfd) >= 0)
+		return 0;
+	fd = open(fp->fname, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* Two maps' checkers may race here: one descriptor is kept. */
+	if (!atomic_compare_exchange_strong(&fp->dfd, &none, fd))
+		close(fd);
+	return 0;
+}
+
 static void file_submit(struct um_path *p, struct um_tio *tio)
 {
 	struct file_path *fp = p->priv;
@@ -807,7 +830,11 @@ static void file_submit(struct um_path *p, struct um_tio *tio)
 		return;
 	}
 
-	if (fp->try_nowait && file_submit_nowait(fp, tio))
+	if ((tio->flags & UM_TIO_DIRECT) && (r = file_direct_fd(fp)) < 0) {
+		tio->done(tio, r);
+		return;
+	}
+	if (fp->try_nowait && !(tio->flags & UM_TIO_DIRECT) && file_submit_nowait(fp, tio))
 		return;
 
 	list_init(&out);
@@ -902,6 +929,9 @@ static void file_free(struct file_path *fp)
 		close(fp->efd);
 	if (fp->fd >= 0)
 		close(fp->fd);
+	if (atomic_load(&fp->dfd) >= 0)
+		close(atomic_load(&fp->dfd));
+	free(fp->fname);
 	pthread_cond_destroy(&fp->idle);
 	pthread_mutex_destroy(&fp->lock);
 	free(fp);
@@ -928,6 +958,7 @@ static int file_open(struct umpath_ctx *ctx, struct um_path *p)
 	}
 	fp->ctx = ctx;
 	fp->efd = -1;
+	atomic_init(&fp->dfd, -1);
 	fp->ring.ring_fd = -1;
 	fp->ro = spec.ro;
 	pthread_mutex_init(&fp->lock, NULL);
@@ -992,7 +1023,7 @@ static int file_open(struct umpath_ctx *ctx, struct um_path *p)
 	r = um_loop_add_fd(ctx->loop, fp->efd, EPOLLIN, file_ring_event, fp);
 	if (r < 0)
 		goto fail;
-	free(spec.path);
+	fp->fname = spec.path;
 	p->priv = fp;
 	p->size = size;
 	return 0;
@@ -1090,4 +1121,6 @@ const struct um_transport um_file_transport = {
 	.open = file_open,
 	.close = file_close,
 	.submit = file_submit,
+	.directio = true,
+	.default_checker = UMPATH_CHECKER_DIRECTIO,
 };

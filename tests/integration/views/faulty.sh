@@ -48,9 +48,9 @@ expect_out "$broken" u show topology lun
 
 # show paths: the same states, and the failure counted.
 u show paths lun >"$T/paths"
-has_line "$T/paths" "^lun +1 +nbd\+unix:///\?socket=$T/a.sock +failed +faulty +[1-9]" ||
+has_line "$T/paths" "^lun +1 +nbd\+unix:///\?socket=$T/a.sock +failed +readsector0 +faulty +[1-9]" ||
 	fail "show paths: path A not failed/faulty with a failure: $(cat "$T/paths")"
-has_line "$T/paths" "^lun +1 +nbd\+unix:///\?socket=$T/b.sock +active +ready +0 " ||
+has_line "$T/paths" "^lun +1 +nbd\+unix:///\?socket=$T/b.sock +active +readsector0 +ready +0 " ||
 	fail "show paths: path B not active/ready: $(cat "$T/paths")"
 wait_for 10 has_line "$T/events" " lun path_failed path=nbd\+unix:///\?socket=$T/a.sock group=1 valid_paths=1" ||
 	fail "no path_failed event"
