@@ -9,7 +9,7 @@ BUILD ?= build
 SAN_BUILD ?= build-san
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= table message config control nbd
+FUZZ_TARGETS ?= table message config control nbd pr
 MESON_TEST_ARGS ?= --print-errorlogs
 
 .PHONY: all deps check check-sanitize fuzz chaos demo bench clean

@@ -594,6 +594,17 @@ static int do_mem(struct umd_control *c, int argc, char **argv, struct ctl_reply
 	return 0;
 }
 
+/* persist MAP OPTIONS: persistent reservations (persist.c). */
+static int do_persist(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
+{
+	char err[CTL_REASON_MAX] = "";
+	int r = umd_persist(c->d, argc, argv, rep->out, err, sizeof(err));
+
+	if (r < 0)
+		return fail(rep, r, "%s", *err ? err : strerror(-r));
+	return 0;
+}
+
 static void dispatch(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
 {
 	const char *verb = argv[0];
@@ -620,6 +631,8 @@ static void dispatch(struct umd_control *c, int argc, char **argv, struct ctl_re
 		do_reconfigure(c, argc, argv, rep);
 	else if (!strcmp(verb, "mem"))
 		do_mem(c, argc, argv, rep);
+	else if (!strcmp(verb, "persist"))
+		do_persist(c, argc, argv, rep);
 	else
 		fail(rep, -EINVAL, "unknown command '%s'", verb);
 }

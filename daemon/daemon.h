@@ -24,6 +24,7 @@
 #include "events.h"
 #include "export.h"
 #include "fence.h"
+#include "persist.h"
 #include "list.h"
 #include "policy.h"
 #include "registry.h"

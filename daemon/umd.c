@@ -187,6 +187,7 @@ void umd_fini(struct umd *d)
 	}
 	umpath_loop_free(d->loop);
 	umpath_ctx_free(d->ctx);
+	umd_persist_fini();
 	pthread_rwlock_destroy(&d->subs_lock);
 	pthread_cond_destroy(&d->cond);
 	pthread_mutex_destroy(&d->lock);

@@ -110,7 +110,12 @@ struct um_transport {
 	enum umpath_checker default_checker;
 };
 
-enum { UM_SCSI_NONE, UM_SCSI_READ, UM_SCSI_WRITE };
+/* A SCSI command's data direction (struct um_transport.scsi). */
+enum um_scsi_dir {
+	UM_SCSI_NONE,		/* no data (TEST UNIT READY) */
+	UM_SCSI_READ,		/* data from the target into buf */
+	UM_SCSI_WRITE,		/* data from buf to the target */
+};
 
 /* um_tio.flags, internal: a read that must not be served by a page cache
  * (O_DIRECT): the directio checker's. */
