@@ -26,7 +26,7 @@ static const char *const names[] = { "p0", "p1", "p2", "p3" };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct umd_opts o = { .io_timeout_ms = 1000 };
+	struct umd_opts o = { .io_timeout_ms = 1000, .pool_size = 16 };
 
 	if (fz_private_cwd())
 		return 1;

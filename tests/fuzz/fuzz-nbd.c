@@ -1,10 +1,12 @@
 /* fuzz-nbd.c - umpathd's NBD export fed a whole client byte stream on a
  * socketpair: the fixed newstyle handshake (options, export names, info
  * requests) and then the transmission phase (reads, writes, flushes,
- * trims, zeroes, disconnect) against map "a" on mem paths.
+ * trims, zeroes, disconnect) against map "a" on mem paths (64 KiB: a
+ * read costs at most that, and every bound check is still reached).
  *
- * A writer thread sends the input and closes its side for writing; the
- * export serves the other side (nbd_serve_fd: the handshake on this
+ * The input is sent and that side closed for writing (a writer thread
+ * sends what the socket buffer cannot take); the export serves the other
+ * side (nbd_serve_fd: the handshake on this
  * thread, transmission on a worker) while this thread drains the replies
  * until the server closes.  Then the map's references must come back to
  * the registry's own (no client open, nothing held) - bounded wait, as
@@ -13,6 +15,7 @@
 #undef NDEBUG
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -24,7 +27,7 @@
 #include "fuzz.h"
 #include "nbd-int.h"
 
-#define FZ_MAX_INPUT 65536
+#define FZ_MAX_INPUT 16384	/* bounds the I/O one input asks for */
 
 static struct umd d;
 static struct umd_export *ue;
@@ -38,7 +41,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (fz_private_cwd())
 		return 1;
 	FZ_CHECK(umd_init(&d, &o) == 0);
-	FZ_CHECK(umpath_mem_store_new(d.ctx, 1 << 20, 2, names, 1) == 0);
+	FZ_CHECK(umpath_mem_store_new(d.ctx, 64 * 1024, 2, names, 1) == 0);
 	FZ_CHECK(umd_map_create(&d, "a", "0 0 1 1 round-robin 0 2 1 p0 1 p1 1",
 				err, sizeof(err)) == 0);
 	FZ_CHECK(nbd_export_new(&d, &ue) == 0);
@@ -86,36 +89,54 @@ static bool map_idle(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char sink[65536];
-	struct feed f = { .data = data, .size = size };
+	struct feed f;
 	pthread_t t;
+	bool writing;
 	int sv[2];
 
 	if (size > FZ_MAX_INPUT)
 		return 0;
 	FZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	/* Most inputs fit in the socket buffer: sent at once, no writer
+	 * thread (a thread and its wake-ups per input cost more than the
+	 * server's work).  A writer sends what did not fit. */
+	ssize_t n = send(sv[0], data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+
 	f.fd = sv[0];
-	FZ_CHECK(pthread_create(&t, NULL, writer, &f) == 0);
+	f.data = data + (n > 0 ? (size_t)n : 0);
+	f.size = size - (n > 0 ? (size_t)n : 0);
+	writing = f.size > 0;
+	if (writing)
+		FZ_CHECK(pthread_create(&t, NULL, writer, &f) == 0);
+	else
+		shutdown(sv[0], SHUT_WR);
 	/* Drained on this thread only after the handshake: its replies are
 	 * small and fit in the socket buffer. */
 	(void)nbd_serve_fd(ue, sv[1]);	/* takes sv[1] */
 	for (;;) {
-		ssize_t n = recv(sv[0], sink, sizeof(sink), 0);
+		ssize_t got = recv(sv[0], sink, sizeof(sink), 0);
 
-		if (n < 0 && errno == EINTR)
+		if (got < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (got <= 0)
 			break;
 	}
-	pthread_join(t, NULL);
+	if (writing)
+		pthread_join(t, NULL);
 	close(sv[0]);
 
-	/* The server closed: its last reference goes within moments. */
+	/* The server closed: its last reference goes within moments.  Yield
+	 * first (usually enough), then sleep: a fixed sleep per input would
+	 * bound the rate at a few hundred inputs a second. */
 	for (int i = 0; !map_idle(); i++) {
-		if (i == 5000) {
+		if (i == 1000 + 5000) {
 			fprintf(stderr, "map a still referenced 5 s after the client left\n");
 			FZ_CHECK(!"refcounts back to normal after the client leaves");
 		}
-		usleep(1000);
+		if (i < 1000)
+			sched_yield();
+		else
+			usleep(1000);
 	}
 	return 0;
 }
