@@ -225,6 +225,28 @@ static void fault(const char *line)
 	FZ_CHECK(umpath_mem_set_fault(ctx, names[n], f, (unsigned)arg) == 0);
 }
 
+/* A table's pg_init_delay_msecs (up to 60 s) is what a suspend or a
+ * resume waits for when a pg_init retry is pending: every value is cut to
+ * at most 99 ms, in place (leading zeros), so that an input costs
+ * milliseconds, not seconds; the parser's ranges are the table target's. */
+static void cap_pg_init_delay(char *text)
+{
+	static const char key[] = "pg_init_delay_msecs";
+	char *p = text;
+
+	while ((p = strstr(p, key))) {
+		char *num = p + sizeof(key) - 1, *end;
+
+		while (*num == ' ')
+			num++;
+		for (end = num; *end >= '0' && *end <= '9'; end++)
+			;
+		for (; end - num > 2; num++)
+			*num = '0';
+		p = end;
+	}
+}
+
 static int run(struct umpath_map *m, char *line)
 {
 	char err[512];
@@ -278,6 +300,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(text, data, size);
 	text[size] = '\0';
+	cap_pg_init_delay(text);
 	all_online();
 	memset(ios, 0, sizeof(ios));
 	atomic_store(&map_gone, false);
