@@ -1228,6 +1228,28 @@ struct cfg_plan {
 	bool policy;
 };
 
+/* Would m load table?  A path too small for m shows only once opened:
+ * the table is loaded as m's inactive one and cleared again, so that the
+ * live table is untouched.  Not when m has an inactive table of its own
+ * (someone's `umpath load`): that is left alone, and the reload finds it. */
+static int probe_load(struct umd_map *m, const char *table, char *why, size_t len)
+{
+	struct umpath_snapshot *snap;
+	bool own = false;
+	int r;
+
+	if (!umpath_map_snapshot(m->map, &snap)) {
+		own = snap->has_inactive;
+		umpath_snapshot_free(snap);
+	}
+	if (own)
+		return 0;
+	r = umpath_map_load(m->map, table, why, len);
+	if (!r)
+		umpath_map_clear(m->map);
+	return r;
+}
+
 static void report(FILE *out, const char *name, const char *what)
 {
 	fprintf(out, "%s: %s\n", name, what);
@@ -1283,10 +1305,11 @@ int umd_config_reconfigure(struct umd *d, umd_reload_fn *reload, void *opaque, F
 		plan[i].reload = true;
 		why[0] = '\0';
 		/* The library's check: the parse umpath_map_new would do, each
-		 * path must exist, nothing opened or loaded, so that m is left
-		 * alone until every change is known to parse.  (A path too
-		 * small for m is found by the load itself.) */
+		 * path must exist, nothing opened; then a load that is taken
+		 * back at once, for a path too small for m. */
 		r = umpath_table_check(d->ctx, cm->table, why, sizeof(why));
+		if (!r)
+			r = probe_load(plan[i].m, cm->table, why, sizeof(why));
 		if (r < 0) {
 			cfg_errf(err, errlen, cfg->path, cm->line, "map %s: %s%s%s", cm->alias,
 				 *why ? why : strerror(-r), *umpath_error_detail() ? ": " : "",
@@ -1331,13 +1354,16 @@ int umd_config_reconfigure(struct umd *d, umd_reload_fn *reload, void *opaque, F
 			why[0] = '\0';
 			r = reload(opaque, plan[i].m, table, why, sizeof(why));
 			if (r < 0) {
-				snprintf(line, sizeof(line), "reload failed: %s",
-					 *why ? why : strerror(-r));
+				/* The cause after the kernel's reason, as in step 1:
+				 * which path is too small, and how small. */
+				const char *detail = umpath_error_detail();
+
+				snprintf(line, sizeof(line), "reload failed: %s%s%s",
+					 *why ? why : strerror(-r), *detail ? ": " : "", detail);
 				report(out, cm->alias, line);
 				if (!failed)
 					cfg_errf(err, errlen, cfg->path, cm->line,
-						 "map %s: reload failed: %s", cm->alias,
-						 *why ? why : strerror(-r));
+						 "map %s: %s", cm->alias, line);
 				failed = r;
 				table = o ? o->table : "";
 			} else {

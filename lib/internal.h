@@ -86,6 +86,9 @@ struct um_transport {
 	/* Whether the path names something that exists (for messages naming a
 	 * path outside the map: EINVAL if it exists, ENOENT if not). */
 	bool (*exists)(struct umpath_ctx *ctx, const char *path);
+	/* Optional: why exists() says no, when not "No such file or
+	 * directory" (the error detail of umpath_table_check and open). */
+	const char *missing;
 	/* Open: set p->priv and p->size.  -ENOENT etc. */
 	int (*open)(struct umpath_ctx *ctx, struct um_path *p);
 	/* Optional: may one more map share the open path?  What reopening
@@ -151,6 +154,9 @@ void um_path_put(struct um_path *p);
  * no lock of the engine or transport held. */
 void um_path_settled(struct um_path *p, uint64_t gen);
 bool um_path_exists(struct umpath_ctx *ctx, const char *name);
+/* 0 if name exists; else -ENOENT, with the transport's reason as the
+ * error detail (an unknown mem: name is not a missing file). */
+int um_path_check(struct umpath_ctx *ctx, const char *name);
 /* The path's counters as umpath_path_stats() gives them. */
 void um_path_stats_read(struct um_path *p, struct umpath_path_stats *ret);
 static inline void um_path_submit(struct um_path *p, struct um_tio *tio)

@@ -844,11 +844,41 @@ uint64_t umpath_map_size(const struct umpath_map *map)
 
 /* ---- lifecycle -------------------------------------------------------- */
 
+/* The first path of m whose size is not want (or is, with same). */
+static struct um_path *path_sized(struct multipath *m, uint64_t want, bool same)
+{
+	struct priority_group *pg;
+	struct pgpath *p;
+
+	list_for_each_entry(pg, &m->priority_groups, list)
+		list_for_each_entry(p, &pg->pgpaths, list)
+			if ((p->path->size == want) == same)
+				return p->path;
+	return NULL;
+}
+
+/* The error detail "PATH: N bytes" of p, its name escaped as in a table. */
+static int size_word(char *buf, size_t len, const struct um_path *p)
+{
+	char esc[128];
+
+	if ((size_t)um_escape_word(esc, sizeof(esc), p->name) >= sizeof(esc))
+		memcpy(esc + sizeof(esc) - 4, "...", 4);
+	return snprintf(buf, len, "%s: %llu bytes", esc, (unsigned long long)p->size);
+}
+
 static int check_size(struct multipath *m, uint64_t size, char *err, size_t errlen)
 {
 	if (m->nr_valid_paths && m->min_size < size) {
+		struct um_path *p = path_sized(m, m->min_size, true);
+		char what[192];
+
 		if (err && errlen)
 			snprintf(err, errlen, "device too small for target");
+		if (p) {
+			size_word(what, sizeof(what), p);
+			um_detail_set("%s, the map has %llu", what, (unsigned long long)size);
+		}
 		return -EINVAL;
 	}
 	return 0;
@@ -890,7 +920,17 @@ int umpath_map_new(struct umpath_ctx *ctx, const char *name, const char *table,
 			goto fail;
 		}
 		if (!m->common_size) {
+			struct um_path *a = path_sized(m, 0, false), *b = NULL;
+			char wa[192], wb[192];
+
 			snprintf(err, err ? errlen : 0, "paths differ in size");
+			if (a)
+				b = path_sized(m, a->size, false);
+			if (b) {
+				size_word(wa, sizeof(wa), a);
+				size_word(wb, sizeof(wb), b);
+				um_detail_set("%s, %s", wa, wb);
+			}
 			goto fail;
 		}
 		size_bytes = m->common_size;

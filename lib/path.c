@@ -29,6 +29,17 @@ bool um_path_exists(struct umpath_ctx *ctx, const char *name)
 	return tp && tp->exists(ctx, name);
 }
 
+int um_path_check(struct umpath_ctx *ctx, const char *name)
+{
+	const struct um_transport *tp = um_transport_for(ctx, name);
+
+	if (tp && tp->exists(ctx, name))
+		return 0;
+	if (tp && tp->missing)
+		um_detail_set("%s", tp->missing);
+	return -ENOENT;
+}
+
 int um_path_get(struct umpath_ctx *ctx, const char *name, bool new_user,
 		struct um_path **ret_path)
 {

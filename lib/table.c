@@ -279,7 +279,7 @@ static struct pgpath *parse_path(struct parse *ps, struct arg_set *as,
 	}
 	um_detail_clear();
 	if (m->check_only)
-		r = um_path_exists(m->ctx, name) ? 0 : -ENOENT;
+		r = um_path_check(m->ctx, name);
 	else
 		r = um_path_get(m->ctx, name, !map_holds_path(m->map, name), &p->path);
 	if (r < 0) {

@@ -199,7 +199,7 @@ static int mem_open(struct umpath_ctx *ctx, struct um_path *p)
 	}
 	pthread_mutex_unlock(&ctx->lock);
 	if (!mp) {
-		um_detail_set("no in-memory store has this path");
+		um_detail_set("%s", um_mem_transport.missing);
 		return -ENOENT;
 	}
 	p->priv = mp;
@@ -236,6 +236,7 @@ const struct um_transport um_mem_transport = {
 	.name = "mem",
 	.claims = mem_claims,
 	.exists = mem_exists,
+	.missing = "no in-memory store has this path",
 	.open = mem_open,
 	.close = mem_close,
 	.attach = mem_attach,

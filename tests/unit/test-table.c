@@ -388,10 +388,13 @@ static void check_size_refusals(void)
 			     err, sizeof(err), &m) == -EINVAL);
 	CHECK(!m);
 	CHECK_STR("p0 and q0", err, "paths differ in size");
+	CHECK_STR("p0 and q0", umpath_error_detail(),
+		  "p0: 67108864 bytes, q0: 33554432 bytes");
 	/* The smallest path bounds an explicit size. */
 	CHECK(umpath_map_new(ctx, "s", "0 0 2 1 round-robin 0 1 0 p0 round-robin 0 1 0 q0",
 			     SIZE / 2 + 512, err, sizeof(err), &m) == -EINVAL);
 	CHECK_STR("p0 and q0", err, "device too small for target");
+	CHECK_STR("p0 and q0", umpath_error_detail(), "q0: 33554432 bytes, the map has 33554944");
 	m = create("0 0 2 1 round-robin 0 1 0 p0 round-robin 0 1 0 q0", SIZE / 2);
 	CHECK(umpath_map_size(m) == SIZE / 2);
 	/* A load is checked against the map's size. */
@@ -401,6 +404,7 @@ static void check_size_refusals(void)
 	m = create("0 0 1 1 round-robin 0 1 0 p0", SIZE);
 	CHECK(umpath_map_load(m, "0 0 1 1 round-robin 0 1 0 q0", err, sizeof(err)) == -EINVAL);
 	CHECK_STR("load q0", err, "device too small for target");
+	CHECK_STR("load q0", umpath_error_detail(), "q0: 33554432 bytes, the map has 67108864");
 	CHECK_STR("load q0", table_of(m), "0 0 1 1 round-robin 0 1 1 p0 1");
 	umpath_map_free(m);
 	/* A map without paths may be any size. */
@@ -517,6 +521,15 @@ static void check_details(void)
 		     "file:/tmp/x?bogus: unknown file: option 'bogus' (direct, ro)");
 	check_detail("0 0 1 1 round-robin 0 1 0 mem:zzz", "error getting device",
 		     "mem:zzz: no in-memory store has this path");
+	/* The check that opens nothing (config's reconfigure) says the same. */
+	CHECK(umpath_table_check(ctx, "0 0 1 1 round-robin 0 1 0 mem:zzz", table,
+				 sizeof(table)) == -ENOENT);
+	CHECK_STR("check mem:zzz", table, "error getting device");
+	CHECK_STR("check mem:zzz", umpath_error_detail(), "mem:zzz: no in-memory store has this path");
+	CHECK(umpath_table_check(ctx, "0 0 1 1 round-robin 0 1 0 /nonexistent/x", table,
+				 sizeof(table)) == -ENOENT);
+	CHECK_STR("check /nonexistent/x", umpath_error_detail(),
+		  "/nonexistent/x: No such file or directory");
 	memset(longname, 'a', sizeof(longname) - 1);
 	longname[0] = '/';
 	longname[sizeof(longname) - 1] = '\0';

@@ -26,7 +26,7 @@ multipaths {
 	}
 }
 X
-start_daemon --config "$CONF" --mem-store 16M:a,b,c
+start_daemon --config "$CONF" --mem-store 16M:a,b,c --mem-store 8K:small
 expect_ok u create hand "0 0 1 1 round-robin 0 1 1 mem:c 1"
 T_ONE="1 queue_if_no_path 0 2 1 $ST mem:a 1 1 $ST mem:b 1 1"
 T_TWO="1 queue_if_no_path 0 1 1 service-time 0 2 2 mem:b 1 1 mem:c 1 1"
@@ -92,11 +92,20 @@ multipaths {
 	}
 }
 X
-expect_err 1 "umpath: reconfigure: $CONF:10: map two: error getting device: mem:nosuch: No such file or directory" u reconfigure
+expect_err 1 "umpath: reconfigure: $CONF:10: map two: error getting device: mem:nosuch: no in-memory store has this path" u reconfigure
 expect_table two "$T_TWO"
 expect_out "one	32768	0
 two	32768	0
 hand	32768	0" u ls
+
+# A path too small for two: the reload says which, and how small.
+sed -i 's/mem:nosuch/mem:small/' "$CONF"
+expect_err 1 "umpath: reconfigure: $CONF:10: map two: device too small for target: mem:small: 8192 bytes, the map has 16777216" u reconfigure
+expect_table two "$T_TWO"
+expect_out "one	32768	0
+two	32768	0
+hand	32768	0" u ls
+sed -i 's/mem:small/mem:nosuch/' "$CONF"
 
 # Without the bad path: three is created.
 sed -i 's/mem:nosuch/mem:c/' "$CONF"

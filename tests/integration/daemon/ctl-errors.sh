@@ -61,7 +61,7 @@ expect_ok u resume mp
 expect_out "0 2048 multipath $TBL" u table mp
 # A reload to a table of smaller paths than the map: refused too.
 truncate -s 512K "$T/small.img"
-expect_err 1 "umpath: reload mp: device too small for target" \
+expect_err 1 "umpath: reload mp: device too small for target: $T/small.img: 524288 bytes, the map has 1048576" \
 	u reload mp "0 0 1 1 round-robin 0 1 0 $T/small.img"
 expect_out "0 2048 multipath $TBL" u table mp
 
