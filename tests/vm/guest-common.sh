@@ -10,8 +10,10 @@
 [ -n "${UMPATH_IN_VM:-}" ] ||
 	skip "a guest test: run it with tests/vm/run-vm.sh (meson test --suite vm)"
 
-# The guest's loopback starts down: TCP tests need it.
+# The guest's loopback starts down (TCP tests need it), and no udev made
+# /dev/fd (bash's <(...) needs it).
 ip link set lo up 2>/dev/null || ifconfig lo up 2>/dev/null
+[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
 
 SD=()		# the scsi_debug disks, sda sdb ...: paths to one store
 NBD_DEVS=()	# /dev/nbdN connected, disconnected at exit
