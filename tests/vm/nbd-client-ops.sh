@@ -18,8 +18,12 @@ start_daemon --nbd "unix:$T/nbd.sock" \
 	--map lun="1 queue_if_no_path 0 1 1 round-robin 0 2 1 $A 1 $B 1"
 nbd_connect /dev/nbd0 -unix "$T/nbd.sock" -N lun -b 4096 -C 2 || finish
 
-# sum FIELD: a counter of umpath show paths (7 ios, 8 bytes) over both paths.
-sum() { u show paths lun | awk -v f="$1" '$1 == "lun" { s += $f } END { print s + 0 }'; }
+# sum KEY: a counter of umpath show paths (ios, bytes) over both paths.
+sum()
+{
+	u show paths lun --json |
+		python3 -c 'import json, sys; print(sum(p[sys.argv[1]] for p in json.load(sys.stdin)["paths"]))' "$1"
+}
 # sd_sum FIELD: a /sys/block/sdX/stat counter over both disks.
 sd_sum() { echo $(($(sd_stat "${SD[0]}" "$1") + $(sd_stat "${SD[1]}" "$1"))); }
 # store_is OFFSET_K LEN_K FILE: the shared store (read past every cache,
@@ -62,7 +66,7 @@ done
 store_is 0 1024 "$T/data" || fail "the store does not hold what was written"
 
 step "discard"
-b0=$(sum 8) i0=$(sum 7) d0=$(sd_sum 12)
+b0=$(sum bytes) i0=$(sum ios) d0=$(sd_sum 12)
 blkdiscard -f -o 0 -l 256KiB /dev/nbd0 || fail "blkdiscard on nbd0 failed"
 [ "$(sd_sum 12)" -gt "$d0" ] || fail "no discard reached the scsi_debug disks"
 store_is 0 256 <(head -c 256k /dev/zero) || fail "the discarded range does not read zero"
@@ -72,8 +76,8 @@ blkdiscard -f -z -o 256KiB -l 256KiB /dev/nbd0 || fail "blkdiscard -z on nbd0 fa
 fallocate -z -o 512KiB -l 256KiB /dev/nbd0 || fail "fallocate -z on nbd0 failed"
 store_is 256 512 <(head -c 512k /dev/zero) || fail "the zeroed ranges do not read zero"
 store_is 768 256 <(tail -c 256k "$T/data") || fail "the bytes after the zeroed ranges changed"
-[ "$(sum 8)" = "$b0" ] ||
-	fail "$(($(sum 8) - b0)) data bytes crossed the paths: zeroes written, not write-zeroes"
-[ "$(sum 7)" -ge $((i0 + 3)) ] || fail "umpath's paths saw $(($(sum 7) - i0)) I/Os for 3 commands"
+[ "$(sum bytes)" = "$b0" ] ||
+	fail "$(($(sum bytes) - b0)) data bytes crossed the paths: zeroes written, not write-zeroes"
+[ "$(sum ios)" -ge $((i0 + 3)) ] || fail "umpath's paths saw $(($(sum ios) - i0)) I/Os for 3 commands"
 u show paths lun
 finish
