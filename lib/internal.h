@@ -133,6 +133,7 @@ struct um_path {
 	const struct um_transport *tp;
 	void *priv;			/* the transport's */
 	uint64_t size;
+	uint32_t block_size;		/* logical block: I/O is aligned to it; 0: any */
 	/* Flush fan-out: a path is dirty while write_gen != flushed_gen. */
 	_Atomic uint64_t write_gen;
 	_Atomic uint64_t flushed_gen;
@@ -181,6 +182,7 @@ const struct um_transport *um_transport_for(struct umpath_ctx *ctx, const char *
 extern const struct um_transport um_mem_transport;
 extern const struct um_transport um_nbd_transport;
 extern const struct um_transport um_file_transport;
+extern const struct um_transport um_iscsi_transport;
 
 /* ---- context ---------------------------------------------------------- */
 

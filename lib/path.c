@@ -11,6 +11,7 @@
 static const struct um_transport *const transports[] = {
 	&um_mem_transport,	/* mem:NAME, or a registered bare name */
 	&um_nbd_transport,	/* nbd://, nbds://, nbd+unix://, ... URIs */
+	&um_iscsi_transport,	/* iscsi:// URLs */
 	&um_file_transport,	/* anything else: a file or block device */
 };
 

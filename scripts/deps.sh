@@ -19,6 +19,10 @@ pc:liburing:liburing-dev
 pc:libnbd:libnbd-dev
 pc:fuse3:libfuse3-dev
 pc:gnutls:libgnutls28-dev
+pc:libiscsi:libiscsi-dev
+cmd:iscsi-inq:libiscsi-bin
+cmd:tgtd:tgt
+cmd:tgtadm:tgt
 cmd:psktool:gnutls-bin
 cmd:certtool:gnutls-bin
 cmd:nbdkit:nbdkit
