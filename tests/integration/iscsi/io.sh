@@ -2,7 +2,7 @@
 # Description: a map over one LUN through two iSCSI portals of a real tgtd
 # carries reads, writes, FUA writes, flushes and write-zeroes through the
 # NBD export; both paths take I/O; the LUN's backing file holds exactly
-# what the device shows.
+# what the device shows; the paths' checker is tur.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need qemu-io nbdcopy python3
@@ -25,6 +25,8 @@ grep -q 'Pattern verification failed' "$T/qemu-io.out" && fail "read back wrong 
 for p in "$A" "$B"; do
   ios=$(path_field lun "$p" ios)
   [ "$ios" -gt 0 ] || fail "path $p took no I/O"
+  chk=$(path_field lun "$p" checker)
+  [ "$chk" = tur ] || fail "path $p: checker $chk, not tur (the default for iSCSI)"
 done
 nbdcopy "$U" "$T/through.img"
 cmp "$T/through.img" "$IMG" || fail "the LUN's file differs from the device"
