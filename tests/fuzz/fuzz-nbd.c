@@ -44,6 +44,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	FZ_CHECK(umpath_mem_store_new(d.ctx, 64 * 1024, 2, names, 1) == 0);
 	FZ_CHECK(umd_map_create(&d, "a", "0 0 1 1 round-robin 0 2 1 p0 1 p1 1",
 				err, sizeof(err)) == 0);
+	/* Without CAP_NET_ADMIN the socket buffer may still fill up: such an
+	 * input then costs a second, not the default 10. */
+	d.nbd.handshake_timeout_ms = 1000;
 	FZ_CHECK(nbd_export_new(&d, &ue) == 0);
 	return 0;
 }
@@ -89,6 +92,7 @@ static bool map_idle(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char sink[65536];
+	static const int sndbuf = 64 << 20;
 	struct feed f;
 	pthread_t t;
 	bool writing;
@@ -97,6 +101,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > FZ_MAX_INPUT)
 		return 0;
 	FZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	/* The handshake's replies are read only after it: room for all of
+	 * them (an input of options each answered with a few small packets
+	 * would otherwise fill the buffer and stall the handshake until its
+	 * timeout).  FORCE needs CAP_NET_ADMIN; else up to wmem_max. */
+	if (setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)))
+		setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	/* Most inputs fit in the socket buffer: sent at once, no writer
 	 * thread (a thread and its wake-ups per input cost more than the
 	 * server's work).  A writer sends what did not fit. */
@@ -110,8 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FZ_CHECK(pthread_create(&t, NULL, writer, &f) == 0);
 	else
 		shutdown(sv[0], SHUT_WR);
-	/* Drained on this thread only after the handshake: its replies are
-	 * small and fit in the socket buffer. */
+	/* Drained on this thread only after the handshake (see above). */
 	(void)nbd_serve_fd(ue, sv[1]);	/* takes sv[1] */
 	for (;;) {
 		ssize_t got = recv(sv[0], sink, sizeof(sink), 0);
