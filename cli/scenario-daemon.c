@@ -233,6 +233,30 @@ static int dmn_status(struct scn_backend *b, const char *name, bool table, char 
 	return 0;
 }
 
+/* queued_ios + inflight_ios of `show maps NAME --json`. */
+static int dmn_busy(struct scn_backend *b, const char *name)
+{
+	char *argv[] = { (char *)"show", (char *)"maps", (char *)name, (char *)"--json" };
+	static const char *const keys[] = { "\"queued_ios\":", "\"inflight_ios\":" };
+	char err[512], *out;
+	long n = 0;
+	int r = dmn_call(to_dmn(b), argv, 4, &out, err, sizeof(err));
+
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < 2; i++) {
+		const char *p = strstr(out, keys[i]);
+
+		if (!p) {
+			r = -EPROTO;
+			break;
+		}
+		n += strtol(p + strlen(keys[i]), NULL, 10);
+	}
+	free(out);
+	return r < 0 ? r : (int)n;
+}
+
 static int dmn_message(struct scn_backend *b, const char *name, int argc, char **argv)
 {
 	char *words[DMN_MAX_WORDS];
@@ -540,6 +564,7 @@ static const struct scn_backend_ops dmn_ops = {
 	.resume = dmn_resume,
 	.remove = dmn_remove,
 	.status = dmn_status,
+	.busy = dmn_busy,
 	.message = dmn_message,
 	.set_online = dmn_set_online,
 	.io_open = dmn_io_open,

@@ -214,6 +214,18 @@ static int eng_remove(struct scn_backend *b, const char *name)
 	return 0;
 }
 
+static int eng_busy(struct scn_backend *b, const char *name)
+{
+	struct umpath_map *map = eng_find(to_eng(b), name);
+	struct umpath_map_info info;
+	int r;
+
+	if (!map)
+		return -ENXIO;
+	r = umpath_map_info(map, &info);
+	return r < 0 ? r : (int)(info.queued_ios + info.inflight_ios);
+}
+
 static int eng_status(struct scn_backend *b, const char *name, bool table, char *buf, size_t len)
 {
 	struct umpath_map *map = eng_find(to_eng(b), name);
@@ -282,6 +294,7 @@ static const struct scn_backend_ops eng_ops = {
 	.resume = eng_resume,
 	.remove = eng_remove,
 	.status = eng_status,
+	.busy = eng_busy,
 	.message = eng_message,
 	.set_online = eng_set_online,
 	.io_open = eng_io_open,

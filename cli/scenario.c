@@ -8,6 +8,7 @@
  * time, stopping at the first error. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 struct scn_bg {
 	pthread_t thread;
 	struct scenario *scn;
+	atomic_bool done;
 	bool is_write;
 	char *map_name;
 	unsigned long sector, count;
@@ -121,6 +123,7 @@ static void *bg_thread(void *arg)
 
 	do_data_io(bg->scn, bg->is_write, bg->map_name, bg->sector, bg->count, bg->result,
 		   sizeof(bg->result));
+	bg->done = true;
 	return NULL;
 }
 
@@ -304,11 +307,21 @@ static void cmd_data(struct scenario *scn, bool is_write, bool bg, int argc, cha
 	b->is_write = is_write;
 	b->sector = sector;
 	b->count = count;
+	int before = scn->b->ops->busy(scn->b, argv[0]);
+
 	if (pthread_create(&b->thread, NULL, bg_thread, b)) {
 		free(b->map_name);
 		free(b);
 		printf("error EAGAIN\n");
 		return;
+	}
+	/* Started means the map has it (or it is over already): the next
+	 * lines of a scenario (a "sleep 1" on the recorder's side) must not
+	 * race with a thread that a loaded machine has not run yet. */
+	for (int i = 0; before >= 0 && !b->done && i < 30000; i++) {
+		if (scn->b->ops->busy(scn->b, argv[0]) > before)
+			break;
+		usleep(1000);
 	}
 	printf("started bg%u\n", scn->nbg);
 	scn->bg[scn->nbg++] = b;

@@ -34,6 +34,8 @@ struct scn_backend_ops {
 	/* The TABLE (table=true) or INFO status params, without "0 N multipath". */
 	int (*status)(struct scn_backend *b, const char *name, bool table, char *buf, size_t len);
 	int (*message)(struct scn_backend *b, const char *name, int argc, char **argv);
+	/* I/O the map holds: queued for a path, or in flight; or -errno. */
+	int (*busy)(struct scn_backend *b, const char *name);
 	int (*set_online)(struct scn_backend *b, const char *path, bool online);
 	/* Data I/O as dd does it: open the map, 512-byte requests, close.
 	 * Called from several threads at once (background I/O). */

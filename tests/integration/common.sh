@@ -172,6 +172,44 @@ stop_daemon()
 	return "$st"
 }
 
+# term_wait PID SECS: SIGTERM to PID, then wait (at most SECS) for it to
+# exit, watching a pidfd: prints "MS WALL", the milliseconds from the
+# signal to the exit and the wall clock (UTC) at the exit as milliseconds
+# of the day; exit 1 if PID still runs.  One process measures both ends,
+# so that no helper's start-up time (seconds, on a loaded machine) is
+# counted.
+term_wait()
+{
+	python3 - "$1" "$2" <<'PY'
+import os, select, signal, sys, time
+pid, secs = int(sys.argv[1]), float(sys.argv[2])
+fd = os.pidfd_open(pid)
+t0 = time.monotonic()
+os.kill(pid, signal.SIGTERM)
+p = select.poll()
+p.register(fd, select.POLLIN)
+if not p.poll(secs * 1000):
+    sys.exit(1)
+t1 = time.monotonic()
+wall = time.time() % 86400
+print(int((t1 - t0) * 1000), int(wall * 1000))
+PY
+}
+
+# log_ms PATTERN: milliseconds of the day (UTC) of the last line of $LOG
+# that matches PATTERN (the latest daemon's), from umpathd's own time stamp.
+log_ms()
+{
+	awk -v p="$1" '$0 ~ p { split($2, t, /[:.]/); ms = ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000 + t[4] }
+		END { if (ms != "") print ms }' "$LOG"
+}
+
+# since_ms FROM TO: TO - FROM, milliseconds of the day, across midnight.
+since_ms()
+{
+	echo $(( ($2 - $1 + 86400000) % 86400000 ))
+}
+
 # expect_out EXPECTED CMD...: exit 0 and exactly this stdout.
 expect_out()
 {

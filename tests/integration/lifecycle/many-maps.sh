@@ -19,28 +19,27 @@ X
 
 conf 10001
 st=0
-start=$(now_ms)
 "$UMPATHD" --control "$SOCK" --mem-store 1M:a --config "$T/umpath.conf" 2>"$T/err" || st=$?
-took=$(( $(now_ms) - start ))
 [ "$st" = 1 ] || fail "10001 maps: exit $st, want 1"
 grep -q "too many maps: at most 10000" "$T/err" || fail "10001 maps: reason missing: $(cat "$T/err")"
 grep -q "umpath.conf:" "$T/err" || fail "10001 maps: the file is not named: $(cat "$T/err")"
-[ "$took" -lt 5000 ] || fail "10001 maps: refused only after ${took} ms"
+# At once: refused before a single map is made (not after 10000 of them;
+# a wall-clock bound would only measure how loaded the machine is).
+! grep -q "created" "$T/err" || fail "10001 maps: maps were made before the refusal"
 
 conf 10000
 launch_daemon --mem-store 1M:a --config "$T/umpath.conf"
 # Some maps made, many to go.
-wait_for 20 eval 'grep -q "map m20: created" "$LOG"' || fail "startup never began"
-start=$(now_ms)
-kill -TERM "$DPID"
-if ! wait_for 30 exited "$DPID"; then
+wait_for 60 eval 'grep -q "map m20: created" "$LOG"' || fail "startup never began"
+# Signal to exit, measured by one process (term_wait, lib.sh).
+if ! out=$(term_wait "$DPID" 30); then
 	fail "umpathd still runs 30 s after SIGTERM during startup"
 	kill -KILL "$DPID"
 fi
-took=$(( $(now_ms) - start ))
 st=0
 wait "$DPID" || st=$?
 DPID=
+read -r took _ <<<"$out"
 echo "stopped ${took} ms after SIGTERM; $(grep -c 'created from' "$LOG") maps made"
 [ "$st" = 0 ] || fail "SIGTERM during startup: exit $st, want 0"
 grep -q "startup interrupted" "$LOG" || fail "SIGTERM during startup: not logged"
