@@ -502,6 +502,7 @@ static int paths_json(struct view *v, void *opaque)
 		json_uint(j, "ios", p->st.ios);
 		json_uint(j, "bytes", p->st.bytes);
 		json_uint(j, "errors", p->st.errors);
+		json_uint(j, "aborts", p->st.aborts);
 		json_uint(j, "inflight", p->st.inflight);
 		json_uint(j, "mean_latency_ns", p->st.mean_latency_ns);
 		json_uint(j, "p99_latency_ns", p->st.p99_latency_ns);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "transports/iscsi.h"
 
 /* In order: the first transport that claims a path string serves it. */
 static const struct um_transport *const transports[] = {
@@ -198,6 +199,7 @@ void um_path_stats_read(struct um_path *p, struct umpath_path_stats *ret)
 		.inflight = atomic_load(&p->st_inflight),
 		.mean_latency_ns = ios ? atomic_load(&p->st_lat_ns_sum) / ios : 0,
 		.p99_latency_ns = p99,
+		.aborts = um_iscsi_aborts(p),
 	};
 }
 

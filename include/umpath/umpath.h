@@ -181,7 +181,8 @@ struct umpath_path_stats {
 	uint64_t mean_latency_ns;	/* mean completion time */
 	uint64_t p99_latency_ns;	/* 99th percentile (upper bound of its
 					 * power-of-two bucket), 0 if no I/O */
-	uint64_t reserved[4];		/* 0 for now */
+	uint64_t aborts;		/* SCSI ABORT TASKs sent at deadlines (iSCSI) */
+	uint64_t reserved[3];		/* 0 for now */
 };
 int umpath_path_stats(struct umpath_ctx *ctx, const char *path, struct umpath_path_stats *ret_stats);
 

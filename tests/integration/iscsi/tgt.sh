@@ -14,6 +14,8 @@
 #                             installed, or not allowed to open its control
 #                             socket in /var/run/tgtd).
 #   tgt_adm NAME ARGS...      tgtadm --lld iscsi on NAME's control port
+#   tgt_drop_sessions NAME    drop every session's connection (as a
+#                             target that resets them); prints how many
 #   tgt_stop NAME             offline, delete the target and the system;
 #                             SIGKILL if tgtd is stuck (tgtd ignores SIGTERM while it has
 #                             targets)
@@ -68,6 +70,16 @@ tgt_start()
 	tgt_adm "$name" --op new --mode logicalunit --tid 1 --lun 1 -b "$img" &&
 	tgt_adm "$name" --op bind --mode target --tid 1 -I ALL ||
 		{ echo "FAIL: tgtd $name: setting up the target failed"; exit 1; }
+}
+
+tgt_drop_sessions()
+{
+	local name=$1 sid n=0
+
+	for sid in $(tgt_adm "$name" --op show --mode target | awk '/I_T nexus:/ {print $3}'); do
+		tgt_adm "$name" --op delete --mode conn --tid 1 --sid "$sid" --cid 0 && n=$((n + 1))
+	done
+	echo "$n"
 }
 
 tgt_stop()
