@@ -47,6 +47,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <iscsi/iscsi.h>
@@ -812,8 +813,10 @@ static void ip_reconnect_fire(struct um_timer *t)
 
 /* ---- open: on the caller's thread, before the path is published ------- */
 
-/* Drive s's context until *flag leaves 1, or the deadline. */
-static int sync_drive(struct isess *s, const int *flag, uint64_t deadline)
+/* Drive s's context until *flag leaves 1, or the deadline.  A socket
+ * error (connection refused, unreachable) is kept in *sock_err, for a
+ * better reason than libiscsi's. */
+static int sync_drive_err(struct isess *s, const int *flag, uint64_t deadline, int *sock_err)
 {
 	while (*flag == 1) {
 		uint64_t now = um_now_ns();
@@ -826,10 +829,21 @@ static int sync_drive(struct isess *s, const int *flag, uint64_t deadline)
 		r = poll(&pfd, 1, (int)((deadline - now + MS_NS - 1) / MS_NS));
 		if (r < 0 && errno != EINTR)
 			return -errno;
+		if (r > 0 && (pfd.revents & (POLLERR | POLLHUP)) && sock_err && !*sock_err) {
+			socklen_t l = sizeof(*sock_err);
+
+			if (getsockopt(pfd.fd, SOL_SOCKET, SO_ERROR, sock_err, &l) < 0)
+				*sock_err = 0;
+		}
 		if (r > 0 && iscsi_service(s->ic, pfd.revents) < 0 && *flag == 1)
 			return -ECONNRESET;
 	}
 	return 0;
+}
+
+static int sync_drive(struct isess *s, const int *flag, uint64_t deadline)
+{
+	return sync_drive_err(s, flag, deadline, NULL);
 }
 
 struct sync_cmd {
@@ -991,7 +1005,7 @@ static int iscsi_open(struct umpath_ctx *ctx, struct um_path *p)
 	struct iscsi_path *ip = calloc(1, sizeof(*ip));
 	uint64_t deadline = um_now_ns() + ISCSI_CONNECT_TIMEOUT_MS * MS_NS;
 	struct isess *s = NULL;
-	int r;
+	int r, sock_err = 0;
 
 	if (!ip)
 		return -ENOMEM;
@@ -1021,14 +1035,17 @@ static int iscsi_open(struct umpath_ctx *ctx, struct um_path *p)
 	r = sess_new(ip, &s);
 	if (r < 0)
 		goto fail;
-	r = sync_drive(s, &s->connect_status, deadline);
+	r = sync_drive_err(s, &s->connect_status, deadline, &sock_err);
 	if (r == -ETIMEDOUT) {
 		um_detail_set("no login to %s within %u s", ip->portal,
 			      ISCSI_CONNECT_TIMEOUT_MS / 1000);
 		goto fail;
 	}
 	if (r < 0 || s->connect_status != SCSI_STATUS_GOOD) {
-		um_detail_set("login to %s failed: %s", ip->portal, iscsi_get_error(s->ic));
+		if (sock_err)
+			um_detail_set("cannot connect to %s: %s", ip->portal, strerror(sock_err));
+		else
+			um_detail_set("login to %s failed: %s", ip->portal, iscsi_get_error(s->ic));
 		r = -ECONNREFUSED;
 		goto fail;
 	}
