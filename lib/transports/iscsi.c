@@ -757,6 +757,17 @@ static void ip_retry_fire(struct um_timer *t)
 		ip_deliver(ip);
 }
 
+/* Write out what was just queued at once, rather than one epoll round
+ * later (libiscsi sends only from iscsi_service()). */
+static void ip_flush(struct iscsi_path *ip)
+{
+	struct isess *s = ip->s;
+
+	if (s && s->ready && !s->lost && (iscsi_which_events(s->ic) & POLLOUT) &&
+	    iscsi_service(s->ic, POLLOUT) < 0)
+		s->lost = true;
+}
+
 /* Commands queued by other threads: issue them on the loop. */
 static void ip_kick_fire(struct um_timer *t)
 {
@@ -773,6 +784,7 @@ static void ip_kick_fire(struct um_timer *t)
 		list_del_init(&c->node);
 		ip_issue(ip, c);
 	}
+	ip_flush(ip);
 	if (ip->s)
 		ip_after_service(ip);
 	else

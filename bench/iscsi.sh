@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# iscsi.sh - iSCSI benchmark: 4 KiB random reads, then random writes (fio's
+# nbd engine, 2 jobs x iodepth 32) through umpathd's NBD export over two
+# iSCSI paths (the two portals of one private tgtd target), and in the same
+# run through `qemu-nbd -f raw iscsi://...` (QEMU's libiscsi driver) over
+# one portal of the same target.  Prints IOPS and umpath's ratio.
+#
+#   bench/iscsi.sh [--quick] [BUILD_DIR]      (default build/; --quick: 2 s runs)
+set -euo pipefail
+RUNTIME=10 SIZE=256M
+if [ "${1:-}" = --quick ]; then RUNTIME=2 SIZE=64M; shift; fi
+B=$(cd "${1:-build}" && pwd)
+for c in fio qemu-nbd tgtd tgtadm python3; do
+  command -v $c >/dev/null || { echo "bench/iscsi: $c is not installed" >&2; exit 77; }
+done
+
+# What tests/integration/iscsi/tgt.sh needs of common.sh.
+T=$(mktemp -d)
+BG_PIDS=()
+suite_cleanup() { :; }
+skip() { echo "bench/iscsi: $*" >&2; exit 77; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+exited() { local st; st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0; st=${st##*) }; [ "${st%% *}" = Z ]; }
+wait_for() {
+  local secs=10 tries
+  if [[ $1 =~ ^[0-9]+$ ]]; then secs=$1; shift; fi
+  tries=$((secs * 20))
+  while [ "$tries" -gt 0 ]; do "$@" && return 0; sleep 0.05; tries=$((tries - 1)); done
+  return 1
+}
+. "$(dirname "$0")/../tests/integration/iscsi/tgt.sh"
+cleanup() {
+  set +e
+  suite_cleanup
+  for p in "${BG_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+IMG=$T/lun.img
+head -c "$SIZE" /dev/urandom > "$IMG"
+tgt_start a "$IMG"
+
+"$B/umpathd" --control "$T/ctl" --nbd "unix:$T/umpath.sock" \
+  --map bench="0 0 1 1 round-robin 0 2 1 $TGT_URL1_a 1 $TGT_URL2_a 1" 2>"$T/umpathd.log" &
+BG_PIDS+=($!)
+qemu-nbd -f raw -t -e 4 -k "$T/qemu.sock" "$TGT_URL1_a" 2>"$T/qemu.log" &
+BG_PIDS+=($!)
+wait_for 20 test -S "$T/umpath.sock" || { cat "$T/umpathd.log"; exit 1; }
+wait_for 20 test -S "$T/qemu.sock" || { cat "$T/qemu.log"; exit 1; }
+
+# fio_iops URI RW: total IOPS of the job
+fio_iops() {
+  fio --name=b --ioengine=nbd --uri="$1" --rw="$2" --bs=4k --iodepth=32 --numjobs=2 \
+      --time_based --runtime="$RUNTIME" --ramp_time=1 --group_reporting --output-format=json \
+      --output="$T/fio.json" >/dev/null
+  python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); k=sys.argv[2]; print(int(j["jobs"][0][k]["iops"]))' \
+    "$T/fio.json" "$([ "$2" = randread ] && echo read || echo write)"
+}
+
+declare -A iops
+for rw in randread randwrite; do
+  iops[umpath,$rw]=$(fio_iops "nbd+unix:///bench?socket=$T/umpath.sock" $rw)
+  iops[qemu,$rw]=$(fio_iops "nbd+unix:///?socket=$T/qemu.sock" $rw)
+done
+
+printf '\n4 KiB random I/O, fio nbd engine, 2 jobs x iodepth 32, %ss each, %s LUN (tgtd, file backing), %s CPUs\n' \
+  "$RUNTIME" "$SIZE" "$(nproc)"
+printf '%-28s %12s %12s\n' server randread randwrite
+printf '%-28s %12s %12s\n' "umpath (2 iSCSI paths)" "${iops[umpath,randread]}" "${iops[umpath,randwrite]}"
+printf '%-28s %12s %12s\n' "qemu-nbd (1 iSCSI session)" "${iops[qemu,randread]}" "${iops[qemu,randwrite]}"
+ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
+printf '\numpath / qemu-nbd: randread %sx   randwrite %sx   (goal >= 1.2x)\n' \
+  "$(ratio "${iops[umpath,randread]}" "${iops[qemu,randread]}")" \
+  "$(ratio "${iops[umpath,randwrite]}" "${iops[qemu,randwrite]}")"
