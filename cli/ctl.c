@@ -31,7 +31,7 @@ struct ctl_verb {
 
 static const struct ctl_verb verbs[] = {
 	{ "ls",      0, 0,  "ls", false },
-	{ "create",  1, -1, "create NAME TABLE...", false },
+	{ "create",  1, -1, "create [--ublk [--ublk-id N]] NAME TABLE...", false },
 	{ "remove",  1, 2,  "remove NAME [--force]", false },
 	{ "reload",  1, -1, "reload NAME TABLE...", false },
 	{ "load",    1, -1, "load NAME TABLE...", false },

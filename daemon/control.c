@@ -276,7 +276,13 @@ static void ls_one(struct umd_map *m, void *opaque)
 {
 	struct ls_state *st = opaque;
 
-	fprintf(st->out, "%s\t%llu\t%u\n", m->name, map_sectors(m), map_opens(m));
+	int dev = umd_map_ublk_dev(m);
+
+	fprintf(st->out, "%s\t%llu\t%u", m->name, map_sectors(m), map_opens(m));
+	/* The block device, where there is one (as dmsetup ls shows dm-N). */
+	if (dev >= 0)
+		fprintf(st->out, "\t/dev/ublkb%d", dev);
+	fputc('\n', st->out);
 	st->n++;
 }
 
@@ -315,33 +321,66 @@ static int take_dm_line(int argc, char **argv, int *first, uint64_t *ret_sectors
 	return 0;
 }
 
+/* create [--ublk [--ublk-id N]] NAME TABLE... */
 static int do_create(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
 {
+	struct umd_map_exports ex = { .ublk_id = -1 };
 	char err[CTL_REASON_MAX] = "";
 	uint64_t sectors;
-	int first = 2, r;
+	int first, r;
 	char *table;
 
+	while (argc > 2 && !strncmp(argv[1], "--ublk", 6)) {
+		if (!strcmp(argv[1], "--ublk")) {
+			ex.ublk = true;
+			argv++;
+			argc--;
+		} else if (!strcmp(argv[1], "--ublk-id") && argc > 3) {
+			char *end;
+			unsigned long n;
+
+			errno = 0;
+			n = strtoul(argv[2], &end, 10);
+			if (*end || !*argv[2] || *argv[2] == '-' || errno || n > INT32_MAX)
+				return fail(rep, -EINVAL, "--ublk-id: not a device number: %s",
+					    argv[2]);
+			ex.ublk = true;
+			ex.ublk_id = (int)n;
+			argv += 2;
+			argc -= 2;
+		} else {
+			break;
+		}
+	}
 	if (argc < 2)
-		return fail(rep, -EINVAL, "usage: create NAME TABLE...");
+		return fail(rep, -EINVAL, "usage: create [--ublk [--ublk-id N]] NAME TABLE...");
+	first = 2;
 	if (take_dm_line(argc, argv, &first, &sectors, rep) < 0)
 		return rep->err;
 	table = ctl_join_words(argc - first, argv + first);
 	if (!table)
 		return fail(rep, -ENOMEM, "out of memory");
-	r = umd_map_create_size(c->d, argv[1], table, sectors * UMPATH_SECTOR_SIZE, err,
-				sizeof(err));
+	r = umd_map_create_ex(c->d, argv[1], table, sectors * UMPATH_SECTOR_SIZE, NULL, &ex, err,
+			      sizeof(err));
 	if (r < 0) {
 		fail_engine(rep, r, err);
 		log_refused(argv[1], "create", rep);
-	} else
+	} else {
 		ctl_log("map %s: created: %s", argv[1], table);
+		if (r > 0) {
+			/* Created, but not every export took it: say so. */
+			um_sanitize(err);
+			fprintf(rep->out, "warning: %s\n", err);
+			r = 0;
+		}
+	}
 	free(table);
 	return r;
 }
 
 static int do_remove(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
 {
+	char why[CTL_REASON_MAX];
 	struct ctl_busy busy;
 	bool force = false;
 	int r;
@@ -353,10 +392,12 @@ static int do_remove(struct umd_control *c, int argc, char **argv, struct ctl_re
 	/* A forced remove swaps in a table that fails all I/O: not between
 	 * a reload's load and its resume. */
 	busy_enter(c, &busy, argv[1]);
-	r = umd_map_remove(c->d, argv[1], force);
+	r = umd_map_remove_why(c->d, argv[1], force, why, sizeof(why));
 	busy_leave(c, &busy);
 	if (r == -ENXIO)
 		return fail(rep, r, "no such map");
+	if (r == -EBUSY && *why)
+		return fail(rep, r, "%s (--force removes it anyway)", why);
 	if (r == -EBUSY)
 		return fail(rep, r, "map is open by a client (--force removes it anyway)");
 	if (r < 0)

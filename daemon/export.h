@@ -69,5 +69,9 @@ const struct umd_nbd_opts *umd_nbd_opts(const struct umd *d);
 
 extern const struct umd_export_ops umd_nbd_export;
 extern const struct umd_export_ops umd_fuse_export;
+/* Its spec: "all" (--ublk), "recover" (--recover), "depth=N", comma-separated. */
+extern const struct umd_export_ops umd_ublk_export;
+#define UMD_UBLK_DEPTH 128		/* tags per queue (--ublk-depth) */
+#define UMD_UBLK_MAX_DEPTH 4096
 
 #endif

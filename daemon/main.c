@@ -169,7 +169,7 @@ static void usage(FILE *f)
 		"               [--nbd-allow ADDR[/PREFIX]]... [--nbd-max-connections N]\n"
 		"               [--nbd-conn-budget SIZE] [--nbd-handshake-timeout SECONDS]\n"
 		"               [--tls-psk FILE | --tls-creds DIR] [--tls off|on|require]\n"
-		"               [--pool-size N]\n"
+		"               [--pool-size N] [--ublk] [--ublk-depth N] [--recover]\n"
 		"\n"
 		"  --map NAME=TABLE     create map NAME from a dm-multipath table (the words\n"
 		"                       after \"multipath\" in a dm table line); its paths are\n"
@@ -198,6 +198,13 @@ static void usage(FILE *f)
 		"  --tls off|on|require  with credentials: require (default) refuses\n"
 		"                       clients without TLS, on lets them choose\n"
 		"  --fuse DIR           show every map as a file DIR/NAME\n"
+		"  --ublk               every map also as a block device /dev/ublkbN (Linux\n"
+		"                       ublk, module ublk_drv; `umpath create --ublk` or the\n"
+		"                       config's `ublk yes` asks for one map)\n"
+		"  --ublk-depth N       requests in flight per ublk queue (default 128); a\n"
+		"                       device has one queue per CPU, at most 4\n"
+		"  --recover            re-attach to the /dev/ublkbN devices a killed umpathd\n"
+		"                       left (its maps given again: same config or --map)\n"
 		"  --control PATH       the control socket (default: $UMPATH_CONTROL, or\n"
 		"                       /run/umpath/control as root, else\n"
 		"                       $XDG_RUNTIME_DIR/umpath/control)\n"
@@ -241,6 +248,9 @@ int main(int argc, char **argv)
 		{ "tls", required_argument, NULL, 'L' },
 		{ "tls-psk", required_argument, NULL, 'K' },
 		{ "tls-creds", required_argument, NULL, 'X' },
+		{ "ublk", no_argument, NULL, 'u' },
+		{ "ublk-depth", required_argument, NULL, 'D' },
+		{ "recover", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -262,7 +272,9 @@ int main(int argc, char **argv)
 	struct umd d;
 	int c, r, ret = 1, sig = 0;
 	uint64_t drain_ns, hard_ns;
-	bool abandoned = false;
+	bool abandoned = false, ublk_all = false, recover = false;
+	unsigned ublk_depth = UMD_UBLK_DEPTH;
+	char ublk_spec[64];
 	pthread_t sigthread, watchdog;
 
 	while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
@@ -341,6 +353,26 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			opts.pool_size = (unsigned)n;
+			break;
+		}
+		case 'u':
+			ublk_all = true;
+			break;
+		case 'R':
+			recover = true;
+			break;
+		case 'D': {
+			char *end;
+			unsigned long n;
+
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (*end || !*optarg || *optarg == '-' || errno || !n || n > UMD_UBLK_MAX_DEPTH) {
+				fprintf(stderr, "umpathd: --ublk-depth: not a number in [1, %u]: %s\n",
+					UMD_UBLK_MAX_DEPTH, optarg);
+				return 2;
+			}
+			ublk_depth = (unsigned)n;
 			break;
 		}
 		case 'h':
@@ -451,6 +483,17 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* Before any map: the ublk export makes a device of each map that
+	 * asks for one (all with --ublk) as it is created, and with
+	 * --recover takes over the devices a killed umpathd left. */
+	snprintf(ublk_spec, sizeof(ublk_spec), "depth=%u%s%s", ublk_depth,
+		 ublk_all ? ",all" : "", recover ? ",recover" : "");
+	r = umd_ublk_export.start(&d, ublk_spec, &exports[nexports]);
+	if (r < 0) {
+		fprintf(stderr, "umpathd: ublk export: %s\n", strerror(-r));
+		goto out;
+	}
+	export_ops[nexports++] = &umd_ublk_export;
 	/* After the mem stores (the file may name mem: paths) and --policy
 	 * (the base of the file's defaults), before --map (made with them). */
 	r = umd_config_apply(&d, cfg, cfgerr, sizeof(cfgerr));

@@ -13,6 +13,7 @@
 #define UMPATH_DAEMON_REGISTRY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <umpath/umpath.h>
 
@@ -38,6 +39,18 @@ struct umd_map {
 					 * for the last reference and frees it */
 	struct umd_policy policy;	/* guarded by d->lock */
 	void *slot[UMD_MAP_SLOTS];	/* each observer's own, see umd_map_slot */
+	/* The ublk export (exports/ublk.c): asked for at create, immutable
+	 * after; ublk_dev is written by the export under d->lock. */
+	bool ublk;			/* serve it as /dev/ublkbN */
+	int ublk_id;			/* N asked for, -1: any */
+	int ublk_dev;			/* N it has now, -1: none */
+};
+
+/* What a create asks of the exports beyond the NBD and FUSE ones, which
+ * serve every map. */
+struct umd_map_exports {
+	bool ublk;			/* a /dev/ublkbN for it */
+	int ublk_id;			/* that N, -1: the kernel's choice */
 };
 
 /* A reference to a live map, NULL if unknown; open=true counts a client. */
@@ -47,6 +60,10 @@ void umd_map_put(struct umd_map *m, bool open);
 struct umd_map *umd_map_get_default(struct umd *d, bool open);
 /* Every live map, with a reference held across fn and no lock. */
 void umd_map_foreach(struct umd *d, void (*fn)(struct umd_map *m, void *opaque), void *opaque);
+
+/* The /dev/ublkbN number of m (-1: none), under the registry's lock. */
+int umd_map_ublk_dev(struct umd_map *m);
+void umd_map_set_ublk_dev(struct umd_map *m, int id);
 
 /* ---- observers ---------------------------------------------------------- */
 
@@ -63,6 +80,17 @@ struct umd_map_observer {
 	 * not block, nor (un)subscribe. */
 	void (*notify)(void *opaque, struct umd_map *m, enum umd_map_change what,
 		       const struct umpath_event *ev);
+	/* Optional, for exports that make a device of a map (ublk).  Called
+	 * on the creating thread, no lock held, after ADDED; may block.
+	 * 0: done; 1: the map is created but not exported this way (err
+	 * says why: a warning for the caller); -errno refuses the create
+	 * (the map is removed again, err says why). */
+	int (*attach)(void *opaque, struct umd_map *m, char *err, size_t errlen);
+	/* Optional: before a remove unlists m, on the removing thread, may
+	 * block.  -EBUSY (err says why) refuses it with nothing torn down;
+	 * 0 once the observer's device is gone and it holds no reference on
+	 * m.  With force it must not refuse. */
+	int (*detach)(void *opaque, struct umd_map *m, bool force, char *err, size_t errlen);
 };
 
 struct umd_map_sub;

@@ -217,17 +217,25 @@ static bool valid_name(const char *name)
 }
 
 static int map_create(struct umd *d, const char *name, const char *table, uint64_t size_bytes,
-		      const struct umd_policy *policy, char *err, size_t errlen);
+		      const struct umd_policy *policy, const struct umd_map_exports *ex,
+		      char *err, size_t errlen);
 
 int umd_map_create(struct umd *d, const char *name, const char *table, char *err, size_t errlen)
 {
-	return map_create(d, name, table, 0, NULL, err, errlen);
+	return map_create(d, name, table, 0, NULL, NULL, err, errlen);
 }
 
 int umd_map_create_size(struct umd *d, const char *name, const char *table, uint64_t size_bytes,
 			char *err, size_t errlen)
 {
-	return map_create(d, name, table, size_bytes, NULL, err, errlen);
+	return map_create(d, name, table, size_bytes, NULL, NULL, err, errlen);
+}
+
+int umd_map_create_ex(struct umd *d, const char *name, const char *table, uint64_t size_bytes,
+		      const struct umd_policy *policy, const struct umd_map_exports *ex,
+		      char *err, size_t errlen)
+{
+	return map_create(d, name, table, size_bytes, policy, ex, err, errlen);
 }
 
 int umd_map_set_policy(struct umd *d, const char *name, const struct umd_policy *policy)
@@ -260,15 +268,17 @@ int umd_map_set_policy(struct umd *d, const char *name, const struct umd_policy 
 int umd_map_create_policy(struct umd *d, const char *name, const char *table,
 			  const struct umd_policy *policy, char *err, size_t errlen)
 {
-	return map_create(d, name, table, 0, policy, err, errlen);
+	return map_create(d, name, table, 0, policy, NULL, err, errlen);
 }
 
 static int map_create(struct umd *d, const char *name, const char *table, uint64_t size_bytes,
-		      const struct umd_policy *policy, char *err, size_t errlen)
+		      const struct umd_policy *policy, const struct umd_map_exports *ex,
+		      char *err, size_t errlen)
 {
+	struct umd_map_sub *s;
 	struct umd_map *m;
 	bool full;
-	int r;
+	int r, warn = 0;
 
 	if (!valid_name(name)) {
 		snprintf(err, errlen, "invalid map name");
@@ -293,6 +303,9 @@ static int map_create(struct umd *d, const char *name, const char *table, uint64
 	}
 	m->d = d;
 	m->refs = 1;	/* the registry's */
+	m->ublk = ex && ex->ublk;
+	m->ublk_id = ex && ex->ublk ? ex->ublk_id : -1;
+	m->ublk_dev = -1;
 	pthread_mutex_lock(&d->lock);
 	m->policy = policy ? *policy : d->defaults;
 	pthread_mutex_unlock(&d->lock);
@@ -329,16 +342,31 @@ static int map_create(struct umd *d, const char *name, const char *table, uint64
 	d->nmaps++;
 	m->refs++;	/* ours, while announcing */
 	pthread_mutex_unlock(&d->lock);
-	{
-		struct umd_map_sub *s;
-
-		list_for_each_entry(s, &d->subs, node)
-			s->ops->notify(s->opaque, m, UMD_MAP_ADDED, NULL);
+	list_for_each_entry(s, &d->subs, node)
+		s->ops->notify(s->opaque, m, UMD_MAP_ADDED, NULL);
+	umpath_map_set_event_cb(m->map, on_map_event, m);
+	/* Devices made of the map (ublk), under the read lock so that their
+	 * observer cannot leave meanwhile. */
+	r = 0;
+	list_for_each_entry(s, &d->subs, node) {
+		if (!s->ops->attach)
+			continue;
+		r = s->ops->attach(s->opaque, m, err, errlen);
+		if (r < 0)
+			break;
+		if (r > 0)
+			warn = r;
 	}
 	pthread_rwlock_unlock(&d->subs_lock);
-	umpath_map_set_event_cb(m->map, on_map_event, m);
 	umd_map_put(m, false);
-	return 0;
+	if (r < 0) {
+		char why[256] = "";
+
+		/* Refused: undone, as if never made; err keeps the reason. */
+		umd_map_remove_why(d, name, true, why, sizeof(why));
+		return r;
+	}
+	return warn;
 }
 
 struct umd_map *umd_map_get(struct umd *d, const char *name, bool open)
@@ -404,9 +432,35 @@ void umd_map_put(struct umd_map *m, bool open)
 
 int umd_map_remove(struct umd *d, const char *name, bool force)
 {
+	char err[256];
+
+	return umd_map_remove_why(d, name, force, err, sizeof(err));
+}
+
+/* The observers' devices of m go first (ublk: stopped after draining),
+ * or one of them says why not; a reference on m is held across. */
+static int detach_all(struct umd *d, struct umd_map *m, bool force, char *err, size_t errlen)
+{
+	struct umd_map_sub *s;
+	int r = 0;
+
+	pthread_rwlock_rdlock(&d->subs_lock);
+	list_for_each_entry(s, &d->subs, node) {
+		if (s->ops->detach && (r = s->ops->detach(s->opaque, m, force, err, errlen)) < 0 &&
+		    !force)
+			break;
+		r = 0;
+	}
+	pthread_rwlock_unlock(&d->subs_lock);
+	return r;
+}
+
+int umd_map_remove_why(struct umd *d, const char *name, bool force, char *err, size_t errlen)
+{
 	struct umd_map *m;
 	int r = 0;
 
+	*err = '\0';
 	pthread_mutex_lock(&d->lock);
 	m = find_locked(d, name);
 	if (!m) {
@@ -416,6 +470,15 @@ int umd_map_remove(struct umd *d, const char *name, bool force)
 	if (m->opens && !force) {
 		pthread_mutex_unlock(&d->lock);
 		return -EBUSY;
+	}
+	m->refs++;
+	pthread_mutex_unlock(&d->lock);
+	r = detach_all(d, m, force, err, errlen);
+	pthread_mutex_lock(&d->lock);
+	m->refs--;	/* not the last: the registry's is still there */
+	if (r < 0 || m->removed || (m->opens && !force)) {
+		pthread_mutex_unlock(&d->lock);
+		return r < 0 ? r : m->removed ? -ENXIO : -EBUSY;
 	}
 	m->removed = true;	/* no new lookups find it */
 	d->nmaps--;
@@ -454,6 +517,23 @@ int umd_map_remove(struct umd *d, const char *name, bool force)
 	}
 	umd_map_put(m, false);	/* the registry's reference */
 	return r;
+}
+
+int umd_map_ublk_dev(struct umd_map *m)
+{
+	int id;
+
+	pthread_mutex_lock(&m->d->lock);
+	id = m->ublk_dev;
+	pthread_mutex_unlock(&m->d->lock);
+	return id;
+}
+
+void umd_map_set_ublk_dev(struct umd_map *m, int id)
+{
+	pthread_mutex_lock(&m->d->lock);
+	m->ublk_dev = id;
+	pthread_mutex_unlock(&m->d->lock);
 }
 
 void umd_map_foreach(struct umd *d, void (*fn)(struct umd_map *m, void *opaque), void *opaque)
