@@ -54,6 +54,8 @@ enum cfg_kind {
 	KW_ALIAS,
 	KW_PATHS,
 	KW_PATH,
+	KW_UBLK,		/* the map as /dev/ublkbN too (exports/ublk.c) */
+	KW_UBLK_ID,
 };
 
 #define IN_DEFAULTS 1u
@@ -91,6 +93,8 @@ static const struct cfg_keyword {
 	{ "alias",                KW_ALIAS,      IN_MAP },
 	{ "paths",                KW_PATHS,      IN_MAP },
 	{ "path",                 KW_PATH,       IN_MAP },
+	{ "ublk",                 KW_UBLK,       IN_MAP },
+	{ "ublk_id",              KW_UBLK_ID,    IN_MAP },
 };
 #define NR_KEYWORDS (sizeof(keywords) / sizeof(keywords[0]))
 
@@ -130,6 +134,7 @@ struct cfg_map {
 	struct cfg_path *paths;
 	unsigned npaths;
 	unsigned cap;
+	struct umd_map_exports ex;	/* ublk, ublk_id */
 	/* Resolved (cfg_resolve): */
 	char *table;
 	struct umd_policy policy;
@@ -647,6 +652,21 @@ static int keyword_line(struct cfg_parser *p, struct cfg_token *t, unsigned n)
 		}
 		p->map->alias = strdup(v[0].text);
 		return p->map->alias ? 0 : -ENOMEM;
+	case KW_UBLK:
+		if (nv != 1 || (strcmp(v[0].text, "yes") && strcmp(v[0].text, "no")))
+			return cfg_errf(p->err, p->errlen, p->file, p->line, "ublk: expected yes or no");
+		p->map->ex.ublk = !strcmp(v[0].text, "yes");
+		return 0;
+	case KW_UBLK_ID: {
+		unsigned id;
+
+		if (nv != 1 || !parse_uint(v[0].text, INT32_MAX, &id))
+			return cfg_errf(p->err, p->errlen, p->file, p->line,
+					"ublk_id: expected a device number (N of /dev/ublkbN)");
+		p->map->ex.ublk_id = (int)id;
+		p->map->ex.ublk = true;
+		return 0;
+	}
 	case KW_PATHS:
 		for (unsigned i = 0; i < nv; i++) {
 			r = add_path(p, v[i].text, 1);
@@ -714,6 +734,7 @@ static int open_section(struct cfg_parser *p, const struct cfg_token *t)
 		}
 		p->map = &cfg->maps[cfg->nmaps++];
 		memset(p->map, 0, sizeof(*p->map));
+		p->map->ex.ublk_id = -1;
 		p->map->line = p->line;
 	}
 	p->sect[p->depth] = !strcmp(name, "defaults") ? "defaults" :
@@ -1173,7 +1194,8 @@ int umd_config_apply(struct umd *d, struct umd_config *cfg, char *err, size_t er
 			r = -ECANCELED;
 			break;
 		}
-		r = umd_map_create_policy(d, cm->alias, cm->table, &cm->policy, why, sizeof(why));
+		r = umd_map_create_ex(d, cm->alias, cm->table, 0, &cm->policy, &cm->ex, why,
+				      sizeof(why));
 		if (r < 0) {
 			cfg_errf(err, errlen, cfg->path, cm->line, "map %s: %s%s%s", cm->alias,
 				 *why ? why : strerror(-r), *umpath_error_detail() ? ": " : "",
@@ -1324,7 +1346,8 @@ int umd_config_reconfigure(struct umd *d, umd_reload_fn *reload, void *opaque, F
 		if (plan[i].m)
 			continue;
 		why[0] = '\0';
-		r = umd_map_create_policy(d, cm->alias, cm->table, &cm->policy, why, sizeof(why));
+		r = umd_map_create_ex(d, cm->alias, cm->table, 0, &cm->policy, &cm->ex, why,
+				      sizeof(why));
 		if (r < 0) {
 			cfg_errf(err, errlen, cfg->path, cm->line, "map %s: %s%s%s", cm->alias,
 				 *why ? why : strerror(-r), *umpath_error_detail() ? ": " : "",

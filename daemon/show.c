@@ -360,9 +360,13 @@ static int topology_text(struct view *v, void *opaque)
 	FILE *out = opaque;
 	char size[32];
 	unsigned pi = 0;
+	int ublk = umd_map_ublk_dev(v->m);
 
 	fmt_size(size, sizeof(size), v->info.size);
 	put_clean(out, v->m->name);
+	/* Its block device where it has one, as multipath -ll shows dm-N. */
+	if (ublk >= 0)
+		fprintf(out, " ublkb%d", ublk);
 	fprintf(out, " size=%s features='%s' hwhandler='%s' wp=rw\n", size, v->features,
 		v->hwhandler);
 	for (unsigned g = 0; g < v->ngroups; g++) {
@@ -388,9 +392,16 @@ static int topology_json(struct view *v, void *opaque)
 {
 	struct json *j = opaque;
 	unsigned pi = 0;
+	int ublk = umd_map_ublk_dev(v->m);
 
 	json_object_begin(j, NULL);
 	json_string(j, "name", v->m->name);
+	if (ublk >= 0) {
+		char dev[32];
+
+		snprintf(dev, sizeof(dev), "/dev/ublkb%d", ublk);
+		json_string(j, "ublk", dev);
+	}
 	json_uint(j, "size", v->info.size);
 	json_uint(j, "sectors", v->info.size / UMPATH_SECTOR_SIZE);
 	json_string(j, "features", v->features);
@@ -592,7 +603,15 @@ static int maps_json(struct view *v, void *opaque)
 	struct json *j = opaque;
 
 	json_object_begin(j, NULL);
+	int ublk = umd_map_ublk_dev(v->m);
+
 	json_string(j, "name", v->m->name);
+	if (ublk >= 0) {
+		char dev[32];
+
+		snprintf(dev, sizeof(dev), "/dev/ublkb%d", ublk);
+		json_string(j, "ublk", dev);
+	}
 	json_uint(j, "size", v->info.size);
 	json_uint(j, "sectors", v->info.size / UMPATH_SECTOR_SIZE);
 	json_uint(j, "valid_paths", v->info.nr_valid_paths);

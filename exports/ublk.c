@@ -938,10 +938,13 @@ static int ublk_attach(void *opaque, struct umd_map *m, char *err, size_t errlen
 	struct ublksrv_ctrl_dev_info info;
 	struct ublk_dev *dev;
 	bool recovering = false;
+	bool want = e->all || m->ublk;
 	char why[512];
 	int r;
 
-	if (!e->all && !m->ublk)
+	/* With --recover, a device left for the map is taken over even if
+	 * this start did not ask for ublk again. */
+	if (!want && !e->recover)
 		return 0;
 	pthread_mutex_lock(&e->lock);
 	r = e->stopping ? -ESHUTDOWN : 0;
@@ -951,6 +954,8 @@ static int ublk_attach(void *opaque, struct umd_map *m, char *err, size_t errlen
 	pthread_mutex_lock(&e->ctrl_lock);
 	r = ctrl_open_locked(e, why, sizeof(why));
 	pthread_mutex_unlock(&e->ctrl_lock);
+	if (r < 0 && !want)
+		return 0;
 	if (r < 0) {
 		/* The map stays, served by the other exports. */
 		snprintf(err, errlen, "map %s has no /dev/ublkbN: %s; it is served over NBD only",
@@ -972,8 +977,12 @@ static int ublk_attach(void *opaque, struct umd_map *m, char *err, size_t errlen
 	if (e->recover && !find_left(e, m, &info)) {
 		recovering = true;
 		r = dev_recover(dev, &info, why, sizeof(why));
-	} else {
+	} else if (want) {
 		r = dev_add(dev, why, sizeof(why));
+	} else {
+		dev_free(dev);
+		umd_map_put(m, false);
+		return 0;
 	}
 	if (r < 0) {
 		snprintf(err, errlen, "%s", *why ? why : strerror(-r));
