@@ -4,7 +4,8 @@
 # leave both dirty, and an fsync of /dev/ublkbN (a FLUSH) flushes each of
 # them (their disks' flush counters); blkdiscard is a discard on the paths
 # and the blocks read back as zeroes (the store's unmapped blocks);
-# fallocate -z is a WRITE_ZEROES: the range reads back zeroes.
+# fallocate -z is a WRITE_ZEROES: the range reads back zeroes; a
+# suspended map holds the device's reads until it is resumed.
 set -uo pipefail
 . "$(dirname "$0")/guest-common.sh"
 need blkdiscard fallocate cmp python3
@@ -47,4 +48,15 @@ dd if="$T/data" of="$dev" bs=1M count=1 seek=1 oflag=direct status=none || fail 
 cmp -n 1M -i 1M:0 "$dev" "$T/data" || fail "$dev does not read back what was written"
 fallocate -z -o 1M -l 1M "$dev" || fail "fallocate -z on $dev failed"
 cmp -n 1M -i 1M:0 "$dev" /dev/zero || fail "zeroed range of $dev does not read back as zeroes"
+
+step "suspend holds the device's I/O"
+u suspend lun || fail "suspend failed"
+dd if="$dev" of=/dev/null bs=4k count=1 skip=300 iflag=direct status=none &
+ddpid=$!
+BG_PIDS+=("$ddpid")
+sleep 1
+exited "$ddpid" && fail "a read of $dev ended while its map was suspended"
+u resume lun || fail "resume failed"
+wait_for 10 exited "$ddpid" || fail "the held read did not end after resume"
+wait "$ddpid" || fail "the held read failed after resume"
 finish

@@ -3,7 +3,8 @@
 # scsi_debug paths: the device has the map's size and a write-back cache
 # with FUA; fio crc32c write-verify on the raw device, then on an ext4
 # made and mounted on it, each while one path goes offline (I/O goes on on
-# the other) and comes back (reinstated); no error, e2fsck clean; a remove
+# the other) and comes back (reinstated) and the table is reloaded; no
+# error, e2fsck clean; a remove
 # while mounted is refused as busy and tears nothing down; after umount it
 # stops and deletes the device.
 set -uo pipefail
@@ -13,8 +14,8 @@ need fio mkfs.ext4 e2fsck
 
 scsi_paths 2 64
 A=file:/dev/${SD[0]}?direct B=file:/dev/${SD[1]}?direct
-start_daemon --ublk --policy polling_interval=1 \
-	--map lun="1 queue_if_no_path 0 1 1 round-robin 0 2 1 $A 1 $B 1"
+TABLE="1 queue_if_no_path 0 1 1 round-robin 0 2 1 $A 1 $B 1"
+start_daemon --ublk --policy polling_interval=1 --map lun="$TABLE"
 dev=$(u ls | awk '$1 == "lun" { print $4 }')
 [ -n "$dev" ] && [ -b "$dev" ] || { fail "umpath ls shows no ublk device: $(u ls)"; finish; }
 b=${dev#/dev/}
@@ -49,6 +50,9 @@ flap()
 	path_state "${SD[0]}" running
 	wait_for 20 sh -c "\"$UMPATH\" -S \"$SOCK\" status lun | grep -q '${SD[0]}?direct A'" ||
 		fail "path ${SD[0]} running again but not reinstated: $(u status lun)"
+	# A reload under I/O is invisible to what sits on the device.
+	exited "$fio_pid" && fail "fio $name ended before the reload"
+	u reload lun "$TABLE" || fail "reload under I/O failed"
 	wait "$fio_pid" || st=$?
 	step "$name: fio done"
 	[ "$st" = 0 ] || { cat "$T/$name.out"; fail "fio $name exited $st"; }
