@@ -117,9 +117,15 @@ int umpath_path_check(struct umpath_ctx *ctx, const char *path, enum umpath_chec
 	c->done = done;
 	c->opaque = opaque;
 	r = resolve(c->p->tp, path, checker);
-	if (r == UMPATH_CHECKER_TUR)
+	if (r == UMPATH_CHECKER_TUR) {
 		r = c->p->tp->scsi(c->p, tur, sizeof(tur), UM_SCSI_NONE, NULL, 0, check_done, c);
-	else if (r == UMPATH_CHECKER_DIRECTIO)
+		/* No session now (it reconnects in the background): that is
+		 * the probe's answer, as a lost NBD connection's is. */
+		if (r < 0 && r != -ENOMEM) {
+			check_done(c, r);
+			return 0;
+		}
+	} else if (r == UMPATH_CHECKER_DIRECTIO)
 		r = um_path_probe_flags(c->p, UM_TIO_DIRECT, check_done, c);
 	else if (r >= 0)
 		r = um_path_probe_flags(c->p, 0, check_done, c);

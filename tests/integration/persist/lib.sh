@@ -67,5 +67,12 @@ tgt_drop_sessions()
 	[ -s "$T/sids" ]
 }
 
+EXPORT="nbd+unix:///lun?socket=$T/nbd.sock"
+RECONNECT_MAX=4		# the iscsi transport's longest reconnect back-off, s
+# io CMD: one qemu-io command through the export
+io() { qemu-io -f raw "$EXPORT" -c "$1" >/dev/null 2>&1; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$(now)" -v b="$1" 'BEGIN { printf "%.2f", a - b }'; }
+
 # lun_read OFFSET LEN: bytes of the backing file, hex.
 lun_read() { dd if="$T/lun.img" bs=1 skip="$1" count="$2" status=none | od -An -tx1 | tr -d ' \n'; }
