@@ -45,7 +45,7 @@ if qio "$A_NBD" 'write -P 0xa2 0 64k' >"$T/out"; then
 fi
 cat "$T/out"
 st=$(a status lun)
-[ "$(tr ' ' '\n' <<<"$st" | grep -c '^A$')" = 2 ] || fail "A's paths failed by a reservation conflict: $st"
+[ "$(grep -oE "$IQN/1 [AF] " <<<"$st" | grep -c ' A ')" = 2 ] || fail "A's paths failed by a reservation conflict: $st"
 ! grep -q "path_failed" "$LOG" || fail "A logged a path failure: $(grep path_failed "$LOG")"
 
 qio "$B_NBD" 'write -P 0xb1 0 64k' >"$T/out" || fail "B's write: $(cat "$T/out")"
