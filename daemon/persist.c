@@ -214,6 +214,8 @@ static int wait_end(struct umd *d, struct pr_wait *w, struct pr_wait **ret_keep)
 	return r;
 }
 
+static const char *pr_strerror(int err);
+
 static int pr_out_sync(struct umd *d, const char *path, const struct umpath_pr_out *req)
 {
 	struct pr_wait *w = wait_new();
@@ -247,6 +249,41 @@ static int pr_in_sync(struct umd *d, const char *path, enum umpath_pr_in_action 
 	if (r < 0 && r != -ETIMEDOUT)
 		wait_free(*ret_w);
 	return r;
+}
+
+int umd_pr_register_new_map(struct umd *d, const char *name, struct umpath_map *map,
+			    uint64_t key)
+{
+	struct umpath_pr_out req = {
+		.action = UMPATH_PR_OUT_REGISTER_AND_IGNORE,
+		.sa_key = key,
+	};
+	struct umpath_snapshot *ss;
+	unsigned failed = 0;
+	int r;
+
+	if (!key)
+		return 0;
+	r = umpath_map_snapshot(map, &ss);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < ss->nr_paths; i++) {
+		const char *path = ss->paths[i].path;
+		char verb[] = "fail_path";
+		char *argv[2] = { verb, (char *)path };
+
+		r = pr_out_sync(d, path, &req);
+		if (r == -EOPNOTSUPP || !r)
+			continue;	/* no SCSI path: used as it is */
+		/* Not registered: it takes no I/O until the checker has
+		 * registered it and reinstates it. */
+		um_log("map %s: path %s: reservation_key 0x%" PRIx64 " not registered: %s: "
+		       "failed until it is", name, path, key, pr_strerror(r));
+		umpath_map_message(map, 2, argv);
+		failed++;
+	}
+	umpath_snapshot_free(ss);
+	return (int)failed;
 }
 
 /* ---- the map's paths ------------------------------------------------------- */

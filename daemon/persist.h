@@ -4,6 +4,7 @@
 #define UMPATH_DAEMON_PERSIST_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct umd;
@@ -15,6 +16,13 @@ int umd_persist(struct umd *d, int argc, char **argv, FILE *out, char *err, size
 /* A reservation type as mpathpersist's --prout-type: 1, 3, 5, 6, 7, 8, or
  * wr-ex, ex-ac, wr-ex-ro, ex-ac-ro, wr-ex-ar, ex-ac-ar.  -EINVAL otherwise. */
 int umd_pr_parse_type(const char *v, unsigned *ret_type);
+/* reservation_key of a map being created, before it is listed: registered
+ * (REGISTER AND IGNORE EXISTING KEY) on each of its SCSI paths; a path it
+ * cannot be registered on is failed (the checker registers it before it
+ * reinstates it).  How many were failed, or -errno. */
+struct umpath_map;
+int umd_pr_register_new_map(struct umd *d, const char *name, struct umpath_map *map,
+			    uint64_t key);
 /* Forget the keys remembered per map (at the daemon's end). */
 void umd_persist_fini(void);
 

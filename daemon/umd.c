@@ -316,6 +316,10 @@ static int map_create(struct umd *d, const char *name, const char *table, uint64
 		if (r < 0)
 			umpath_map_free(m->map);
 	}
+	/* Before any client can find it: a registrants-only reservation
+	 * must find every path it writes through registered. */
+	if (!r)
+		umd_pr_register_new_map(d, name, m->map, m->policy.reservation_key);
 	if (r < 0) {
 		free(m->name);
 		free(m);

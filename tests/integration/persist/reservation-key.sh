@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Description: reservation_key in umpath.conf: umpathd registers the key
-# on each iSCSI path (the table's new paths at their first look, a failed
-# path before the checker reinstates it), so that under a registrants-only
+# on each iSCSI path (as the map is created, before any client can reach
+# it; a failed path before the checker reinstates it), so that under a registrants-only
 # reservation no path takes I/O unregistered.  The registrations are
 # cleared behind umpathd's back while path 1 is down; after it is
 # reinstated, READ KEYS shows the key again on it.
@@ -26,7 +26,8 @@ CONF
 start_daemon --config "$T/umpath.conf" --io-timeout 2 --nbd "unix:$T/nbd.sock"
 keys() { "$UMPATH" persist lun --read-keys; }
 nkeys() { keys | grep -c '^ *0x5eed$' || true; }
-wait_for 10 eval '[ "$(nkeys)" = 2 ]' || fail "reservation_key not registered on both paths: $(keys)"
+# Registered as the map was created, before it was listed: at "ready".
+[ "$(nkeys)" = 2 ] || fail "reservation_key not registered on both paths at start: $(keys)"
 "$UMPATH" persist lun --reserve wr-ex-ro || fail "reserve with the configured key"
 
 # Path 1 goes down (portal and session gone); meanwhile every
