@@ -27,6 +27,14 @@ fi
 grep -qF "$IMG: path_checker tur: the file transport carries no SCSI commands" "$T/refused" ||
   fail "refusal does not name the path and the reason: $(cat "$T/refused")"
 
+# directio cannot run on an NBD path: refused too.
+if "$UMPATHD" --control "$T/ctl3" --policy path_checker=directio \
+     --map bad="0 0 1 1 round-robin 0 1 1 $(uri b) 1" 2>"$T/refused"; then
+  fail "a directio checker on an NBD path was accepted"
+fi
+grep -qF "$(uri b): path_checker directio: the nbd transport has no O_DIRECT read" "$T/refused" ||
+  fail "directio refusal: $(cat "$T/refused")"
+
 # The default checker per transport: directio on files, readsector0 on NBD.
 start_daemon --policy polling_interval=1 --policy max_polling_interval=4 --io-timeout 2 \
   --nbd "unix:$T/nbd.sock" \
