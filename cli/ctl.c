@@ -44,7 +44,7 @@ static const struct ctl_verb verbs[] = {
 	{ "show",    1, 3,  "show topology|paths|maps [NAME] [--json]", false },
 	{ "events",  0, 2,  "events [NAME] [--json]", true },
 	{ "reconfigure", 0, 0, "reconfigure", false },
-	{ "persist", 2, 6, "persist MAP --read-keys|--read-reservation|--report-capabilities|"
+	{ "persist", 2, 7, "persist MAP --read-keys|--read-reservation|--report-capabilities|"
 	  "--register KEY|--register-ignore KEY|--unregister|--reserve TYPE|--release|--clear|"
 	  "--preempt KEY|--preempt-abort KEY [--param-rk KEY] [--prout-type TYPE]", false },
 	{ "mem",     1, -1, "mem store [--bare] SIZE NAME... | fault NAME STATE [ARG] | reset", false },

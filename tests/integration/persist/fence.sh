@@ -25,6 +25,8 @@ A_NBD="nbd+unix:///lun?socket=$T/a.nbd"
 B_NBD="nbd+unix:///lun?socket=$T/b.nbd"
 qio() { qemu-io -f raw "$1" -c "$2" 2>&1; }
 
+a persist lun --report-capabilities >"$T/caps" || fail "A: report-capabilities"
+grep -q "Write Exclusive, registrants only: 1" "$T/caps" || fail "capabilities: $(cat "$T/caps")"
 a persist lun --register 0xaaaa || fail "A: register"
 a persist lun --reserve 5 || fail "A: reserve wr-ex-ro"
 a persist lun --read-keys >"$T/a.keys" || fail "A: read-keys"
@@ -64,10 +66,23 @@ b persist lun --read-reservation >"$T/b.res"
 cmp -s "$T/a.res" "$T/b.res" || fail "hosts disagree on the reservation"
 grep -q "Key = 0xbbbb" "$T/b.res" || fail "B does not hold the reservation: $(cat "$T/b.res")"
 
-# B lets go; the LUN is anyone's again.
-b persist lun --release || fail "B: release"
-b persist lun --unregister || fail "B: unregister"
-b persist lun --read-keys | grep -q "NO registered reservation keys" || fail "keys left"
+# A comes back (a new key, whatever it had) and takes the LUN back, all
+# options given as mpathpersist's would be.  (tgtd refuses PREEMPT AND
+# ABORT: its answer comes back as the command's error, nothing changes.)
+a persist lun --register-ignore 0xa2a2 || fail "A: register-ignore"
+if a persist lun --preempt-abort 0xbbbb --param-rk 0xa2a2 2>"$T/err"; then
+  echo "tgtd took PREEMPT AND ABORT"
+else
+  grep -q "PERSISTENT RESERVE OUT PREEMPT AND ABORT: " "$T/err" || fail "preempt-abort: $(cat "$T/err")"
+fi
+a persist lun --preempt 0xbbbb --param-rk 0xa2a2 --prout-type 5 || fail "A: preempt"
+b persist lun --read-reservation >"$T/b.res" 2>&1 || true
+grep -q "Key = 0xa2a2" "$T/b.res" || fail "A does not hold it back: $(cat "$T/b.res")"
+qio "$A_NBD" 'write -P 0xa3 0 64k' >"$T/out" || fail "A's write after taking it back: $(cat "$T/out")"
+# A lets go; the LUN is anyone's again.
+a persist lun --release || fail "A: release"
+a persist lun --unregister || fail "A: unregister"
+a persist lun --read-keys | grep -q "NO registered reservation keys" || fail "keys left: $(a persist lun --read-keys)"
 kill -TERM "$BPID"; wait_for 20 exited "$BPID" || fail "host B did not stop"
 stop_daemon || fail "host A's umpathd did not exit 0"
 echo "fence: ok"
