@@ -1260,9 +1260,19 @@ uint64_t um_iscsi_aborts(const struct um_path *p)
 
 /* struct um_transport.scsi: um_iscsi_command with the answer reduced to an
  * errno by the sense table (RESERVATION CONFLICT: -EBADE). */
+#define SCSI_OP_TRIES 4	/* a UNIT ATTENTION is sent again, as libmpathpersist does */
+
 struct scsi_op {
 	void (*done)(void *opaque, int err);
 	void *opaque;
+	/* to send it again: the caller holds p and buf until done */
+	struct um_path *p;
+	uint8_t cdb[16];
+	size_t cdb_len;
+	int dir;
+	void *buf;
+	size_t len;
+	unsigned tries;
 };
 
 static void scsi_op_done(void *opaque, int status, const uint8_t *sense, size_t sense_len,
@@ -1274,11 +1284,20 @@ static void scsi_op_done(void *opaque, int status, const uint8_t *sense, size_t 
 	unsigned key = 0, asc = 0, ascq = 0;
 	int err = status;
 
-	free(op);
 	if (status >= 0) {
+		struct um_scsi_verdict v;
+
 		um_scsi_parse_sense(sense, sense_len, &key, &asc, &ascq);
-		err = um_scsi_classify(status, key, asc, ascq).err;
+		v = um_scsi_classify(status, key, asc, ascq);
+		err = v.err;
+		/* A UNIT ATTENTION (a new session, registrations preempted)
+		 * is reported once per nexus: the command itself is fine. */
+		if (v.action == UM_SCSI_RETRY && ++op->tries < SCSI_OP_TRIES &&
+		    !um_iscsi_command(op->p, op->cdb, op->cdb_len, op->dir, op->buf, op->len,
+				      scsi_op_done, op))
+			return;
 	}
+	free(op);
 	done(arg, err);
 }
 
@@ -1290,8 +1309,19 @@ static int iscsi_scsi_op(struct um_path *p, const uint8_t *cdb, size_t cdb_len, 
 
 	if (!op)
 		return -ENOMEM;
+	if (cdb_len > sizeof(op->cdb)) {
+		free(op);
+		return -EINVAL;
+	}
 	op->done = done;
 	op->opaque = opaque;
+	op->p = p;
+	memcpy(op->cdb, cdb, cdb_len);
+	op->cdb_len = cdb_len;
+	op->dir = dir;
+	op->buf = buf;
+	op->len = len;
+	op->tries = 0;
 	r = um_iscsi_command(p, cdb, cdb_len, dir, buf, len, scsi_op_done, op);
 	if (r == -ENOTCONN) {
 		/* No session while it reconnects: answer at once, as a
