@@ -583,9 +583,11 @@ static int do_info(struct umd_control *c, int argc, char **argv, struct ctl_repl
 		"Open count:        %u\n"
 		"Event number:      %u\n"
 		"Size:              %llu sectors\n"
+		"Block size:        %u bytes\n"
 		"Number of targets: 1\n",
 		m->name, umpath_map_is_suspended(m->map) ? "SUSPENDED" : "ACTIVE", map_opens(m),
-		(unsigned)umpath_map_event_nr(m->map), map_sectors(m));
+		(unsigned)umpath_map_event_nr(m->map), map_sectors(m),
+		umpath_map_block_size(m->map));
 	umd_map_put(m, false);
 	return 0;
 }

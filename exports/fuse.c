@@ -61,7 +61,8 @@
 #define FUSE_MAX_IO (1u << 20)
 /* I/O is aligned to this for paths opened O_DIRECT (file:PATH?direct
  * fails unaligned I/O with EINVAL): 4 KiB covers disks of 512-byte and
- * 4 KiB sectors.  Buffers too. */
+ * 4 KiB sectors; a map of larger blocks (umpath_map_block_size) is
+ * aligned to its blocks.  Buffers too. */
 #define FUSE_ALIGN 4096u
 #define FNODE_BUCKETS 1024u
 /* Interrupts fuse_session_loop_mt's wait (see fuse_stop). */
@@ -244,6 +245,14 @@ static struct umd_map *ino_map(struct umd_export *e, fuse_ino_t ino, bool open)
 
 /* ---- attributes -------------------------------------------------------- */
 
+/* The alignment of m's I/O: FUSE_ALIGN or the map's larger block. */
+static uint32_t map_align(const struct umd_map *m)
+{
+	uint32_t bs = umpath_map_block_size(m->map);
+
+	return bs > FUSE_ALIGN ? bs : FUSE_ALIGN;
+}
+
 static void fill_attr(struct umd_export *e, fuse_ino_t ino, const struct umd_map *m,
 		      struct stat *st)
 {
@@ -252,7 +261,7 @@ static void fill_attr(struct umd_export *e, fuse_ino_t ino, const struct umd_map
 	st->st_uid = e->uid;
 	st->st_gid = e->gid;
 	st->st_atim = st->st_mtim = st->st_ctim = e->born;
-	st->st_blksize = FUSE_ALIGN;
+	st->st_blksize = m ? map_align(m) : FUSE_ALIGN;
 	if (!m) {
 		st->st_mode = S_IFDIR | 0755;
 		st->st_nlink = 2;
@@ -821,13 +830,13 @@ static struct freq *req_new(fuse_req_t req, enum umpath_op op, enum freq_reply r
 	return rq;
 }
 
-/* [off, end) widened to FUSE_ALIGN blocks, within the map's size. */
-static void align_range(uint64_t off, uint64_t end, uint64_t msize, uint64_t *ret_start,
-			uint64_t *ret_end)
+/* [off, end) widened to blocks of al bytes, within the map's size. */
+static void align_range(uint64_t off, uint64_t end, uint64_t msize, uint32_t al,
+			uint64_t *ret_start, uint64_t *ret_end)
 {
-	uint64_t aend = (end + FUSE_ALIGN - 1) / FUSE_ALIGN * FUSE_ALIGN;
+	uint64_t aend = (end + al - 1) / al * al;
 
-	*ret_start = off / FUSE_ALIGN * FUSE_ALIGN;
+	*ret_start = off / al * al;
 	*ret_end = aend < msize ? aend : msize;
 }
 
@@ -836,6 +845,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct fhandle *fh = fi_handle(fi);
 	uint64_t msize = umpath_map_size(fh->m->map);
+	uint32_t al = map_align(fh->m);
 	uint64_t start, end;
 	struct freq *rq;
 
@@ -850,7 +860,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (size > msize - (uint64_t)off)
 		size = (size_t)(msize - (uint64_t)off);
-	align_range((uint64_t)off, (uint64_t)off + size, msize, &start, &end);
+	align_range((uint64_t)off, (uint64_t)off + size, msize, al, &start, &end);
 	rq = req_new(req, UMPATH_OP_READ, FR_DATA, start, end - start);
 	if (!rq) {
 		fuse_reply_err(req, ENOMEM);
@@ -867,6 +877,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	struct umd_export *e = req_export(req);
 	struct fhandle *fh = fi_handle(fi);
 	uint64_t msize = umpath_map_size(fh->m->map);
+	uint32_t al = map_align(fh->m);
 	uint64_t start, end, tail;
 	struct freq *rq;
 	bool rmw;
@@ -887,7 +898,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	}
 	if (size > msize - (uint64_t)off)
 		size = (size_t)(msize - (uint64_t)off);
-	align_range((uint64_t)off, (uint64_t)off + size, msize, &start, &end);
+	align_range((uint64_t)off, (uint64_t)off + size, msize, al, &start, &end);
 	rq = req_new(req, UMPATH_OP_WRITE, FR_WRITTEN, start, end - start);
 	if (!rq) {
 		fuse_reply_err(req, ENOMEM);
@@ -898,9 +909,9 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	range_lock(e, rq, fh->m->map, start, end, rmw);
 	if (rmw && start != (uint64_t)off)
 		r = read_sync(e, fh->m, rq->io.buf, start,
-			      end - start < FUSE_ALIGN ? end - start : FUSE_ALIGN);
+			      end - start < al ? end - start : al);
 	/* The tail block, unless it is the head block just read. */
-	tail = ((uint64_t)off + size) / FUSE_ALIGN * FUSE_ALIGN;
+	tail = ((uint64_t)off + size) / al * al;
 	if (!r && rmw && end != (uint64_t)off + size && !(start != (uint64_t)off && tail == start))
 		r = read_sync(e, fh->m, (char *)rq->io.buf + (tail - start), tail, end - tail);
 	if (r) {

@@ -691,18 +691,23 @@ static struct ublk_dev *dev_new(struct umd_export *e, struct umd_map *m)
 	return dev;
 }
 
-static void set_params(struct ublk_params *p, uint64_t size, unsigned max_io)
+static void set_params(struct ublk_params *p, uint64_t size, uint32_t lbs, unsigned max_io)
 {
+	unsigned shift = 9;
+
+	while ((1u << shift) < lbs && shift < 12)
+		shift++;
 	memset(p, 0, sizeof(*p));
 	p->len = sizeof(*p);
 	p->types = UBLK_PARAM_TYPE_BASIC | UBLK_PARAM_TYPE_DISCARD;
 	/* A volatile cache with FUA: the file system sends FLUSH and FUA,
 	 * which the engine fans out to every path written since its flush. */
 	p->basic.attrs = UBLK_ATTR_VOLATILE_CACHE | UBLK_ATTR_FUA;
-	p->basic.logical_bs_shift = 9;
-	p->basic.physical_bs_shift = 12;
-	p->basic.io_min_shift = 9;
-	p->basic.io_opt_shift = 12;
+	/* The map's logical block: a 4 KiB LUN makes a 4Kn device. */
+	p->basic.logical_bs_shift = (uint8_t)shift;
+	p->basic.physical_bs_shift = (uint8_t)(shift > 12 ? shift : 12);
+	p->basic.io_min_shift = (uint8_t)shift;
+	p->basic.io_opt_shift = (uint8_t)(shift > 12 ? shift : 12);
 	p->basic.max_sectors = max_io >> 9;
 	p->basic.dev_sectors = size >> 9;
 	/* Every transport takes TRIM (or says EOPNOTSUPP, which a discard
@@ -803,6 +808,12 @@ static int dev_add(struct ublk_dev *dev, char *err, size_t errlen)
 		UBLK_MAX_QUEUES;
 	dev->depth = e->depth;
 	dev->max_io = UBLK_MAX_IO;
+	/* ublk takes logical blocks up to the page size. */
+	if (umpath_map_block_size(m->map) > 4096) {
+		snprintf(err, errlen, "ublk: %u-byte blocks: ublk devices take at most 4096",
+			 umpath_map_block_size(m->map));
+		return -EINVAL;
+	}
 	memset(&info, 0, sizeof(info));
 	info.nr_hw_queues = (uint16_t)dev->nr_queues;
 	info.queue_depth = (uint16_t)dev->depth;
@@ -824,7 +835,7 @@ static int dev_add(struct ublk_dev *dev, char *err, size_t errlen)
 	/* The kernel may have lowered what we asked for. */
 	dev->nr_queues = info.nr_hw_queues;
 	dev->depth = info.queue_depth;
-	set_params(&p, umpath_map_size(m->map), dev->max_io);
+	set_params(&p, umpath_map_size(m->map), umpath_map_block_size(m->map), dev->max_io);
 	r = ctrl_cmd(e, UBLK_U_CMD_SET_PARAMS, dev->id, &p, sizeof(p), 0);
 	if (r < 0) {
 		snprintf(err, errlen, "/dev/ublkb%d: SET_PARAMS: %s", dev->id, strerror(-r));

@@ -59,6 +59,8 @@ int um_escape_word(char *buf, size_t len, const char *s);
 /* ---- transports and paths --------------------------------------------- */
 
 #define UM_LAT_BUCKETS 40	/* 1 ns .. ~550 s in powers of two */
+/* A map's logical block when no path needs more (a path's block_size 0). */
+#define UM_MIN_BLOCK 512u
 
 /* One I/O handed to a transport.  The transport calls done exactly once,
  * on any thread, never with a lock of the engine held. */

@@ -842,6 +842,11 @@ uint64_t umpath_map_size(const struct umpath_map *map)
 	return map->size;
 }
 
+uint32_t umpath_map_block_size(const struct umpath_map *map)
+{
+	return map->block_size;
+}
+
 /* ---- lifecycle -------------------------------------------------------- */
 
 /* The first path of m whose size is not want (or is, with same). */
@@ -882,6 +887,32 @@ static int check_size(struct multipath *m, uint64_t size, char *err, size_t errl
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* A table whose paths need larger blocks than the map was made with: the
+ * clients were told the map's block size (NBD, ublk) and would send I/O
+ * those paths cannot take. */
+static int check_block_size(struct multipath *m, uint32_t bs, char *err, size_t errlen)
+{
+	struct priority_group *pg;
+	struct pgpath *p;
+
+	if (m->block_size <= bs)
+		return 0;
+	if (err && errlen)
+		snprintf(err, errlen, "logical block size too large");
+	list_for_each_entry(pg, &m->priority_groups, list)
+		list_for_each_entry(p, &pg->pgpaths, list)
+			if (p->path->block_size > bs) {
+				char esc[128];
+
+				if ((size_t)um_escape_word(esc, sizeof(esc), p->path->name) >= sizeof(esc))
+					memcpy(esc + sizeof(esc) - 4, "...", 4);
+				um_detail_set("%s: %u-byte blocks, the map has %u", esc,
+					      p->path->block_size, bs);
+				return -EINVAL;
+			}
+	return -EINVAL;
 }
 
 int umpath_map_new(struct umpath_ctx *ctx, const char *name, const char *table,
@@ -939,6 +970,16 @@ int umpath_map_new(struct umpath_ctx *ctx, const char *name, const char *table,
 	if (r < 0)
 		goto fail;
 	map->size = size_bytes;
+	/* The largest block of its first table's paths, for good.  (Sizes
+	 * in bytes stay accepted where no path asks for more than 512.) */
+	map->block_size = m->block_size;
+	if (map->block_size > UM_MIN_BLOCK && size_bytes % map->block_size) {
+		r = -EINVAL;
+		snprintf(err, err ? errlen : 0, "size not a multiple of the logical block size");
+		um_detail_set("%llu bytes, %u-byte blocks", (unsigned long long)size_bytes,
+			      map->block_size);
+		goto fail;
+	}
 	r = map_pool_init(map, ctx->pool_size);
 	if (r < 0)
 		goto fail;
@@ -967,6 +1008,8 @@ int umpath_map_load(struct umpath_map *map, const char *table, char *err, size_t
 	if (r < 0)
 		return r;
 	r = check_size(m, map->size, err, errlen);
+	if (r >= 0)
+		r = check_block_size(m, map->block_size, err, errlen);
 	if (r < 0) {
 		mp_table_free(m);
 		return r;

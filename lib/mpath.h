@@ -81,6 +81,7 @@ struct multipath {
 	unsigned pg_init_count;			/* guarded by map lock */
 	uint64_t min_size;			/* smallest path */
 	uint64_t common_size;			/* paths' size, or 0 if they differ */
+	uint32_t block_size;			/* largest path's logical block, >= 512 */
 };
 
 /* One request in flight through the map: taken from the map's pool. */
@@ -117,6 +118,7 @@ struct umpath_map {
 	struct umpath_ctx *ctx;
 	char *name;
 	uint64_t size;
+	uint32_t block_size;		/* logical block, fixed at creation */
 	pthread_mutex_t lock;
 	pthread_t lock_owner;		/* for map_assert_locked() */
 	bool lock_held;

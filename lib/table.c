@@ -519,6 +519,7 @@ static int table_parse(struct umpath_ctx *ctx, struct umpath_map *map, const cha
 	bool first = true;
 	struct priority_group *pg;
 	struct pgpath *p;
+	m->block_size = UM_MIN_BLOCK;
 	list_for_each_entry(pg, &m->priority_groups, list) {
 		list_for_each_entry(p, &pg->pgpaths, list) {
 			uint64_t sz = p->path->size;
@@ -531,6 +532,8 @@ static int table_parse(struct umpath_ctx *ctx, struct umpath_map *map, const cha
 				m->min_size = sz;
 			if (sz != m->common_size)
 				m->common_size = 0;
+			if (p->path->block_size > m->block_size)
+				m->block_size = p->path->block_size;
 		}
 	}
 

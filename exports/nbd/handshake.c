@@ -216,7 +216,11 @@ static int opt_info_go(struct nbd_export *e, struct hs *h, uint32_t opt, uint8_t
 	if (want_bs) {
 		uint8_t bs[14];
 		uint16_t bt = htobe16(NBD_INFO_BLOCK_SIZE);
-		uint32_t mn = htobe32(NBD_MIN_BLOCK), pr = htobe32(NBD_PREF_BLOCK),
+		/* The map's logical block (a 4 KiB LUN's 4096) is the least
+		 * a client should send. */
+		uint32_t lbs = umpath_map_block_size(m->map);
+		uint32_t mn = htobe32(lbs > NBD_MIN_BLOCK ? lbs : NBD_MIN_BLOCK),
+			 pr = htobe32(lbs > NBD_PREF_BLOCK ? lbs : NBD_PREF_BLOCK),
 			 mx = htobe32(NBD_MAX_REQUEST);
 
 		memcpy(bs, &bt, 2);

@@ -60,6 +60,12 @@ void umpath_map_free(struct umpath_map *map);
 const char *umpath_map_name(const struct umpath_map *map);
 uint64_t umpath_map_size(const struct umpath_map *map);
 
+/* The map's logical block size in bytes: the largest of its first table's
+ * paths' (an iSCSI LUN's READ CAPACITY, a block device's), at least 512.
+ * Fixed for the map's life: a later table needing larger blocks is
+ * refused.  Exports advertise it; I/O not aligned to it may get EINVAL. */
+uint32_t umpath_map_block_size(const struct umpath_map *map);
+
 /* Load an inactive table; it replaces the live one at the next resume. */
 int umpath_map_load(struct umpath_map *map, const char *table, char *err, size_t errlen);
 /* Drop a loaded inactive table (dmsetup clear). */

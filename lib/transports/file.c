@@ -944,7 +944,7 @@ static int file_open(struct umpath_ctx *ctx, struct um_path *p)
 	struct file_spec spec;
 	uint64_t size;
 	struct stat st;
-	int r, flags;
+	int r, flags, lbs = 0;
 
 	r = file_parse(p->name, &spec);
 	if (r)
@@ -987,6 +987,10 @@ static int file_open(struct umpath_ctx *ctx, struct um_path *p)
 			r = -errno;
 			goto fail;
 		}
+		/* Its logical block: a 4Kn disk's is 4096, with or without
+		 * O_DIRECT (the map tells its clients). */
+		if (ioctl(fp->fd, BLKSSZGET, &lbs) < 0 || lbs < 0)
+			lbs = 0;
 	} else {
 		um_detail_set(S_ISDIR(st.st_mode) ? "Is a directory" :
 			      "neither a file nor a block device");
@@ -1026,6 +1030,7 @@ static int file_open(struct umpath_ctx *ctx, struct um_path *p)
 	fp->fname = spec.path;
 	p->priv = fp;
 	p->size = size;
+	p->block_size = (uint32_t)lbs;
 	return 0;
 fail:
 	file_free(fp);

@@ -180,6 +180,7 @@ struct nbd_path {
 	struct umpath_loop *loop;
 	char *uri;
 	uint64_t size;
+	uint32_t min_block;		/* the server's minimum block size, > 512 */
 	uint64_t timeout_ns;
 	_Atomic unsigned refs;		/* the path's, each conn's, each drainer's */
 	pthread_mutex_t lock;
@@ -921,12 +922,17 @@ static int conn_ready(struct nbd_path *np, struct nbd_conn *conn)
 	struct nbd_handle *h = conn->h;
 	int64_t size = nbd_get_size(h);
 	int64_t max = nbd_get_block_size(h, LIBNBD_SIZE_MAXIMUM);
+	int64_t min = nbd_get_block_size(h, LIBNBD_SIZE_MINIMUM);
 
 	if (size < 0)
 		return -(nbd_get_errno() ? nbd_get_errno() : EIO);
 	if (np->size && (uint64_t)size != np->size)
 		return -ENXIO;		/* not the same storage any more */
 	np->size = (uint64_t)size;
+	/* A server that takes no less than, say, 4 KiB: the map's clients
+	 * are told so. */
+	if (min > UM_MIN_BLOCK && min <= 65536 && !(min & (min - 1)))
+		np->min_block = (uint32_t)min;
 	conn->read_only = nbd_is_read_only(h) != 0;
 	conn->can_flush = nbd_can_flush(h) == 1;
 	conn->can_fua = nbd_can_fua(h) == 1;
@@ -1155,6 +1161,7 @@ static int nbd_open(struct umpath_ctx *ctx, struct um_path *p)
 	}
 	p->priv = np;
 	p->size = np->size;
+	p->block_size = np->min_block;
 	return 0;
 fail:
 	np_put(np);

@@ -27,6 +27,7 @@ State:             ACTIVE
 Open count:        0
 Event number:      0
 Size:              2048 sectors
+Block size:        512 bytes
 Number of targets: 1" u info mp
 
 # create: the table as one word or as many.

@@ -10,6 +10,8 @@
 #                             TGT_PID_NAME, TGT_CTL_NAME, TGT_PORT_NAME,
 #                             TGT_IQN_NAME, TGT_URL1_NAME, TGT_URL2_NAME (the
 #                             LUN's iscsi:// URL through each portal).
+#                             With TGT_BLOCKSIZE set, the LUN has
+#                             logical blocks of that many bytes.
 #                             Exits 77 when tgtd cannot start (not
 #                             installed, or not allowed to open its control
 #                             socket in /var/run/tgtd).
@@ -67,7 +69,8 @@ tgt_start()
 	printf -v "TGT_URL2_$name" %s "iscsi://127.0.0.2:$port/$iqn/1"
 	tgt_adm "$name" --op new --mode portal --param portal=127.0.0.2:"$port" &&
 	tgt_adm "$name" --op new --mode target --tid 1 -T "$iqn" &&
-	tgt_adm "$name" --op new --mode logicalunit --tid 1 --lun 1 -b "$img" &&
+	tgt_adm "$name" --op new --mode logicalunit --tid 1 --lun 1 -b "$img" \
+		${TGT_BLOCKSIZE:+--blocksize "$TGT_BLOCKSIZE"} &&
 	tgt_adm "$name" --op bind --mode target --tid 1 -I ALL ||
 		{ echo "FAIL: tgtd $name: setting up the target failed"; exit 1; }
 }
