@@ -112,6 +112,22 @@ nbd_connect()
 	wait_for 10 nbd_size_set "${dev#/dev/}" || { fail "$dev has no size after nbd-client"; return 1; }
 }
 
+# end_daemon: disconnect the NBD devices, then SIGTERM umpathd, which
+# must exit 0 with no sanitizer report in its log (the guest runs the
+# build it was given: build-san's under make check-sanitize).
+end_daemon()
+{
+	local d st=0
+
+	for d in "${NBD_DEVS[@]}"; do
+		nbd-client -d "$d" >/dev/null 2>&1 || fail "nbd-client -d $d failed"
+	done
+	NBD_DEVS=()
+	stop_daemon || st=$?
+	[ "$st" = 0 ] || fail "umpathd exited $st after SIGTERM"
+	! grep -q 'Sanitizer\|runtime error' "$LOG" || fail "umpathd's log has a sanitizer report"
+}
+
 # mount_dev DEV DIR: mount, unmounted at exit.
 mount_dev()
 {

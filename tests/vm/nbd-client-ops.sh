@@ -80,4 +80,5 @@ store_is 768 256 <(tail -c 256k "$T/data") || fail "the bytes after the zeroed r
 	fail "$(($(sum bytes) - b0)) data bytes crossed the paths: zeroes written, not write-zeroes"
 [ "$(sum ios)" -ge $((i0 + 3)) ] || fail "umpath's paths saw $(($(sum ios) - i0)) I/Os for 3 commands"
 u show paths lun
+end_daemon
 finish

@@ -69,4 +69,5 @@ NBD_DEVS=()
 map_closed() { [ "$(u ls | awk '$1 == "lun" { print $3 }')" = 0 ]; }
 wait_for 10 map_closed ||
 	fail "map still open after nbd-client -d: $(u ls)"
+end_daemon
 finish

@@ -58,6 +58,7 @@ for try in 1 2 3; do
 	start=$(date +%s)
 	rc=0
 	"$run" "${margs[@]}" -t "$tmo" -- env UMPATH_IN_VM=1 \
+		ASAN_OPTIONS="${ASAN_OPTIONS:-}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" \
 		bash -c 'echo "$0 $(uname -r)"; exec bash "$@"' "$marker" "$@" >"$out" 2>"$err" || rc=$?
 	took=$(($(date +%s) - start))
 	if [ "$rc" != 124 ] || [ "$took" -ge "$tmo" ] || grep -q "^$marker" "$out"; then
