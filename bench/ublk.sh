@@ -10,23 +10,27 @@
 # toll), so its IOPS are not speed figures, and even the ratios only say
 # which stack costs more where, not by how much on real hardware.
 #
-#   bench/ublk.sh [--smoke] [BUILD_DIR]       (default build/)
+#   bench/ublk.sh [--quick|--smoke] [BUILD_DIR]       (default build/)
 #
-# --smoke: one-second runs, only to see that every stack still works.
+# 5 s per job; --quick 3 s; --smoke 1 s, only to see that every stack
+# still works (make check runs that).
 set -uo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "${UMPATH_IN_VM:-}" ]; then
-	smoke=
-	[ "${1:-}" = --smoke ] && { smoke=--smoke; shift; }
+	speed=
+	case ${1:-} in --quick|--smoke) speed=$1; shift ;; esac
 	B=$(cd "${1:-$src/build}" && pwd) || exit 1
 	exec bash "$src/tests/vm/run-vm.sh" -m nbd -m dm-multipath -m dm-round-robin -t 600 \
-		"$src/bench/ublk.sh" "$B/umpathd" "$B/umpath" $smoke
+		"$src/bench/ublk.sh" "$B/umpathd" "$B/umpath" $speed
 fi
 
-# In the guest, with UMPATHD UMPATH [--smoke].
+# In the guest, with UMPATHD UMPATH [--quick|--smoke].
 . "$src/tests/vm/guest-common.sh"
-RUNTIME=5
-[ "${3:-}" = --smoke ] && RUNTIME=1
+case ${3:-} in
+--quick) RUNTIME=3 ;;
+--smoke) RUNTIME=1 ;;
+*) RUNTIME=5 ;;
+esac
 need fio nbd-client dmsetup
 modprobe ublk_drv 2>/dev/null
 
@@ -72,9 +76,9 @@ ublk=pending
 if "$UMPATHD" --help 2>&1 | grep -q -- --ublk; then
 	if [ -e /dev/ublk-control ]; then
 		start_daemon --ublk --map b="$TABLE file:/dev/${SD[0]}?direct 1 file:/dev/${SD[1]}?direct 1"
-		ublk_dev() { ls /dev/ublkb* >/dev/null 2>&1; }
+		# umpath ls: NAME SECTORS OPENS DEVICE
+		ublk_dev() { dev=$(u ls | awk '$1 == "b" { print $4 }') && [ -b "$dev" ]; }
 		if wait_for 10 ublk_dev; then
-			dev=$(ls /dev/ublkb* | head -1)
 			measure umpath-ublk "$dev"
 			ublk=
 		else
