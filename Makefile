@@ -5,8 +5,8 @@
 #   make demo     the main job: a live multipath device while paths fail
 #   make fuzz     every libFuzzer target for FUZZ_SECONDS each (build-fuzz/, clang)
 #   make chaos    the chaos soak for CHAOS_SECONDS (CHAOS_SEED to replay a run)
-#   make bench-vm umpath's NBD export + nbd-client vs dm-multipath (and
-#                 umpath-ublk) in the Linux 6.12 guest: ratios only
+#   make bench-vm umpath-ublk vs umpath's NBD export + nbd-client vs
+#                 dm-multipath in the Linux 6.12 guest: ratios only
 BUILD ?= build
 SAN_BUILD ?= build-san
 FUZZ_BUILD ?= build-fuzz
