@@ -73,7 +73,7 @@ kill_daemon 5
 
 # umpath-ublk, once umpathd has it
 ublk=pending
-if "$UMPATHD" --help 2>&1 | grep -q -- --ublk; then
+if "$UMPATHD" --help 2>&1 | grep -- --ublk >/dev/null; then
 	if [ -e /dev/ublk-control ]; then
 		start_daemon --ublk --map b="$TABLE file:/dev/${SD[0]}?direct 1 file:/dev/${SD[1]}?direct 1"
 		# umpath ls: NAME SECTORS OPENS DEVICE
