@@ -2,7 +2,7 @@
 # ublk.sh - the same fio job over three block devices made of the same two
 # scsi_debug paths, inside the Linux 6.12 guest of tests/vm/run-vm.sh:
 #   umpath-nbd   umpathd's NBD export and the kernel's nbd-client (-C 2)
-#   umpath-ublk  umpathd --ublk, /dev/ublkbN (when this umpathd has --ublk)
+#   umpath-ublk  umpathd --ublk, /dev/ublkbN
 #   dm-multipath the kernel's own dm-multipath (dmsetup create)
 # all with round-robin over both paths.  It prints ratios only: the guest
 # is emulated (qemu TCG), 10-50x slower than the host and not evenly so
@@ -71,24 +71,17 @@ nbd-client -d /dev/nbd0 >/dev/null 2>&1
 NBD_DEVS=()
 kill_daemon 5
 
-# umpath-ublk, once umpathd has it
-ublk=pending
-if "$UMPATHD" --help 2>&1 | grep -- --ublk >/dev/null; then
-	if [ -e /dev/ublk-control ]; then
-		start_daemon --ublk --map b="$TABLE file:/dev/${SD[0]}?direct 1 file:/dev/${SD[1]}?direct 1"
-		# umpath ls: NAME SECTORS OPENS DEVICE
-		ublk_dev() { dev=$(u ls | awk '$1 == "b" { print $4 }') && [ -b "$dev" ]; }
-		if wait_for 10 ublk_dev; then
-			measure umpath-ublk "$dev"
-			ublk=
-		else
-			ublk="no /dev/ublkbN from umpathd --ublk"
-		fi
-		kill_daemon 10
-	else
-		ublk="no /dev/ublk-control in the guest"
-	fi
+# umpath-ublk
+[ -e /dev/ublk-control ] || fail "no /dev/ublk-control in the guest"
+start_daemon --ublk --map b="$TABLE file:/dev/${SD[0]}?direct 1 file:/dev/${SD[1]}?direct 1"
+# umpath ls: NAME SECTORS OPENS DEVICE
+ublk_dev() { dev=$(u ls | awk '$1 == "b" { print $4 }') && [ -b "$dev" ]; }
+if wait_for 10 ublk_dev; then
+	measure umpath-ublk "$dev"
+else
+	fail "no /dev/ublkbN from umpathd --ublk"
 fi
+kill_daemon 10
 
 # dm-multipath over the same two disks
 dmsetup create --noudevsync bench \
@@ -114,17 +107,11 @@ echo "libaio, 2 jobs x iodepth 16, ${RUNTIME} s each, two scsi_debug paths, roun
 printf '%-30s %10s %10s\n' "" randread randwrite
 printf '%-30s %10s %10s\n' "umpath-nbd / dm-multipath" \
 	"$(ratio umpath-nbd dm-multipath randread)" "$(ratio umpath-nbd dm-multipath randwrite)"
-if [ -z "$ublk" ]; then
-	printf '%-30s %10s %10s\n' "umpath-ublk / dm-multipath" \
-		"$(ratio umpath-ublk dm-multipath randread)" "$(ratio umpath-ublk dm-multipath randwrite)"
-	printf '%-30s %10s %10s\n' "umpath-ublk / umpath-nbd" \
-		"$(ratio umpath-ublk umpath-nbd randread)" "$(ratio umpath-ublk umpath-nbd randwrite)"
-elif [ "$ublk" = pending ]; then
-	echo "umpath-ublk: pending (this umpathd has no --ublk yet)"
-else
-	fail "umpath-ublk: $ublk"
-fi
-for k in umpath-nbd dm-multipath; do
+printf '%-30s %10s %10s\n' "umpath-ublk / dm-multipath" \
+	"$(ratio umpath-ublk dm-multipath randread)" "$(ratio umpath-ublk dm-multipath randwrite)"
+printf '%-30s %10s %10s\n' "umpath-ublk / umpath-nbd" \
+	"$(ratio umpath-ublk umpath-nbd randread)" "$(ratio umpath-ublk umpath-nbd randwrite)"
+for k in umpath-nbd umpath-ublk dm-multipath; do
 	for rw in randread randwrite; do
 		[ -n "${R[$k.$rw]:-}" ] || fail "$k $rw did not run"
 	done
