@@ -57,17 +57,18 @@ scsi_debug_count()
 	[ "$n" = "$1" ]
 }
 
-# scsi_paths N SIZE_MB: N scsi_debug disks in $SD, each a path (its own
+# scsi_paths N SIZE_MB [PARAM=V...]: N scsi_debug disks in $SD, each a path (its own
 # SCSI host) to one shared store of SIZE_MB.  The store honours UNMAP and
 # WRITE SAME and reads zeroes where unmapped; its write-back cache makes
-# the disks take flushes, which /sys/block/sdX/stat counts.
+# the disks take flushes, which /sys/block/sdX/stat counts.  More scsi_debug
+# parameters after SIZE_MB (sector_size=4096).
 scsi_paths()
 {
 	local b
 
 	modprobe sd_mod || skip "no sd_mod in the guest kernel"
 	modprobe scsi_debug add_host="$1" num_tgts=1 max_luns=1 dev_size_mb="$2" \
-		delay=0 lbpu=1 lbpws=1 lbprz=1 || skip "no scsi_debug in the guest kernel"
+		delay=0 lbpu=1 lbpws=1 lbprz=1 "${@:3}" || skip "no scsi_debug in the guest kernel"
 	wait_for 30 scsi_debug_count "$1" || { echo "FAIL: $1 scsi_debug disks did not appear"; exit 1; }
 	SD=()
 	for b in /sys/block/sd*; do
