@@ -121,6 +121,8 @@ struct isess {
 	int fd;				/* registered with the loop, or -1 */
 	uint32_t events;
 	bool ready;			/* logged in, LUN checked */
+	int checked;			/* a new login's READ CAPACITY: 0 not sent,
+					 * 1 in flight, 2 the same LU, -1 not */
 	bool lost;			/* noticed inside a libiscsi callback */
 	bool dropping;			/* torn down by us: callbacks use drop_err */
 	bool cancel_due;		/* some command has abort_done, to cancel */
@@ -617,6 +619,39 @@ static void ip_session_ready(struct iscsi_path *ip, struct isess *s)
 	free(gens);
 }
 
+/* A new login's READ CAPACITY(16): the LU must still have the size and
+ * block size it had when the path was opened, or the path is not the same
+ * storage any more (a LUN number reused for another LU): the session is
+ * dropped and the path stays failed, as the NBD transport does. */
+static void recheck_cb(struct iscsi_context *ic, int status, void *data, void *opaque)
+{
+	struct isess *s = opaque;
+	struct iscsi_path *ip = s->ip;
+	struct scsi_task *task = data;
+	struct scsi_readcapacity16 *rc = NULL;
+
+	if (status == SCSI_STATUS_GOOD && task)
+		rc = scsi_datain_unmarshall(task);
+	if (rc && rc->block_length == ip->block_size &&
+	    (rc->returned_lba + 1) * rc->block_length == ip->size) {
+		s->checked = 2;
+	} else {
+		s->checked = -1;
+		s->lost = true;
+	}
+	if (task)
+		scsi_free_scsi_task(task);
+}
+
+static void sess_recheck(struct iscsi_path *ip, struct isess *s)
+{
+	s->checked = 1;
+	if (!iscsi_readcapacity16_task(s->ic, ip->lun, recheck_cb, s)) {
+		s->checked = -1;
+		s->lost = true;
+	}
+}
+
 /* After libiscsi ran callbacks: cancel what the target aborted, notice a
  * lost session, follow the socket's direction, deliver completions. */
 static void ip_after_service(struct iscsi_path *ip)
@@ -631,7 +666,9 @@ static void ip_after_service(struct iscsi_path *ip)
 			if (c->abort_done)
 				iscsi_scsi_cancel_task(s->ic, c->task);	/* cmd_cb now */
 	}
-	if (s && !s->ready && !s->lost && s->connect_status == SCSI_STATUS_GOOD)
+	if (s && !s->ready && !s->lost && s->connect_status == SCSI_STATUS_GOOD && !s->checked)
+		sess_recheck(ip, s);
+	if (s && !s->ready && !s->lost && s->checked == 2)
 		ip_session_ready(ip, s);
 	if (s && s->lost)
 		ip_lost(ip, 0);
@@ -1067,6 +1104,7 @@ static int iscsi_open(struct umpath_ctx *ctx, struct um_path *p)
 		goto fail;
 	ip->s = s;
 	s->ready = true;
+	s->checked = 2;
 	ip->up = true;
 	sess_update_events(ip, s);
 	if (s->fd < 0) {

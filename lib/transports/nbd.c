@@ -926,7 +926,8 @@ static int conn_ready(struct nbd_path *np, struct nbd_conn *conn)
 
 	if (size < 0)
 		return -(nbd_get_errno() ? nbd_get_errno() : EIO);
-	if (np->size && (uint64_t)size != np->size)
+	if (np->size && ((uint64_t)size != np->size ||
+			 (min > UM_MIN_BLOCK && (uint64_t)min > np->min_block)))
 		return -ENXIO;		/* not the same storage any more */
 	np->size = (uint64_t)size;
 	/* A server that takes no less than, say, 4 KiB: the map's clients
