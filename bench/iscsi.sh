@@ -40,6 +40,8 @@ trap cleanup EXIT
 IMG=$T/lun.img
 head -c "$SIZE" /dev/urandom > "$IMG"
 tgt_start a "$IMG"
+qemu-img info "$TGT_URL1_a" >"$T/qemu-img.log" 2>&1 ||
+  skip "qemu cannot open $TGT_URL1_a (its iscsi driver is in Debian's qemu-block-extra): $(tail -1 "$T/qemu-img.log")"
 
 "$B/umpathd" --control "$T/ctl" --nbd "unix:$T/umpath.sock" \
   --map bench="0 0 1 1 round-robin 0 2 1 $TGT_URL1_a 1 $TGT_URL2_a 1" 2>"$T/umpathd.log" &
@@ -53,7 +55,7 @@ wait_for 20 test -S "$T/qemu.sock" || { cat "$T/qemu.log"; exit 1; }
 fio_iops() {
   fio --name=b --ioengine=nbd --uri="$1" --rw="$2" --bs=4k --iodepth=32 --numjobs=2 \
       --time_based --runtime="$RUNTIME" --ramp_time=1 --group_reporting --output-format=json \
-      --output="$T/fio.json" >/dev/null
+      --output="$T/fio.json" >/dev/null || { echo "bench/iscsi: fio $2 on $1 failed:" >&2; cat "$T/fio.json" >&2; exit 1; }
   python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); k=sys.argv[2]; print(int(j["jobs"][0][k]["iops"]))' \
     "$T/fio.json" "$([ "$2" = randread ] && echo read || echo write)"
 }

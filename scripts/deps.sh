@@ -47,6 +47,7 @@ cmd:xz:xz-utils
 cmd:modprobe:kmod
 cmd:clang:clang
 glob:/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-dev
+glob:/usr/lib/*/qemu/block-iscsi.so:qemu-block-extra
 "
 missing=""
 for item in $need; do
