@@ -83,6 +83,30 @@ path_state()
 	echo "$2" >"/sys/block/$1/device/state"
 }
 
+# path_flap MAP sdX: the disk goes offline until MAP shows its path
+# (file:/dev/sdX?direct) failed, stays so 2 s, and comes back until MAP
+# shows the path active again.
+path_flap()
+{
+	step "$2 offline"
+	path_state "$2" offline
+	wait_for 20 sh -c "\"$UMPATH\" -S \"$SOCK\" status $1 | grep -q '$2?direct F'" ||
+		fail "path $2 offline but not shown failed: $(u status "$1")"
+	sleep 2
+	step "$2 running"
+	path_state "$2" running
+	wait_for 20 sh -c "\"$UMPATH\" -S \"$SOCK\" status $1 | grep -q '$2?direct A'" ||
+		fail "path $2 running again but not reinstated: $(u status "$1")"
+}
+
+# ublk_device MAP: $dev, MAP's /dev/ublkbN from umpath ls; the test ends
+# if it has none.
+ublk_device()
+{
+	dev=$(u ls | awk -v m="$1" '$1 == m { print $4 }')
+	[ -n "$dev" ] && [ -b "$dev" ] || { fail "umpath ls shows no ublk device for $1: $(u ls)"; finish; }
+}
+
 # sd_stat DEV FIELD: a counter of /sys/block/DEV/stat: 1 reads, 5 writes,
 # 12 discards, 16 flushes (Documentation/block/stat.rst).
 sd_stat()

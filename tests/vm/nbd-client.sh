@@ -45,15 +45,7 @@ fio --name=fs --directory="$T/mnt" --rw=randwrite --bs=4k --direct=1 --ioengine=
 fio_pid=$!
 BG_PIDS+=("$fio_pid")
 sleep 3
-step "${SD[0]} offline"
-path_state "${SD[0]}" offline
-wait_for 20 sh -c "\"$UMPATH\" -S \"$SOCK\" status lun | grep -q '${SD[0]}?direct F'" ||
-	fail "path ${SD[0]} offline but not shown failed: $(u status lun)"
-sleep 2
-step "${SD[0]} running"
-path_state "${SD[0]}" running
-wait_for 20 sh -c "\"$UMPATH\" -S \"$SOCK\" status lun | grep -q '${SD[0]}?direct A'" ||
-	fail "path ${SD[0]} running again but not reinstated: $(u status lun)"
+path_flap lun "${SD[0]}"
 st=0
 wait "$fio_pid" || st=$?
 step fio done; cat "$T/fio.out"

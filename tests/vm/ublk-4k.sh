@@ -16,8 +16,7 @@ scsi_paths 2 64 sector_size=4096
 A=file:/dev/${SD[0]}?direct B=file:/dev/${SD[1]}?direct
 start_daemon --ublk --policy polling_interval=1 \
 	--map lun="1 queue_if_no_path 0 1 1 round-robin 0 2 1 $A 1 $B 1"
-dev=$(u ls | awk '$1 == "lun" { print $4 }')
-[ -n "$dev" ] && [ -b "$dev" ] || { fail "umpath ls shows no ublk device: $(u ls)"; finish; }
+ublk_device lun
 b=${dev#/dev/}
 [ "$(u info lun | awk '/^Block size/ {print $3}')" = 4096 ] || fail "umpath info: $(u info lun)"
 [ "$(cat "/sys/block/$b/queue/logical_block_size")" = 4096 ] ||
@@ -44,13 +43,7 @@ fio --name=fs --directory="$T/mnt" --rw=randwrite --bs=4k --direct=1 --ioengine=
 fio_pid=$!
 BG_PIDS+=("$fio_pid")
 sleep 2
-step "${SD[0]} offline"; path_state "${SD[0]}" offline
-wait_for 20 sh -c "\"$UMPATH\" -S \"$SOCK\" status lun | grep -q '${SD[0]}?direct F'" ||
-	fail "path ${SD[0]} offline but not shown failed: $(u status lun)"
-sleep 2
-step "${SD[0]} running"; path_state "${SD[0]}" running
-wait_for 20 sh -c "\"$UMPATH\" -S \"$SOCK\" status lun | grep -q '${SD[0]}?direct A'" ||
-	fail "path ${SD[0]} running again but not reinstated: $(u status lun)"
+path_flap lun "${SD[0]}"
 st=0; wait "$fio_pid" || st=$?
 [ "$st" = 0 ] || { cat "$T/fs.out"; fail "fio exited $st"; }
 grep -q 'err= 0' "$T/fs.out" && ! grep -q 'err= *[1-9]' "$T/fs.out" || fail "fio saw errors"

@@ -14,8 +14,7 @@ need blkdiscard fallocate cmp python3
 scsi_paths 2 16
 A=file:/dev/${SD[0]}?direct B=file:/dev/${SD[1]}?direct
 start_daemon --ublk --map lun="0 0 1 1 round-robin 0 2 1 $A 1 $B 1"
-dev=$(u ls | awk '$1 == "lun" { print $4 }')
-[ -n "$dev" ] && [ -b "$dev" ] || { fail "umpath ls shows no ublk device: $(u ls)"; finish; }
+ublk_device lun
 b=${dev#/dev/}
 [ "$(cat "/sys/block/$b/queue/discard_max_bytes")" -gt 0 ] || fail "$dev takes no discard"
 [ "$(cat "/sys/block/$b/queue/write_zeroes_max_bytes")" -gt 0 ] || fail "$dev takes no write-zeroes"

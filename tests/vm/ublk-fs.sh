@@ -16,8 +16,7 @@ scsi_paths 2 64
 A=file:/dev/${SD[0]}?direct B=file:/dev/${SD[1]}?direct
 TABLE="1 queue_if_no_path 0 1 1 round-robin 0 2 1 $A 1 $B 1"
 start_daemon --ublk --policy polling_interval=1 --map lun="$TABLE"
-dev=$(u ls | awk '$1 == "lun" { print $4 }')
-[ -n "$dev" ] && [ -b "$dev" ] || { fail "umpath ls shows no ublk device: $(u ls)"; finish; }
+ublk_device lun
 b=${dev#/dev/}
 [ "$(cat "/sys/block/$b/size")" = $((64 << 11)) ] ||
 	fail "$dev has $(cat "/sys/block/$b/size") sectors, not the map's $((64 << 11))"
@@ -41,15 +40,8 @@ flap()
 	local fio_pid=$!
 	BG_PIDS+=("$fio_pid")
 	sleep 2
-	step "$name: ${SD[0]} offline"
-	path_state "${SD[0]}" offline
-	wait_for 20 sh -c "\"$UMPATH\" -S \"$SOCK\" status lun | grep -q '${SD[0]}?direct F'" ||
-		fail "path ${SD[0]} offline but not shown failed: $(u status lun)"
-	sleep 2
-	step "$name: ${SD[0]} running"
-	path_state "${SD[0]}" running
-	wait_for 20 sh -c "\"$UMPATH\" -S \"$SOCK\" status lun | grep -q '${SD[0]}?direct A'" ||
-		fail "path ${SD[0]} running again but not reinstated: $(u status lun)"
+	step "$name"
+	path_flap lun "${SD[0]}"
 	# A reload under I/O is invisible to what sits on the device.
 	exited "$fio_pid" && fail "fio $name ended before the reload"
 	u reload lun "$TABLE" || fail "reload under I/O failed"

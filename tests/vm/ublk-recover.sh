@@ -13,8 +13,7 @@ scsi_paths 2 64
 A=file:/dev/${SD[0]}?direct B=file:/dev/${SD[1]}?direct
 MAP="lun=1 queue_if_no_path 0 1 1 round-robin 0 2 1 $A 1 $B 1"
 start_daemon --ublk --map "$MAP"
-dev=$(u ls | awk '$1 == "lun" { print $4 }')
-[ -n "$dev" ] && [ -b "$dev" ] || { fail "umpath ls shows no ublk device: $(u ls)"; finish; }
+ublk_device lun
 
 step mkfs.ext4; mkfs.ext4 -q -F "$dev" || fail "mkfs.ext4 $dev failed"
 mount_dev "$dev" "$T/mnt" || { fail "mount $dev failed"; finish; }
