@@ -619,7 +619,7 @@ static int do_reconfigure(struct umd_control *c, int argc, char **argv, struct c
 
 	if (argc != 1)
 		return fail(rep, -EINVAL, "usage: reconfigure");
-	r = umd_config_reconfigure(c->d, reconfigure_reload, c, rep->out, err, sizeof(err));
+	r = umd_control_reconfigure(c, rep->out, err, sizeof(err));
 	if (r < 0)
 		return fail(rep, r, "%s", *err ? err : strerror(-r));	/* err has the detail */
 	return 0;
@@ -1451,5 +1451,10 @@ int umd_control_stop(struct umd_control *c, uint64_t deadline_ns)
 
 int umd_control_reconfigure(struct umd_control *c, FILE *out, char *err, size_t errlen)
 {
-	return umd_config_reconfigure(c->d, reconfigure_reload, c, out, err, errlen);
+	int r;
+
+	umd_notify_reloading();
+	r = umd_config_reconfigure(c->d, reconfigure_reload, c, out, err, errlen);
+	umd_notify_reloaded(c->d, r, err);
+	return r;
 }

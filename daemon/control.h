@@ -19,7 +19,8 @@ void umd_control_quiesce(struct umd_control *c);
  * last connection frees the control socket's state). */
 int umd_control_stop(struct umd_control *c, uint64_t deadline_ns);
 /* `umpath reconfigure` (SIGHUP too): re-read the config file and apply
- * it, serialised with the socket's own changes; one line per map to out. */
+ * it, serialised with the socket's own changes; one line per map to out.
+ * The service manager is told (RELOADING=1, then READY=1). */
 int umd_control_reconfigure(struct umd_control *c, FILE *out, char *err, size_t errlen);
 
 /* The default control socket path: /run/umpath/control for root,

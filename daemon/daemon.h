@@ -26,6 +26,7 @@
 #include "fence.h"
 #include "persist.h"
 #include "list.h"
+#include "notify.h"
 #include "policy.h"
 #include "registry.h"
 

@@ -8,7 +8,11 @@
  * configuration as `umpath reconfigure`; SIGXCPU stops as SIGTERM does;
  * every other signal whose default would kill us (USR1, USR2, ALRM, PWR,
  * real-time ...) is logged and ignored; SIGPIPE and SIGXFSZ are ignored
- * (the failed write tells). */
+ * (the failed write tells).
+ *
+ * Under systemd (Type=notify, notify.h) it says READY=1 once the control
+ * socket and every export listen, RELOADING=1 around a reconfigure,
+ * STOPPING=1 at a stop signal, and pings the watchdog if asked to. */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -452,6 +456,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	pthread_detach(sigthread);
+	r = umd_notify_start(&d);
+	if (r < 0) {
+		fprintf(stderr, "umpathd: cannot start the watchdog pings: %s\n", strerror(-r));
+		goto out;
+	}
 	/* Observers of the registry, before any map exists. */
 	r = umd_events_init(&d);
 	if (r < 0) {
@@ -552,6 +561,7 @@ int main(int argc, char **argv)
 	}
 
 	um_log("ready");
+	umd_notify_ready(&d);
 	sig = serve_signals(ctl);
 	ret = 0;
 out:
@@ -572,6 +582,7 @@ out:
 		       d.io_timeout_ms + UMD_STOP_SLACK_MS);
 		if (!pthread_create(&watchdog, NULL, watchdog_thread, &hard_ns))
 			pthread_detach(watchdog);
+		umd_notify_stopping(strsignal(sig), d.io_timeout_ms + UMD_STOP_SLACK_MS);
 	}
 	/* 1. Stop accepting; the checker first: it would turn queueing back on. */
 	umd_checker_quiesce(&d);
@@ -597,6 +608,7 @@ out:
 		um_log("stopped with work abandoned at the shutdown bound");
 		_exit(EXIT_ABANDONED);
 	}
+	umd_notify_stop();
 	umd_events_fini(&d);
 	umd_fini(&d);
 	umd_config_fini(&d);

@@ -20,6 +20,7 @@ pc:libnbd:libnbd-dev
 pc:fuse3:libfuse3-dev
 pc:gnutls:libgnutls28-dev
 pc:libiscsi:libiscsi-dev
+pc:libsystemd:libsystemd-dev
 cmd:iscsi-inq:libiscsi-bin
 cmd:tgtd:tgt
 cmd:tgtadm:tgt
