@@ -1,6 +1,8 @@
 # Thin wrapper over meson for the README's commands.
 #   make          build into build/ (build/umpath among the outputs)
 #   make check    build and run every test (unit, conformance, integration)
+#   make install  meson install of build/ (PREFIX=/usr to change the
+#                 prefix first, DESTDIR=/tmp/root to stage)
 #   make check-sanitize   the same suite under ASan + UBSan (build-san/)
 #   make demo     the main job: a live multipath device while paths fail
 #   make fuzz     every libFuzzer target for FUZZ_SECONDS each (build-fuzz/, clang)
@@ -14,7 +16,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= table message config control nbd pr
 MESON_TEST_ARGS ?= --print-errorlogs
 
-.PHONY: all deps check check-sanitize fuzz chaos demo bench bench-vm clean
+.PHONY: all deps check check-sanitize install fuzz chaos demo bench bench-vm clean
 
 all: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -33,6 +35,12 @@ $(SAN_BUILD)/build.ninja:
 
 check: all
 	meson test -C $(BUILD) $(MESON_TEST_ARGS)
+
+# The prefix is build/'s (meson's default /usr/local) unless PREFIX says.
+PREFIX ?=
+install: all
+	$(if $(PREFIX),meson configure $(BUILD) -Dprefix=$(PREFIX) && ninja -C $(BUILD))
+	DESTDIR="$(DESTDIR)" meson install -C $(BUILD) --no-rebuild
 
 # The vm suite runs here too: build-san's umpathd inside the guest, ASan
 # and UBSan options passed in (tests/vm/run-vm.sh); measured 3.6 min for
