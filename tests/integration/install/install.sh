@@ -48,6 +48,8 @@ case " $flags " in
 esac
 [ "$(pkg-config --modversion umpath)" = "$("$UMPATHD" --version | cut -d' ' -f2)" ] ||
 	fail "umpath.pc's version is not umpathd's"
+# A sanitized library needs its runtime linked first, into the program.
+[ -z "$sanitize" ] || flags="-fsanitize=$sanitize $flags"
 # shellcheck disable=SC2086
 if cc -std=c17 -Wall -Werror -o "$T/hello" "$(dirname "$0")/hello.c" $flags 2>"$T/cc.err"; then
 	out=$(LD_LIBRARY_PATH=$D$libdir "$T/hello" 2>&1) || fail "hello: $out"

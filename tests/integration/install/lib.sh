@@ -11,8 +11,9 @@ D=$T/root
 
 need meson python3
 
-# prefix, bindir, sbindir, libdir, includedir, mandir, datadir,
-# systemdsystemunitdir: absolute, as `meson configure` has them.
+# prefix, bindir, sbindir, libdir, includedir, mandir, datadir, sysconfdir,
+# unitdir: absolute, as `meson configure` has them; sanitize: the build's
+# -fsanitize= list, or empty.
 eval "$(meson introspect --buildoptions "$BUILD" | python3 -c '
 import json, os, sys
 o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
@@ -21,6 +22,7 @@ for k in ("bindir", "sbindir", "libdir", "includedir", "mandir", "datadir", "sys
     print("%s=%s" % (k, os.path.join(p, o[k])))
 u = o.get("systemdsystemunitdir") or os.path.join(p, "lib/systemd/system")
 print("prefix=%s\nunitdir=%s" % (p, u))
+print("sanitize=%s" % ("" if o["b_sanitize"] == "none" else o["b_sanitize"]))
 ')"
 
 # meson_install: the build's install step into $D (no rebuild: the test
