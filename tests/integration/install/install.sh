@@ -29,9 +29,11 @@ so=$D$libdir/libumpath.so
 soname=$(readelf -d "$so.0.1.0" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [ "$soname" = libumpath.so.0 ] || fail "SONAME is '$soname', want libumpath.so.0"
 # The programs link the library by its soname, not by a build path.
-readelf -d "$D$sbindir/umpathd" | grep -q 'NEEDED.*\[libumpath.so.0\]' ||
-	fail "umpathd does not need libumpath.so.0"
-if readelf -d "$D$sbindir/umpathd" | grep -q 'R.*PATH.*'"$BUILD"; then
+# (Outputs taken whole: grep -q at the end of a pipe may SIGPIPE its
+# writer, a failure under pipefail.)
+dyn=$(readelf -d "$D$sbindir/umpathd")
+grep -q 'NEEDED.*\[libumpath.so.0\]' <<<"$dyn" || fail "umpathd does not need libumpath.so.0"
+if grep -q 'R.*PATH.*'"$BUILD" <<<"$dyn"; then
 	fail "the installed umpathd keeps the build directory in its RPATH"
 fi
 grep -q "^ExecStart=$sbindir/umpathd " "$D$unitdir/umpathd.service" ||
@@ -54,8 +56,9 @@ esac
 if cc -std=c17 -Wall -Werror -o "$T/hello" "$(dirname "$0")/hello.c" $flags 2>"$T/cc.err"; then
 	out=$(LD_LIBRARY_PATH=$D$libdir "$T/hello" 2>&1) || fail "hello: $out"
 	[ "$out" = "hello 1048576" ] || fail "hello: got '$out', want 'hello 1048576'"
-	LD_LIBRARY_PATH=$D$libdir ldd "$T/hello" | grep -q "libumpath.so.0 => $D$libdir/libumpath.so.0" ||
-		fail "hello does not run on the installed library: $(LD_LIBRARY_PATH=$D$libdir ldd "$T/hello")"
+	libs=$(LD_LIBRARY_PATH=$D$libdir ldd "$T/hello")
+	grep -q "libumpath.so.0 => $D$libdir/libumpath.so.0 " <<<"$libs" ||
+		fail "hello does not run on the installed library: $libs"
 else
 	fail "cc with pkg-config's flags ($flags): $(cat "$T/cc.err")"
 fi
