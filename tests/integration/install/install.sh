@@ -7,7 +7,8 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-need pkg-config cc readelf
+need pkg-config readelf
+CC=${CC:-cc}
 meson_install
 
 # The file list.
@@ -53,14 +54,14 @@ esac
 # A sanitized library needs its runtime linked first, into the program.
 [ -z "$sanitize" ] || flags="-fsanitize=$sanitize $flags"
 # shellcheck disable=SC2086
-if cc -std=c17 -Wall -Werror -o "$T/hello" "$(dirname "$0")/hello.c" $flags 2>"$T/cc.err"; then
+if $CC -std=c17 -Wall -Werror -o "$T/hello" "$(dirname "$0")/hello.c" $flags 2>"$T/cc.err"; then
 	out=$(LD_LIBRARY_PATH=$D$libdir "$T/hello" 2>&1) || fail "hello: $out"
 	[ "$out" = "hello 1048576" ] || fail "hello: got '$out', want 'hello 1048576'"
 	libs=$(LD_LIBRARY_PATH=$D$libdir ldd "$T/hello")
 	grep -q "libumpath.so.0 => $D$libdir/libumpath.so.0 " <<<"$libs" ||
 		fail "hello does not run on the installed library: $libs"
 else
-	fail "cc with pkg-config's flags ($flags): $(cat "$T/cc.err")"
+	fail "$CC with pkg-config's flags ($flags): $(cat "$T/cc.err")"
 fi
 
 # The installed daemon and tool, on the installed library and the sample
