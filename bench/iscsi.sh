@@ -5,6 +5,10 @@
 # run through `qemu-nbd -f raw iscsi://...` (QEMU's libiscsi driver) over
 # one portal of the same target.  Prints IOPS and umpath's ratio.
 #
+# Then, for the same 4 KiB random reads (a fixed 32,768 I/Os), what each
+# server and tgtd spend per I/O: CPU time (from /proc) and, with strace
+# installed, system calls.
+#
 #   bench/iscsi.sh [--quick] [BUILD_DIR]      (default build/; --quick: 2 s runs)
 set -euo pipefail
 RUNTIME=10 SIZE=256M
@@ -45,8 +49,10 @@ qemu-img info "$TGT_URL1_a" >"$T/qemu-img.log" 2>&1 ||
 
 "$B/umpathd" --control "$T/ctl" --nbd "unix:$T/umpath.sock" \
   --map bench="0 0 1 1 round-robin 0 2 1 $TGT_URL1_a 1 $TGT_URL2_a 1" 2>"$T/umpathd.log" &
+UMPATHD_PID=$!
 BG_PIDS+=($!)
 qemu-nbd -f raw -t -e 4 -k "$T/qemu.sock" "$TGT_URL1_a" 2>"$T/qemu.log" &
+QEMU_PID=$!
 BG_PIDS+=($!)
 wait_for 20 test -S "$T/umpath.sock" || { cat "$T/umpathd.log"; exit 1; }
 wait_for 20 test -S "$T/qemu.sock" || { cat "$T/qemu.log"; exit 1; }
@@ -75,3 +81,36 @@ ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 printf '\numpath / qemu-nbd: randread %sx   randwrite %sx   (goal >= 1.2x)\n' \
   "$(ratio "${iops[umpath,randread]}" "${iops[qemu,randread]}")" \
   "$(ratio "${iops[umpath,randwrite]}" "${iops[qemu,randwrite]}")"
+
+# cpu_ticks PID: user + system clock ticks of the process, all its threads.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# per_io NAME PID URI: over 32,768 random 4 KiB reads, CPU µs per I/O of
+# PID and of tgtd; then over as many again under strace -c (when
+# installed), PID's system calls per I/O.
+per_io() {
+  local n=32768 hz c0 t0 c1 t1 sp calls=n/a
+  hz=$(getconf CLK_TCK)
+  reads() {
+    fio --name=b --ioengine=nbd --uri="$1" --rw=randread --bs=4k --iodepth=32 --numjobs=2 \
+        --number_ios=$((n / 2)) --size="$SIZE" --group_reporting >/dev/null 2>&1
+  }
+  c0=$(cpu_ticks "$2") t0=$(cpu_ticks "$TGT_PID_a")
+  reads "$3"
+  c1=$(cpu_ticks "$2") t1=$(cpu_ticks "$TGT_PID_a")
+  if command -v strace >/dev/null; then
+    strace -c -f -p "$2" -o "$T/strace.$2" 2>/dev/null &
+    sp=$!
+    sleep 0.5
+    reads "$3"
+    kill -INT "$sp"; wait "$sp" 2>/dev/null || true
+    calls=$(awk '$NF == "total" { print $(NF-2) }' "$T/strace.$2")
+    calls=$(python3 -c "print('%.1f' % ($calls / $n))")
+  fi
+  printf '%-28s %14s %18s %16s\n' "$1" \
+    "$(python3 -c "print('%.1f' % (($c1 - $c0) * 1e6 / $hz / $n))")" \
+    "$(python3 -c "print('%.1f' % (($t1 - $t0) * 1e6 / $hz / $n))")" "$calls"
+}
+printf '\nper 4 KiB random read (32,768 reads; system calls from a second run under strace -c)\n'
+printf '%-28s %14s %18s %16s\n' server "CPU us/IO" "tgtd CPU us/IO" "syscalls/IO"
+per_io "umpath (2 iSCSI paths)" "$UMPATHD_PID" "nbd+unix:///bench?socket=$T/umpath.sock"
+per_io "qemu-nbd (1 iSCSI session)" "$QEMU_PID" "nbd+unix:///?socket=$T/qemu.sock"
