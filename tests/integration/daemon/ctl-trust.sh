@@ -108,7 +108,12 @@ grep -qx "error EPERM" "$T/stdout" || fail "scenario --daemon: transcript '$(cat
 # with a /tmp of its own, so that no real /tmp/umpath-UID is touched.
 mkdir "$T/pub"
 cp "$UMPATH" "$T/pub/umpath"
-chmod 0755 "$T/pub" "$T/pub/umpath"
+# With its library beside it (its runpath is $ORIGIN): the namespace's
+# empty /tmp would hide a build tree under /tmp from LD_LIBRARY_PATH.
+lib=$(ldd "$UMPATH" | awk '$1 == "libumpath.so.0" { print $3 }')
+[ -f "$lib" ] || fail "ldd $UMPATH names no libumpath.so.0"
+cp "$lib" "$T/pub/libumpath.so.0"
+chmod 0755 "$T/pub" "$T/pub/umpath" "$T/pub/libumpath.so.0"
 # $T is under /tmp, which the namespace hides: it is bound on /var/tmp
 # there first ($M), then /tmp becomes an empty tmpfs.
 M=/var/tmp
