@@ -38,12 +38,13 @@ PY
 step mkfs.ext4; mkfs.ext4 -q -F "$dev" || fail "mkfs.ext4 $dev failed"
 mount_dev "$dev" "$T/mnt" || { fail "mount $dev failed"; finish; }
 fio --name=fs --directory="$T/mnt" --rw=randwrite --bs=4k --direct=1 --ioengine=libaio \
-	--iodepth=8 --numjobs=2 --size=8M --time_based --runtime=10 --verify=crc32c \
+	--iodepth=8 --numjobs=2 --size=8M --time_based --runtime=25 --verify=crc32c \
 	--verify_backlog=64 --verify_fatal=1 --verify_state_save=0 --output="$T/fs.out" &
 fio_pid=$!
 BG_PIDS+=("$fio_pid")
 sleep 2
 path_flap lun "${SD[0]}"
+exited "$fio_pid" && fail "fio ended before the path came back: the flap was not under I/O"
 st=0; wait "$fio_pid" || st=$?
 [ "$st" = 0 ] || { cat "$T/fs.out"; fail "fio exited $st"; }
 grep -q 'err= 0' "$T/fs.out" && ! grep -q 'err= *[1-9]' "$T/fs.out" || fail "fio saw errors"

@@ -35,7 +35,7 @@ flap()
 
 	shift
 	fio --name="$name" --rw=randwrite --bs=4k --direct=1 --ioengine=libaio --iodepth=8 \
-		--time_based --runtime=10 --verify=crc32c --verify_backlog=64 --verify_fatal=1 \
+		--time_based --runtime=25 --verify=crc32c --verify_backlog=64 --verify_fatal=1 \
 		--verify_state_save=0 --output="$T/$name.out" "$@" &
 	local fio_pid=$!
 	BG_PIDS+=("$fio_pid")
