@@ -280,6 +280,23 @@ void map_kick_queue(struct umpath_map *map)
 	}
 }
 
+/* The target's path error policy (multipath-v0's failure budget): true if
+ * rq, which just failed on pgpath with a path error, is to be sent to
+ * that same path again rather than the path failed. */
+static bool retry_on_path_locked(struct umpath_map *map, struct mp_req *rq,
+				 struct pgpath *pgpath)
+{
+	const struct mp_target *t = pgpath->pg->m->target;
+
+	if (!t->retry_path_error_locked || map->dying)
+		return false;
+	/* A write the path may still apply is never sent again behind
+	 * itself: it fails the path at once (docs/stale-writes.md). */
+	if (rq->tio.unsettled && op_writes(rq->tio.op))
+		return false;
+	return t->retry_path_error_locked(pgpath, rq->tio.offset);
+}
+
 /* A step of a flush fan-out ended.  Returns true if rq went on (to the next
  * dirty path, or to be mapped as a covering flush); false if it is done
  * with *err. */
@@ -291,6 +308,10 @@ static bool fanout_step_locked(struct umpath_map *map, struct mp_req *rq, int *e
 
 	if (!*err) {
 		path_mark_flushed(pgpath->path, rq->flush_gen);
+	} else if (umpath_is_path_error(*err) && retry_on_path_locked(map, rq, pgpath)) {
+		dispatch_to_locked(map, rq, pgpath);
+		*ret_path = pgpath->path;
+		return true;
 	} else if (umpath_is_path_error(*err)) {
 		/* Its cache may be lost with it; the covering flush through a
 		 * working path is all that can still be done (docs/stale-writes.md). */
@@ -325,7 +346,7 @@ static void req_tio_done(struct um_tio *tio, int err)
 	struct um_path *next_path = NULL;
 	struct umpath_io *io = NULL;
 	struct fence_call fence = { 0 };
-	bool requeue = false;
+	bool requeue = false, retry = false;
 
 	path_account(pgpath->path, tio, err, rq->start_ns);
 	map_lock(map);
@@ -343,7 +364,9 @@ static void req_tio_done(struct um_tio *tio, int err)
 	else if (!err && tio->op == UMPATH_OP_FLUSH)
 		path_mark_flushed(pgpath->path, atomic_load(&pgpath->path->write_gen));
 
-	if (err && umpath_is_path_error(err)) {
+	if (err && umpath_is_path_error(err) && retry_on_path_locked(map, rq, pgpath)) {
+		retry = true;
+	} else if (err && umpath_is_path_error(err)) {
 		/* Mapped again even when no path is left: the mapping then
 		 * queues it or fails it with EIO, and clears the current group
 		 * as Linux 6.12 is seen to do (tests/conformance/
@@ -355,6 +378,12 @@ static void req_tio_done(struct um_tio *tio, int err)
 	}
 	pgpath->pg->ps.type->end_io(&pgpath->pg->ps, &pgpath->ps, (size_t)tio->length,
 				    rq->start_ns);
+	if (retry) {
+		pgpath->pg->ps.type->start_io(&pgpath->pg->ps, &pgpath->ps, (size_t)tio->length);
+		dispatch_to_locked(map, rq, pgpath);
+		next_path = pgpath->path;
+		goto out;
+	}
 	if (requeue)
 		goto out;
 complete:
@@ -363,6 +392,8 @@ complete:
 out:
 	map_unlock(map);
 	fence_call_run(map, &fence);	/* before the retry: rq keeps the map alive */
+	if (retry)
+		req_prepare_tio(rq);
 	if (next_path)
 		um_path_submit(next_path, tio);
 	else if (requeue)

@@ -27,7 +27,7 @@ void map_unlock_raw(struct umpath_map *map)
 }
 
 /* Wait on map->cond; the caller holds the lock. */
-static void map_wait_locked(struct umpath_map *map)
+void map_wait_locked(struct umpath_map *map)
 {
 	map_assert_locked(map);
 	map->lock_held = false;
@@ -369,7 +369,7 @@ static void activate_path_queue_locked(struct pgpath *pgpath, uint64_t delay_ns)
 	um_timer_arm(m->map->ctx->loop, &pgpath->activate, delay_ns);
 }
 
-static int reinstate_path_locked(struct pgpath *pgpath)
+int reinstate_path_locked(struct pgpath *pgpath)
 {
 	struct multipath *m = pgpath->pg->m;
 	int r;
@@ -718,6 +718,12 @@ int umpath_map_message(struct umpath_map *map, int argc, char **argv)
 		r = -EBUSY;
 		goto out;
 	}
+	if (!m->target->takes_messages) {
+		/* The 2003 prototype had none: its paths fail by their error
+		 * budget and come back by its own test read. */
+		um_detail_set("the %s target takes no messages", m->target->name);
+		goto out;
+	}
 	if (!argc) {
 		um_detail_set("empty message (%s)", MESSAGES);
 		goto out;
@@ -832,6 +838,16 @@ int umpath_map_status(struct umpath_map *map, char *buf, size_t len)
 	return (int)sb.len;
 }
 
+const char *umpath_map_target(struct umpath_map *map)
+{
+	const char *name;
+
+	map_lock(map);
+	name = map->live->target->name;
+	map_unlock(map);
+	return name;
+}
+
 const char *umpath_map_name(const struct umpath_map *map)
 {
 	return map->name;
@@ -918,6 +934,13 @@ static int check_block_size(struct multipath *m, uint32_t bs, char *err, size_t 
 int umpath_map_new(struct umpath_ctx *ctx, const char *name, const char *table,
 		   uint64_t size_bytes, char *err, size_t errlen, struct umpath_map **ret_map)
 {
+	return umpath_map_new_target(ctx, name, NULL, table, size_bytes, err, errlen, ret_map);
+}
+
+int umpath_map_new_target(struct umpath_ctx *ctx, const char *name, const char *target,
+			  const char *table, uint64_t size_bytes, char *err, size_t errlen,
+			  struct umpath_map **ret_map)
+{
 	struct umpath_map *map;
 	struct multipath *m = NULL;
 	int r;
@@ -941,7 +964,7 @@ int umpath_map_new(struct umpath_ctx *ctx, const char *name, const char *table,
 		r = -ENOMEM;
 		goto fail;
 	}
-	r = mp_table_parse(map, table, err, errlen, &m);
+	r = mp_table_parse(map, mp_target_lookup(target), table, err, errlen, &m);
 	if (r < 0)
 		goto fail;
 	if (!size_bytes) {
@@ -1001,10 +1024,16 @@ fail:
 
 int umpath_map_load(struct umpath_map *map, const char *table, char *err, size_t errlen)
 {
+	return umpath_map_load_target(map, NULL, table, err, errlen);
+}
+
+int umpath_map_load_target(struct umpath_map *map, const char *target, const char *table,
+			   char *err, size_t errlen)
+{
 	struct multipath *m, *old;
 	int r;
 
-	r = mp_table_parse(map, table, err, errlen, &m);
+	r = mp_table_parse(map, mp_target_lookup(target), table, err, errlen, &m);
 	if (r < 0)
 		return r;
 	r = check_size(m, map->size, err, errlen);

@@ -37,6 +37,32 @@ enum queue_mode {
 
 struct multipath;
 struct priority_group;
+struct pgpath;
+
+/* A target type: the table language it parses and prints, and how it
+ * departs from the engine's dm-multipath behaviour.  "multipath" (table.c)
+ * is Linux's; "multipath-v0" (target-v0.c) the 2003 prototype's. */
+struct mp_target {
+	const char *name;
+	/* Fill m (groups, paths, flags) from the table's words; on a refusal
+	 * set *error to the reason and return -errno. */
+	int (*parse)(struct multipath *m, unsigned argc, char **argv, const char **error);
+	/* Optional: before m is freed, no lock held (stop timers, wait for
+	 * the target's own I/O). */
+	void (*destroy)(struct multipath *m);
+	void (*table_emit)(struct multipath *m, struct sbuf *sb);	/* map lock held */
+	void (*status_emit)(struct multipath *m, struct sbuf *sb);	/* map lock held */
+	/* Optional path error policy: the I/O at offset ended with a path
+	 * error on pgpath.  true: retry it on that same path; false (or
+	 * NULL): the engine fails the path and maps the I/O again. */
+	bool (*retry_path_error_locked)(struct pgpath *pgpath, uint64_t offset);
+	bool takes_messages;		/* the dm messages of umpath_map_message */
+};
+
+extern const struct mp_target mp_target_multipath;
+extern const struct mp_target mp_target_v0;
+/* By name; NULL: the default, "multipath".  NULL if unknown. */
+const struct mp_target *mp_target_lookup(const char *name);
 
 struct pgpath {
 	struct list_head list;		/* in pg->pgpaths */
@@ -48,6 +74,7 @@ struct pgpath {
 	struct um_timer activate;	/* delayed pg_init of this path */
 	bool activating;		/* guarded by map lock: activate queued/running */
 	bool activate_called;		/* guarded by map lock: the handler has it */
+	void *target_ctx;		/* the target type's per-path state, or NULL */
 };
 
 struct priority_group {
@@ -61,6 +88,8 @@ struct priority_group {
 };
 
 struct multipath {
+	const struct mp_target *target;
+	void *target_ctx;			/* the target type's state, or NULL */
 	struct umpath_map *map;			/* NULL for umpath_table_check */
 	struct umpath_ctx *ctx;
 	bool check_only;			/* parsed for a check: no path opened */
@@ -165,11 +194,18 @@ static inline void map_assert_locked(struct umpath_map *map)
 }
 
 /* table.c */
-int mp_table_parse(struct umpath_map *map, const char *table, char *err, size_t errlen,
-		   struct multipath **ret_m);
+int mp_table_parse(struct umpath_map *map, const struct mp_target *target, const char *table,
+		   char *err, size_t errlen, struct multipath **ret_m);
 /* A parse with no map and no path opened (umpath_table_check). */
-int mp_table_check(struct umpath_ctx *ctx, const char *table, char *err, size_t errlen);
+int mp_table_check(struct umpath_ctx *ctx, const struct mp_target *target, const char *table,
+		   char *err, size_t errlen);
 void mp_table_free(struct multipath *m);
+/* A new active pgpath of pg, not listed, no path yet. */
+struct pgpath *mp_pgpath_alloc(struct priority_group *pg);
+/* Open its path as the table parse does (for a check, only look it up):
+ * -errno on failure, the error detail naming the path. */
+int mp_pgpath_open(struct multipath *m, struct pgpath *p, const char *name);
+void mp_pgpath_free(struct pgpath *p);
 /* Parts of the TABLE line: "<#features> <features...> " and the
  * hardware handler's words, each word followed by a space. */
 void mp_features_emit(struct multipath *m, struct sbuf *sb);
@@ -180,12 +216,15 @@ void mp_status_emit(struct multipath *m, struct sbuf *sb);
 /* map.c */
 void map_lock(struct umpath_map *map);
 void map_unlock_raw(struct umpath_map *map);
+/* Wait on map->cond (in-flight drained, events delivered, ...). */
+void map_wait_locked(struct umpath_map *map);
 /* Unlock, then deliver pending events. */
 void map_unlock(struct umpath_map *map);
 void map_event_locked(struct umpath_map *map, enum umpath_event_type type,
 		      const char *path, unsigned group);
 struct pgpath *choose_pgpath_locked(struct multipath *m, size_t nr_bytes);
 int fail_path_locked(struct pgpath *pgpath);
+int reinstate_path_locked(struct pgpath *pgpath);
 bool must_push_back_locked(struct multipath *m);
 bool pg_init_all_paths_locked(struct multipath *m);
 void activate_path_timer(struct um_timer *t);

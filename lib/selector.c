@@ -1,6 +1,8 @@
 /* selector.c - the path selector registry and helpers selectors share. */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <string.h>
 #include <time.h>
 
@@ -46,6 +48,32 @@ int um_parse_uint(const char *arg, unsigned *ret_value)
 	if (*p)
 		return -EINVAL;	/* "%u%c" matched a second item */
 	*ret_value = (unsigned)v;
+	return 0;
+}
+
+int um_parse_int_prefix(const char *arg, int *ret_value)
+{
+	const char *p = arg;
+	long long v = 0;
+	bool neg = false;
+
+	if (!p)
+		return -EINVAL;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '-' || *p == '+')
+		neg = *p++ == '-';
+	if (!isdigit((unsigned char)*p))
+		return -EINVAL;
+	while (isdigit((unsigned char)*p)) {
+		v = v * 10 + (*p++ - '0');
+		if (v > (long long)INT_MAX + 1)
+			return -ERANGE;
+	}
+	v = neg ? -v : v;
+	if (v > INT_MAX)
+		return -ERANGE;
+	*ret_value = (int)v;
 	return 0;
 }
 

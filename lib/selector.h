@@ -68,6 +68,11 @@ const struct path_selector_type *ps_lookup(const char *name);
  * truncated to 32 bits.  0 on success, -EINVAL otherwise. */
 int um_parse_uint(const char *arg, unsigned *ret_value);
 
+/* The 2003 prototype's sscanf(arg, "%d", &v) == 1: optional white space
+ * and sign, decimal digits, anything after them ignored.  A value beyond
+ * int is -ERANGE.  0 on success, -EINVAL if no number starts arg. */
+int um_parse_int_prefix(const char *arg, int *ret_value);
+
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t um_now_ns(void);
 
@@ -75,5 +80,8 @@ extern const struct path_selector_type ps_round_robin;
 extern const struct path_selector_type ps_queue_length;
 extern const struct path_selector_type ps_service_time;
 extern const struct path_selector_type ps_historical_service_time;
+/* The multipath-v0 target's own selector, not in the registry by name:
+ * per path "<priority> <N|L|M> <min-ios>" (selectors/v0.c). */
+extern const struct path_selector_type ps_v0;
 
 #endif

@@ -202,6 +202,7 @@ int umpath_map_snapshot(struct umpath_map *map, struct umpath_snapshot **ret_sna
 	list_for_each_entry(rq, &map->held, node)
 		queued++;
 	snap->size = sizeof(*snap);
+	snap->target = m->target->name;
 	snap->size_bytes = map->size;
 	snap->nr_groups = ng;
 	snap->current_group = m->next_pg ? m->next_pg->pg_num :
@@ -237,7 +238,13 @@ void umpath_snapshot_free(struct umpath_snapshot *snap)
 
 int umpath_table_check(struct umpath_ctx *ctx, const char *table, char *err, size_t errlen)
 {
+	return umpath_table_check_target(ctx, NULL, table, err, errlen);
+}
+
+int umpath_table_check_target(struct umpath_ctx *ctx, const char *target, const char *table,
+			      char *err, size_t errlen)
+{
 	if (!ctx)
 		return -EINVAL;
-	return mp_table_check(ctx, table, err, errlen);
+	return mp_table_check(ctx, mp_target_lookup(target), table, err, errlen);
 }

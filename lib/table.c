@@ -188,7 +188,7 @@ static int parse_hw_handler(struct parse *ps, struct multipath *m)
 	return 0;
 }
 
-static void free_pgpath(struct pgpath *p)
+void mp_pgpath_free(struct pgpath *p)
 {
 	if (!p)
 		return;
@@ -247,11 +247,44 @@ static bool map_holds_path(struct umpath_map *map, const char *name)
 	return found;
 }
 
+struct pgpath *mp_pgpath_alloc(struct priority_group *pg)
+{
+	struct pgpath *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	list_init(&p->list);
+	um_timer_init(&p->activate, activate_path_timer);
+	p->is_active = true;
+	p->pg = pg;
+	return p;
+}
+
+int mp_pgpath_open(struct multipath *m, struct pgpath *p, const char *name)
+{
+	int r;
+
+	if (!path_printable(name)) {
+		/* No such device could exist for the kernel either; ours
+		 * would break every line that prints it. */
+		um_detail_set("a path may not contain tabs or line breaks");
+		path_detail(name, -EINVAL);
+		return -EINVAL;
+	}
+	um_detail_clear();
+	if (m->check_only)
+		r = um_path_check(m->ctx, name);
+	else
+		r = um_path_get(m->ctx, name, !map_holds_path(m->map, name), &p->path);
+	if (r < 0)
+		path_detail(name, r);
+	return r;
+}
+
 static struct pgpath *parse_path(struct parse *ps, struct arg_set *as,
 				 struct priority_group *pg, struct multipath *m, int *ret_err)
 {
 	struct pgpath *p;
-	const char *name;
 	int r;
 
 	if (as->argc < 1) {
@@ -259,32 +292,14 @@ static struct pgpath *parse_path(struct parse *ps, struct arg_set *as,
 		*ret_err = -EINVAL;
 		return NULL;
 	}
-	p = calloc(1, sizeof(*p));
+	p = mp_pgpath_alloc(pg);
 	if (!p) {
 		*ret_err = -ENOMEM;
 		return NULL;
 	}
-	list_init(&p->list);
-	um_timer_init(&p->activate, activate_path_timer);
-	p->is_active = true;
-	name = shift_arg(as);
-	if (!path_printable(name)) {
-		/* No such device could exist for the kernel either; ours
-		 * would break every line that prints it. */
-		ps->error = "error getting device";
-		um_detail_set("a path may not contain tabs or line breaks");
-		path_detail(name, -EINVAL);
-		r = -EINVAL;
-		goto bad;
-	}
-	um_detail_clear();
-	if (m->check_only)
-		r = um_path_check(m->ctx, name);
-	else
-		r = um_path_get(m->ctx, name, !map_holds_path(m->map, name), &p->path);
+	r = mp_pgpath_open(m, p, shift_arg(as));
 	if (r < 0) {
 		ps->error = "error getting device";
-		path_detail(name, r);
 		goto bad;
 	}
 	if (m->hw_handler_name && !m->hwh) {
@@ -300,10 +315,9 @@ static struct pgpath *parse_path(struct parse *ps, struct arg_set *as,
 	r = pg->ps.type->add_path(&pg->ps, &p->ps, as->argc, as->argv, &ps->error);
 	if (r < 0)
 		goto bad;
-	p->pg = pg;
 	return p;
 bad:
-	free_pgpath(p);
+	mp_pgpath_free(p);
 	*ret_err = r;
 	return NULL;
 }
@@ -317,7 +331,7 @@ static void free_priority_group(struct priority_group *pg)
 	if (pg->ps.type)
 		pg->ps.type->destroy(&pg->ps);
 	list_for_each_entry_safe(p, n, &pg->pgpaths, list)
-		free_pgpath(p);
+		mp_pgpath_free(p);
 	free(pg);
 }
 
@@ -426,6 +440,8 @@ void mp_table_free(struct multipath *m)
 
 	if (!m)
 		return;
+	if (m->target && m->target->destroy)
+		m->target->destroy(m);
 	/* A handler's answer would land in freed memory: flush_pg_init_locked
 	 * must have run on a table that was live. */
 	assert(!m->pg_init_in_progress);
@@ -436,41 +452,22 @@ void mp_table_free(struct multipath *m)
 	free(m);
 }
 
-static int table_parse(struct umpath_ctx *ctx, struct umpath_map *map, const char *table,
-		       char *err, size_t errlen, struct multipath **ret_m)
+/* The multipath target's table, after the words are split. */
+static int multipath_parse(struct multipath *m, unsigned argc, char **argv, const char **error)
 {
 	static const struct arg_range ranges[] = {
 		{ 0, 1024, "invalid number of priority groups" },
 		{ 0, 1024, "invalid initial priority group number" },
 	};
-	struct parse ps = { .error = NULL };
-	struct multipath *m;
-	unsigned next_pg_num, pg_count = 0, argc;
-	char **argv = NULL, *buf = NULL;
+	struct parse ps = { .as = { argc, argv }, .error = NULL };
+	unsigned next_pg_num, pg_count = 0;
 	int r;
 
-	um_detail_clear();
-	r = split_args(table ? table : "", &ps.as.argc, &argv, &buf);
-	if (r < 0)
-		return r;
-	ps.as.argv = argv;
-	argc = ps.as.argc;
-
-	m = calloc(1, sizeof(*m));
-	if (!m) {
-		r = -ENOMEM;
-		goto out;
-	}
-	m->map = map;
-	m->ctx = ctx;
-	m->check_only = !ret_m;
-	list_init(&m->priority_groups);
 	m->queue_mode = QUEUE_MODE_RQ;
 	m->pg_init_delay_msecs = PG_INIT_DELAY_DEFAULT;
-
 	r = parse_features(&ps, m);
 	if (r < 0)
-		goto bad;
+		goto out;
 	/* alloc_multipath_stage2: bio-based never manages the handler. */
 	if (m->queue_mode == QUEUE_MODE_BIO)
 		m->flags |= MPATHF_RETAIN_ATTACHED_HW_HANDLER;
@@ -478,24 +475,24 @@ static int table_parse(struct umpath_ctx *ctx, struct umpath_map *map, const cha
 
 	r = parse_hw_handler(&ps, m);
 	if (r < 0)
-		goto bad;
+		goto out;
 	r = read_arg(&ps, &ranges[0], &m->nr_priority_groups, false);
 	if (r < 0)
-		goto bad;
+		goto out;
 	r = read_arg(&ps, &ranges[1], &next_pg_num, false);
 	if (r < 0)
-		goto bad;
+		goto out;
 	if ((!m->nr_priority_groups && next_pg_num) || (m->nr_priority_groups && !next_pg_num)) {
 		ps.error = "invalid initial priority group";
 		r = -EINVAL;
-		goto bad;
+		goto out;
 	}
 
 	while (ps.as.argc) {
 		struct priority_group *pg = parse_priority_group(&ps, m, &r);
 
 		if (!pg)
-			goto bad;
+			goto out;
 		m->nr_valid_paths += pg->nr_pgpaths;
 		list_add_tail(&pg->list, &m->priority_groups);
 		pg->pg_num = ++pg_count;
@@ -505,8 +502,45 @@ static int table_parse(struct umpath_ctx *ctx, struct umpath_map *map, const cha
 	if (pg_count != m->nr_priority_groups) {
 		ps.error = "priority group count mismatch";
 		r = -EINVAL;
-		goto bad;
 	}
+out:
+	*error = ps.error;
+	return r;
+}
+
+static int table_parse(struct umpath_ctx *ctx, struct umpath_map *map,
+		       const struct mp_target *target, const char *table, char *err, size_t errlen,
+		       struct multipath **ret_m)
+{
+	const char *error = NULL;	/* the kernel's ti->error */
+	struct multipath *m;
+	unsigned argc;
+	char **argv = NULL, *buf = NULL;
+	int r;
+
+	um_detail_clear();
+	if (!target) {
+		snprintf(err, err ? errlen : 0, "unknown target type");
+		return -EINVAL;
+	}
+	r = split_args(table ? table : "", &argc, &argv, &buf);
+	if (r < 0)
+		return r;
+
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		r = -ENOMEM;
+		goto out;
+	}
+	m->target = target;
+	m->map = map;
+	m->ctx = ctx;
+	m->check_only = !ret_m;
+	list_init(&m->priority_groups);
+
+	r = target->parse(m, argc, argv, &error);
+	if (r < 0)
+		goto bad;
 
 	if (m->check_only) {
 		mp_table_free(m);
@@ -543,8 +577,8 @@ static int table_parse(struct umpath_ctx *ctx, struct umpath_map *map, const cha
 	goto out;
 bad:
 	if (err && errlen)
-		snprintf(err, errlen, "%s", ps.error ? ps.error : strerror(-r));
-	if (!*um_detail_get())
+		snprintf(err, errlen, "%s", error ? error : strerror(-r));
+	if (!*um_detail_get() && target == &mp_target_multipath)
 		table_hint(argv, argc);
 	mp_table_free(m);
 out:
@@ -553,15 +587,16 @@ out:
 	return r;
 }
 
-int mp_table_parse(struct umpath_map *map, const char *table, char *err, size_t errlen,
-		   struct multipath **ret_m)
+int mp_table_parse(struct umpath_map *map, const struct mp_target *target, const char *table,
+		   char *err, size_t errlen, struct multipath **ret_m)
 {
-	return table_parse(map->ctx, map, table, err, errlen, ret_m);
+	return table_parse(map->ctx, map, target, table, err, errlen, ret_m);
 }
 
-int mp_table_check(struct umpath_ctx *ctx, const char *table, char *err, size_t errlen)
+int mp_table_check(struct umpath_ctx *ctx, const struct mp_target *target, const char *table,
+		   char *err, size_t errlen)
 {
-	return table_parse(ctx, NULL, table, err, errlen, NULL);
+	return table_parse(ctx, NULL, target, table, err, errlen, NULL);
 }
 
 void mp_features_emit(struct multipath *m, struct sbuf *sb)
@@ -593,10 +628,21 @@ void mp_hw_handler_emit(struct multipath *m, struct sbuf *sb)
 
 void mp_table_emit(struct multipath *m, struct sbuf *sb)
 {
+	map_assert_locked(m->map);
+	m->target->table_emit(m, sb);
+}
+
+void mp_status_emit(struct multipath *m, struct sbuf *sb)
+{
+	map_assert_locked(m->map);
+	m->target->status_emit(m, sb);
+}
+
+static void multipath_table_emit(struct multipath *m, struct sbuf *sb)
+{
 	struct priority_group *pg;
 	struct pgpath *p;
 
-	map_assert_locked(m->map);
 	mp_features_emit(m, sb);
 	mp_hw_handler_emit(m, sb);
 
@@ -617,12 +663,11 @@ void mp_table_emit(struct multipath *m, struct sbuf *sb)
 	sbuf_trim(sb);
 }
 
-void mp_status_emit(struct multipath *m, struct sbuf *sb)
+static void multipath_status_emit(struct multipath *m, struct sbuf *sb)
 {
 	struct priority_group *pg;
 	struct pgpath *p;
 
-	map_assert_locked(m->map);
 	sbuf_printf(sb, "2 %u %u ", !!(m->flags & MPATHF_QUEUE_IO), m->pg_init_count);
 	sbuf_printf(sb, "0 ");
 	sbuf_printf(sb, "%u ", m->nr_priority_groups);
@@ -643,4 +688,32 @@ void mp_status_emit(struct multipath *m, struct sbuf *sb)
 		}
 	}
 	sbuf_trim(sb);
+}
+
+const struct mp_target mp_target_multipath = {
+	.name = "multipath",
+	.parse = multipath_parse,
+	.table_emit = multipath_table_emit,
+	.status_emit = multipath_status_emit,
+	.takes_messages = true,
+};
+
+static const struct mp_target *const targets[] = {
+	&mp_target_multipath,
+	&mp_target_v0,
+};
+
+const struct mp_target *mp_target_lookup(const char *name)
+{
+	if (!name)
+		return &mp_target_multipath;
+	for (size_t i = 0; i < UM_ARRAY_SIZE(targets); i++)
+		if (!strcmp(targets[i]->name, name))
+			return targets[i];
+	return NULL;
+}
+
+const char *umpath_target_name(unsigned i)
+{
+	return i < UM_ARRAY_SIZE(targets) ? targets[i]->name : NULL;
 }

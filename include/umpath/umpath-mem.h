@@ -31,6 +31,7 @@ enum umpath_mem_fault {
 	UMPATH_MEM_HANG,	/* I/O is held until the fault changes */
 	UMPATH_MEM_DELAY,	/* every I/O completes after arg microseconds */
 	UMPATH_MEM_ERROR,	/* every I/O fails with -arg (an errno) */
+	UMPATH_MEM_FAIL_NEXT,	/* the next arg I/Os fail with EIO, then it is online */
 };
 /* Held (hung) I/O is released into the new state: done when online or
  * delayed, failed when offline or erroring. */

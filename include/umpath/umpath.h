@@ -54,6 +54,18 @@ void umpath_ctx_free(struct umpath_ctx *ctx);
 int umpath_map_new(struct umpath_ctx *ctx, const char *name, const char *table,
 		   uint64_t size_bytes, char *err, size_t errlen,
 		   struct umpath_map **ret_map);
+/* Target types: "multipath" (the default, target NULL: Linux's
+ * dm-multipath, the table above) or "multipath-v0" (the 2003 prototype
+ * dm-multipath v0.1.5: per path "<path> <priority> <N|L|M> <min-ios>
+ * <failure-maximum> <reactivation-timeout>", umpath(8)).  An unknown
+ * target is -EINVAL, err "unknown target type". */
+int umpath_map_new_target(struct umpath_ctx *ctx, const char *name, const char *target,
+			  const char *table, uint64_t size_bytes, char *err, size_t errlen,
+			  struct umpath_map **ret_map);
+/* The live table's target type; a static string. */
+const char *umpath_map_target(struct umpath_map *map);
+/* The target types of this library, by index from 0; NULL past the last. */
+const char *umpath_target_name(unsigned i);
 /* Fails every queued I/O, waits for in-flight I/O, frees the map. */
 void umpath_map_free(struct umpath_map *map);
 
@@ -68,6 +80,9 @@ uint32_t umpath_map_block_size(const struct umpath_map *map);
 
 /* Load an inactive table; it replaces the live one at the next resume. */
 int umpath_map_load(struct umpath_map *map, const char *table, char *err, size_t errlen);
+/* The same with a table of that target type (NULL: "multipath"). */
+int umpath_map_load_target(struct umpath_map *map, const char *target, const char *table,
+			   char *err, size_t errlen);
 /* Drop a loaded inactive table (dmsetup clear). */
 int umpath_map_clear(struct umpath_map *map);
 
@@ -391,7 +406,8 @@ struct umpath_snapshot {
 	uint32_t event_nr;
 	struct umpath_snapshot_group *groups;	/* nr_groups, in table order */
 	struct umpath_snapshot_path *paths;	/* nr_paths, in table order */
-	uint64_t reserved[8];
+	const char *target;		/* the target type: "multipath", "multipath-v0" */
+	uint64_t reserved[7];
 };
 int umpath_map_snapshot(struct umpath_map *map, struct umpath_snapshot **ret_snap);
 void umpath_snapshot_free(struct umpath_snapshot *snap);
@@ -400,6 +416,8 @@ void umpath_snapshot_free(struct umpath_snapshot *snap);
  * reasons in err, and each path must name something that exists, but no
  * path is opened (sizes are not compared).  0 or -errno. */
 int umpath_table_check(struct umpath_ctx *ctx, const char *table, char *err, size_t errlen);
+int umpath_table_check_target(struct umpath_ctx *ctx, const char *target, const char *table,
+			      char *err, size_t errlen);
 
 /* The path selectors and transports of this library, by index from 0;
  * NULL past the last.  Static strings. */

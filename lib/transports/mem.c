@@ -157,6 +157,14 @@ static void mem_submit(struct um_path *p, struct um_tio *tio)
 		return;
 	}
 	unsigned arg = mp->arg;
+	if (fault == UMPATH_MEM_FAIL_NEXT) {
+		/* Counted here, under the lock: each I/O meets its own turn. */
+		if (arg)
+			mp->arg--;
+		if (!mp->arg)
+			mp->fault = UMPATH_MEM_ONLINE;
+		fault = arg ? UMPATH_MEM_OFFLINE : UMPATH_MEM_ONLINE;
+	}
 	pthread_mutex_unlock(&s->lock);
 	tio->done(tio, mem_fault_result(mp, fault, arg, tio));
 }
