@@ -31,10 +31,10 @@ struct ctl_verb {
 
 static const struct ctl_verb verbs[] = {
 	{ "ls",      0, 0,  "ls", false },
-	{ "create",  1, -1, "create [--ublk [--ublk-id N]] NAME TABLE...", false },
+	{ "create",  1, -1, "create [--ublk [--ublk-id N]] NAME [--target TARGET] TABLE...", false },
 	{ "remove",  1, 2,  "remove NAME [--force]", false },
-	{ "reload",  1, -1, "reload NAME TABLE...", false },
-	{ "load",    1, -1, "load NAME TABLE...", false },
+	{ "reload",  1, -1, "reload NAME [--target TARGET] TABLE...", false },
+	{ "load",    1, -1, "load NAME [--target TARGET] TABLE...", false },
 	{ "table",   1, 1,  "table NAME", false },
 	{ "status",  1, 2,  "status NAME [--json]", false },
 	{ "message", 1, -1, "message NAME ARGS...", false },

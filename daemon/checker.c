@@ -223,6 +223,7 @@ struct snap {
 	unsigned ngroups;
 	char *group_state;	/* per group: 'A', 'E', 'D' */
 	struct umpath_map_info info;
+	bool own_paths;		/* the target leaves its paths to the checker */
 };
 
 static void snap_free(struct snap *s)
@@ -242,6 +243,9 @@ static int snap_take(struct umpath_map *map, struct snap *s)
 	if (r < 0)
 		return r;
 	s->ss = ss;
+	/* multipath-v0 fails and reinstates its paths itself (its failure
+	 * budget and its test read): no checker, failback or no_path_retry. */
+	s->own_paths = !ss->target || !strcmp(ss->target, "multipath");
 	s->paths = calloc(ss->nr_paths + 1, sizeof(*s->paths));
 	s->group_state = calloc(ss->nr_groups + 1, 1);
 	if (!s->paths || !s->group_state)
@@ -822,6 +826,11 @@ static void map_fire(void *opaque)
 	    !(active = calloc(s.ngroups + 1, sizeof(*active)))) {
 		/* Resumed maps send an event; retry anyway in case of ENOMEM. */
 		umpath_timer_arm(cm->timer, ms_ns(pol.polling_interval_ms));
+		goto out;
+	}
+	if (!s.own_paths) {
+		s.n = 0;	/* drops the checks of a table it replaced */
+		map_sync_paths(cm, &s, &pol, now);
 		goto out;
 	}
 	map_sync_paths(cm, &s, &pol, now);

@@ -56,6 +56,8 @@ enum cfg_kind {
 	KW_PATH,
 	KW_UBLK,		/* the map as /dev/ublkbN too (exports/ublk.c) */
 	KW_UBLK_ID,
+	KW_TARGET,		/* the map's target type (multipath, multipath-v0) */
+	KW_V0_PATH_ARGS,	/* multipath-v0: the words after each path's priority */
 };
 
 #define IN_DEFAULTS 1u
@@ -95,6 +97,8 @@ static const struct cfg_keyword {
 	{ "path",                 KW_PATH,       IN_MAP },
 	{ "ublk",                 KW_UBLK,       IN_MAP },
 	{ "ublk_id",              KW_UBLK_ID,    IN_MAP },
+	{ "target",               KW_TARGET,     IN_MAP },
+	{ "v0_path_args",         KW_V0_PATH_ARGS, IN_MAP },
 };
 #define NR_KEYWORDS (sizeof(keywords) / sizeof(keywords[0]))
 
@@ -135,6 +139,8 @@ struct cfg_map {
 	unsigned npaths;
 	unsigned cap;
 	struct umd_map_exports ex;	/* ublk, ublk_id */
+	char *target;			/* NULL: multipath */
+	char *v0_args;			/* NULL: "N 0 0 0" */
 	/* Resolved (cfg_resolve): */
 	char *table;
 	struct umd_policy policy;
@@ -289,6 +295,8 @@ void umd_config_free(struct umd_config *cfg)
 		free(cm->paths);
 		free(cm->alias);
 		free(cm->table);
+		free(cm->target);
+		free(cm->v0_args);
 		section_free(&cm->s);
 	}
 	free(cfg->maps);
@@ -667,6 +675,31 @@ static int keyword_line(struct cfg_parser *p, struct cfg_token *t, unsigned n)
 		p->map->ex.ublk = true;
 		return 0;
 	}
+	case KW_TARGET: {
+		bool known = false;
+
+		for (unsigned i = 0; nv == 1 && umpath_target_name(i); i++)
+			known |= !strcmp(umpath_target_name(i), v[0].text);
+		if (!known)
+			return cfg_errf(p->err, p->errlen, p->file, p->line,
+					"target: expected multipath or multipath-v0");
+		p->map->target = strdup(v[0].text);
+		return p->map->target ? 0 : -ENOMEM;
+	}
+	case KW_V0_PATH_ARGS: {
+		/* Checked as the table is (each path's line); here the shape. */
+		if (nv != 4)
+			return cfg_errf(p->err, p->errlen, p->file, p->line,
+					"v0_path_args: expected N|L|M MIN_IOS FAILURE_MAX "
+					"REACTIVATION_TIMEOUT");
+		p->map->v0_args = malloc(strlen(v[0].text) + strlen(v[1].text) +
+					 strlen(v[2].text) + strlen(v[3].text) + 4);
+		if (!p->map->v0_args)
+			return -ENOMEM;
+		sprintf(p->map->v0_args, "%s %s %s %s", v[0].text, v[1].text, v[2].text,
+			v[3].text);
+		return 0;
+	}
 	case KW_PATHS:
 		for (unsigned i = 0; i < nv; i++) {
 			r = add_path(p, v[i].text, 1);
@@ -1036,6 +1069,23 @@ static char *assemble_table(const struct cfg_map *cm, enum cfg_pgpolicy pgp,
 	return b.s;
 }
 
+/* A multipath-v0 table: "<path> <prio> <v0_path_args>" per path, in the
+ * file's order. */
+static char *assemble_v0_table(const struct cfg_map *cm)
+{
+	struct sbuf b = { NULL, 0, 0, false };
+
+	sb_printf(&b, "%s", "");
+	for (unsigned i = 0; i < cm->npaths; i++)
+		sb_printf(&b, "%s%s %u %s", i ? " " : "", cm->paths[i].path, cm->paths[i].prio,
+			  cm->v0_args ? cm->v0_args : "N 0 0 0");
+	if (b.oom) {
+		free(b.s);
+		return NULL;
+	}
+	return b.s;
+}
+
 /* Every map's policy and table, from the base policy (built-ins and
  * --policy), the defaults section and its own section. */
 static int cfg_resolve(struct umd_config *cfg, const struct umd_policy *base)
@@ -1055,6 +1105,12 @@ static int cfg_resolve(struct umd_config *cfg, const struct umd_policy *base)
 			umd_policy_set(&cm->policy, s->entries[j].key, s->entries[j].value, why,
 				       sizeof(why));
 		free(cm->table);
+		if (cm->target && strcmp(cm->target, "multipath")) {
+			cm->table = assemble_v0_table(cm);
+			if (!cm->table)
+				return -ENOMEM;
+			continue;
+		}
 		cm->table = assemble_table(cm,
 			s->pgpolicy_set ? s->pgpolicy : ds->pgpolicy_set ? ds->pgpolicy : DEF_PGPOLICY,
 			s->selector ? s->selector : ds->selector ? ds->selector : DEF_SELECTOR,
@@ -1194,8 +1250,8 @@ int umd_config_apply(struct umd *d, struct umd_config *cfg, char *err, size_t er
 			r = -ECANCELED;
 			break;
 		}
-		r = umd_map_create_ex(d, cm->alias, cm->table, 0, &cm->policy, &cm->ex, why,
-				      sizeof(why));
+		r = umd_map_create_ex(d, cm->alias, cm->target, cm->table, 0, &cm->policy, &cm->ex,
+				      why, sizeof(why));
 		if (r < 0) {
 			cfg_errf(err, errlen, cfg->path, cm->line, "map %s: %s%s%s", cm->alias,
 				 *why ? why : strerror(-r), *umpath_error_detail() ? ": " : "",
@@ -1254,7 +1310,8 @@ struct cfg_plan {
  * the table is loaded as m's inactive one and cleared again, so that the
  * live table is untouched.  Not when m has an inactive table of its own
  * (someone's `umpath load`): that is left alone, and the reload finds it. */
-static int probe_load(struct umd_map *m, const char *table, char *why, size_t len)
+static int probe_load(struct umd_map *m, const char *target, const char *table, char *why,
+		      size_t len)
 {
 	struct umpath_snapshot *snap;
 	bool own = false;
@@ -1266,7 +1323,7 @@ static int probe_load(struct umd_map *m, const char *table, char *why, size_t le
 	}
 	if (own)
 		return 0;
-	r = umpath_map_load(m->map, table, why, len);
+	r = umpath_map_load_target(m->map, target, table, why, len);
 	if (!r)
 		umpath_map_clear(m->map);
 	return r;
@@ -1322,16 +1379,17 @@ int umd_config_reconfigure(struct umd *d, umd_reload_fn *reload, void *opaque, F
 		/* A map made by hand that the file now names is taken
 		 * over: its table is the file's from now on. */
 		o = owned_find(cm->alias);
-		if (o && !strcmp(o->table, cm->table))
+		if (o && !strcmp(o->table, cm->table) &&
+		    !strcmp(umpath_map_target(plan[i].m->map), cm->target ? cm->target : "multipath"))
 			continue;
 		plan[i].reload = true;
 		why[0] = '\0';
 		/* The library's check: the parse umpath_map_new would do, each
 		 * path must exist, nothing opened; then a load that is taken
 		 * back at once, for a path too small for m. */
-		r = umpath_table_check(d->ctx, cm->table, why, sizeof(why));
+		r = umpath_table_check_target(d->ctx, cm->target, cm->table, why, sizeof(why));
 		if (!r)
-			r = probe_load(plan[i].m, cm->table, why, sizeof(why));
+			r = probe_load(plan[i].m, cm->target, cm->table, why, sizeof(why));
 		if (r < 0) {
 			cfg_errf(err, errlen, cfg->path, cm->line, "map %s: %s%s%s", cm->alias,
 				 *why ? why : strerror(-r), *umpath_error_detail() ? ": " : "",
@@ -1346,8 +1404,8 @@ int umd_config_reconfigure(struct umd *d, umd_reload_fn *reload, void *opaque, F
 		if (plan[i].m)
 			continue;
 		why[0] = '\0';
-		r = umd_map_create_ex(d, cm->alias, cm->table, 0, &cm->policy, &cm->ex, why,
-				      sizeof(why));
+		r = umd_map_create_ex(d, cm->alias, cm->target, cm->table, 0, &cm->policy, &cm->ex,
+				      why, sizeof(why));
 		if (r < 0) {
 			cfg_errf(err, errlen, cfg->path, cm->line, "map %s: %s%s%s", cm->alias,
 				 *why ? why : strerror(-r), *umpath_error_detail() ? ": " : "",
@@ -1375,7 +1433,7 @@ int umd_config_reconfigure(struct umd *d, umd_reload_fn *reload, void *opaque, F
 		}
 		if (plan[i].reload) {
 			why[0] = '\0';
-			r = reload(opaque, plan[i].m, table, why, sizeof(why));
+			r = reload(opaque, plan[i].m, cm->target, table, why, sizeof(why));
 			if (r < 0) {
 				/* The cause after the kernel's reason, as in step 1:
 				 * which path is too small, and how small. */

@@ -29,8 +29,8 @@ int umd_config_apply(struct umd *d, struct umd_config *cfg, char *err, size_t er
 /* How reconfigure swaps a live map's table without failing queued I/O:
  * load, noflush suspend, resume (control.c's, serialised with the control
  * socket's other changes to m); err gets the engine's reason. */
-typedef int umd_reload_fn(void *opaque, struct umd_map *m, const char *table,
-			  char *err, size_t errlen);
+typedef int umd_reload_fn(void *opaque, struct umd_map *m, const char *target,
+			  const char *table, char *err, size_t errlen);
 /* Re-read the file umd_config_apply was given and apply it: new maps
  * created, changed tables reloaded, policies replaced, maps gone from the
  * file removed unless open; maps not from the file are left alone.  One

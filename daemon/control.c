@@ -262,7 +262,7 @@ static int print_line(struct umd_map *m, bool table, struct ctl_reply *rep)
 
 	if (!line)
 		return fail(rep, -ENOMEM, "out of memory");
-	fprintf(rep->out, "0 %llu multipath %s\n", map_sectors(m), line);
+	fprintf(rep->out, "0 %llu %s %s\n", map_sectors(m), umpath_map_target(m->map), line);
 	free(line);
 	return 0;
 }
@@ -282,6 +282,9 @@ static void ls_one(struct umd_map *m, void *opaque)
 	/* The block device, where there is one (as dmsetup ls shows dm-N). */
 	if (dev >= 0)
 		fprintf(st->out, "\t/dev/ublkb%d", dev);
+	/* The target type, where it is not the default one. */
+	if (strcmp(umpath_map_target(m->map), "multipath"))
+		fprintf(st->out, "\t%s", umpath_map_target(m->map));
 	fputc('\n', st->out);
 	st->n++;
 }
@@ -298,18 +301,47 @@ static int do_ls(struct umd_control *c, int argc, char **argv, struct ctl_reply 
 	return 0;
 }
 
-/* A whole dm table line, "0 LENGTH multipath PARAMS...", as dmsetup takes
- * it: *first moves past the prefix to the params and *ret_sectors gets
- * LENGTH (0 without the prefix: the size comes from the paths). */
+static bool known_target(const char *name)
+{
+	for (unsigned i = 0; umpath_target_name(i); i++)
+		if (!strcmp(umpath_target_name(i), name))
+			return true;
+	return false;
+}
+
+/* "--target TARGET" at argv[*first]: *first moves past it. */
+static int take_target_opt(int argc, char **argv, int *first, const char **ret_target,
+			   struct ctl_reply *rep)
+{
+	if (argc - *first < 1 || strcmp(argv[*first], "--target"))
+		return 0;
+	if (argc - *first < 2)
+		return fail(rep, -EINVAL, "--target: which target? (multipath, multipath-v0)");
+	if (!known_target(argv[*first + 1]))
+		return fail(rep, -EINVAL, "--target %s: unknown target type (multipath, "
+			    "multipath-v0)", argv[*first + 1]);
+	*ret_target = argv[*first + 1];
+	*first += 2;
+	return 0;
+}
+
+/* A whole dm table line, "0 LENGTH TARGET PARAMS...", as dmsetup takes
+ * it: *first moves past the prefix to the params, *ret_sectors gets
+ * LENGTH (0 without the prefix: the size comes from the paths) and
+ * *ret_target TARGET (multipath or multipath-v0; left alone without the
+ * prefix: --target, or the default). */
 static int take_dm_line(int argc, char **argv, int *first, uint64_t *ret_sectors,
-			struct ctl_reply *rep)
+			const char **ret_target, struct ctl_reply *rep)
 {
 	char *end;
 	unsigned long long len;
 
 	*ret_sectors = 0;
-	if (argc - *first < 3 || strcmp(argv[*first + 2], "multipath"))
+	if (argc - *first < 3 || !known_target(argv[*first + 2]))
 		return 0;
+	if (*ret_target && strcmp(*ret_target, argv[*first + 2]))
+		return fail(rep, -EINVAL, "--target %s, but the table line is of %s", *ret_target,
+			    argv[*first + 2]);
 	errno = 0;
 	len = strtoull(argv[*first + 1], &end, 10);
 	if (strcmp(argv[*first], "0") || errno || end == argv[*first + 1] || *end || !len ||
@@ -317,15 +349,17 @@ static int take_dm_line(int argc, char **argv, int *first, uint64_t *ret_sectors
 		return fail(rep, -EINVAL, "a table line must be one multipath target over the "
 			    "whole map: 0 LENGTH multipath PARAMS...");
 	*ret_sectors = len;
+	*ret_target = argv[*first + 2];
 	*first += 3;
 	return 0;
 }
 
-/* create [--ublk [--ublk-id N]] NAME TABLE... */
+/* create [--ublk [--ublk-id N]] NAME [--target TARGET] TABLE... */
 static int do_create(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
 {
 	struct umd_map_exports ex = { .ublk_id = -1 };
 	char err[CTL_REASON_MAX] = "";
+	const char *target = NULL;
 	uint64_t sectors;
 	int first, r;
 	char *table;
@@ -353,15 +387,17 @@ static int do_create(struct umd_control *c, int argc, char **argv, struct ctl_re
 		}
 	}
 	if (argc < 2)
-		return fail(rep, -EINVAL, "usage: create [--ublk [--ublk-id N]] NAME TABLE...");
+		return fail(rep, -EINVAL, "usage: create [--ublk [--ublk-id N]] NAME "
+			    "[--target TARGET] TABLE...");
 	first = 2;
-	if (take_dm_line(argc, argv, &first, &sectors, rep) < 0)
+	if (take_target_opt(argc, argv, &first, &target, rep) < 0 ||
+	    take_dm_line(argc, argv, &first, &sectors, &target, rep) < 0)
 		return rep->err;
 	table = ctl_join_words(argc - first, argv + first);
 	if (!table)
 		return fail(rep, -ENOMEM, "out of memory");
-	r = umd_map_create_ex(c->d, argv[1], table, sectors * UMPATH_SECTOR_SIZE, NULL, &ex, err,
-			      sizeof(err));
+	r = umd_map_create_ex(c->d, argv[1], target, table, sectors * UMPATH_SECTOR_SIZE, NULL,
+			      &ex, err, sizeof(err));
 	if (r < 0) {
 		fail_engine(rep, r, err);
 		log_refused(argv[1], "create", rep);
@@ -411,6 +447,7 @@ static int do_load(struct umd_control *c, int argc, char **argv, bool reload,
 		   struct ctl_reply *rep)
 {
 	char err[CTL_REASON_MAX] = "";
+	const char *target = NULL;
 	struct ctl_busy busy;
 	struct umd_map *m;
 	uint64_t sectors;
@@ -418,8 +455,9 @@ static int do_load(struct umd_control *c, int argc, char **argv, bool reload,
 	char *table;
 
 	if (argc < 2)
-		return fail(rep, -EINVAL, "usage: %s NAME TABLE...", argv[0]);
-	if (take_dm_line(argc, argv, &first, &sectors, rep) < 0)
+		return fail(rep, -EINVAL, "usage: %s NAME [--target TARGET] TABLE...", argv[0]);
+	if (take_target_opt(argc, argv, &first, &target, rep) < 0 ||
+	    take_dm_line(argc, argv, &first, &sectors, &target, rep) < 0)
 		return rep->err;
 	m = get_map(c->d, argv[1], rep);
 	if (!m)
@@ -436,7 +474,7 @@ static int do_load(struct umd_control *c, int argc, char **argv, bool reload,
 		return fail(rep, -ENOMEM, "out of memory");
 	}
 	busy_enter(c, &busy, argv[1]);
-	r = umpath_map_load(m->map, table, err, sizeof(err));
+	r = umpath_map_load_target(m->map, target, table, err, sizeof(err));
 	if (r < 0) {
 		fail_engine(rep, r, err);
 		log_refused(argv[1], argv[0], rep);
@@ -594,15 +632,15 @@ static int do_info(struct umd_control *c, int argc, char **argv, struct ctl_repl
 
 /* reconfigure's table swap (config.c): what reload does, under the same
  * per-name serialisation. */
-static int reconfigure_reload(void *opaque, struct umd_map *m, const char *table,
-			      char *err, size_t errlen)
+static int reconfigure_reload(void *opaque, struct umd_map *m, const char *target,
+			      const char *table, char *err, size_t errlen)
 {
 	struct umd_control *c = opaque;
 	struct ctl_busy busy;
 	int r;
 
 	busy_enter(c, &busy, m->name);
-	r = umpath_map_load(m->map, table, err, errlen);
+	r = umpath_map_load_target(m->map, target, table, err, errlen);
 	if (!r && !umpath_map_is_suspended(m->map)) {
 		r = umpath_map_suspend(m->map, UMPATH_SUSPEND_NOFLUSH);
 		if (!r)

@@ -83,12 +83,13 @@ int umd_map_create_size(struct umd *d, const char *name, const char *table, uint
 /* The same with a policy (NULL: the daemon's defaults). */
 int umd_map_create_policy(struct umd *d, const char *name, const char *table,
 			  const struct umd_policy *policy, char *err, size_t errlen);
-/* The same with a size, a policy (either may be 0/NULL) and the exports
- * it asks for beyond NBD and FUSE (NULL: none).  1 (err: a warning) when
- * the map is created but an export could not take it (ublk_drv missing). */
-int umd_map_create_ex(struct umd *d, const char *name, const char *table, uint64_t size_bytes,
-		      const struct umd_policy *policy, const struct umd_map_exports *ex,
-		      char *err, size_t errlen);
+/* The same with a target type (NULL: multipath), a size, a policy (either
+ * may be 0/NULL) and the exports it asks for beyond NBD and FUSE (NULL:
+ * none).  1 (err: a warning) when the map is created but an export could
+ * not take it (ublk_drv missing). */
+int umd_map_create_ex(struct umd *d, const char *name, const char *target, const char *table,
+		      uint64_t size_bytes, const struct umd_policy *policy,
+		      const struct umd_map_exports *ex, char *err, size_t errlen);
 /* Replace a live map's policy (reconfigure). */
 int umd_map_set_policy(struct umd *d, const char *name, const struct umd_policy *policy);
 /* -ENXIO if unknown, -EBUSY if a client has it open; with force, an open

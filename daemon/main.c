@@ -167,7 +167,7 @@ static const char *longopt_of(const char *key)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: umpathd [--map NAME='TABLE']... [--nbd unix:PATH | --nbd tcp:[HOST:]PORT]...\n"
+		"usage: umpathd [--map NAME=[TARGET:]'TABLE']... [--nbd unix:PATH | --nbd tcp:[HOST:]PORT]...\n"
 		"               [--fuse DIR] [--control PATH] [--io-timeout SECONDS]\n"
 		"               [--config FILE] [--policy KEY=VALUE]...\n"
 		"               [--nbd-allow ADDR[/PREFIX]]... [--nbd-max-connections N]\n"
@@ -180,6 +180,9 @@ static void usage(FILE *f)
 		"                       files, block devices (file:PATH?direct for O_DIRECT)\n"
 		"                       or NBD URIs (nbd://HOST:PORT/EXPORT,\n"
 		"                       nbd+unix:///EXPORT?socket=PATH)\n"
+		"  --map NAME=multipath-v0:TABLE  ... of the 2003 prototype's target instead:\n"
+		"                       per path PATH PRIORITY N|L|M MIN_IOS FAILURE_MAX\n"
+		"                       REACTIVATION_TIMEOUT (umpath(8))\n"
 		"  --nbd unix:PATH      serve every map over NBD on a unix socket\n"
 		"  --nbd tcp:HOST:PORT  ... on TCP (tcp: alone is 127.0.0.1:10809); the\n"
 		"                       export name is the map name; TCP has no encryption\n"
@@ -523,7 +526,24 @@ int main(int argc, char **argv)
 		}
 		memcpy(name, maps[i], (size_t)(eq - maps[i]));
 		name[eq - maps[i]] = '\0';
-		r = umd_map_create(&d, name, eq + 1, err, sizeof(err));
+		/* NAME=TARGET:TABLE names the target type (a table of the
+		 * default one starts with a number, so no path is mistaken). */
+		const char *table = eq + 1, *target = NULL;
+		char tname[32];
+
+		for (unsigned t = 0; umpath_target_name(t); t++) {
+			size_t n = strlen(umpath_target_name(t));
+
+			if (!strncmp(table, umpath_target_name(t), n) && table[n] == ':' &&
+			    n < sizeof(tname)) {
+				memcpy(tname, table, n);
+				tname[n] = '\0';
+				target = tname;
+				table += n + 1;
+				break;
+			}
+		}
+		r = umd_map_create_ex(&d, name, target, table, 0, NULL, NULL, err, sizeof(err));
 		if (r < 0) {
 			fprintf(stderr, "umpathd: map %s: %s\n", name, *err ? err : strerror(-r));
 			goto out;
@@ -532,7 +552,7 @@ int main(int argc, char **argv)
 		 * log one line per event. */
 		char shown[1024];
 
-		snprintf(shown, sizeof(shown), "%s", eq + 1);
+		snprintf(shown, sizeof(shown), "%s", eq + 1);	/* with its target */
 		um_sanitize(shown);
 		um_log("map %s: created: %s", name, shown);
 	}

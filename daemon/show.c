@@ -792,7 +792,9 @@ int umd_show_status_json(struct umd_map *m, FILE *out, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", strerror(-r));
 		return r;
 	}
-	line = status_line(s);
+	/* Another target's INFO line is its own: the library prints it. */
+	line = s->target && strcmp(s->target, "multipath") ? umd_map_line(m->map, false)
+							   : status_line(s);
 	if (!line) {
 		umpath_snapshot_free(s);
 		snprintf(err, errlen, "out of memory");
@@ -803,7 +805,7 @@ int umd_show_status_json(struct umd_map *m, FILE *out, char *err, size_t errlen)
 	json_string(&j, "name", m->name);
 	json_uint(&j, "start", 0);
 	json_uint(&j, "length", s->size_bytes / UMPATH_SECTOR_SIZE);
-	json_string(&j, "target", "multipath");
+	json_string(&j, "target", s->target ? s->target : "multipath");
 	json_string(&j, "status", line);
 	r = status_json(&j, s);
 	/* Whatever was open when memory ran out is closed: the output is

@@ -216,26 +216,26 @@ static bool valid_name(const char *name)
 	return true;
 }
 
-static int map_create(struct umd *d, const char *name, const char *table, uint64_t size_bytes,
-		      const struct umd_policy *policy, const struct umd_map_exports *ex,
-		      char *err, size_t errlen);
+static int map_create(struct umd *d, const char *name, const char *target, const char *table,
+		      uint64_t size_bytes, const struct umd_policy *policy,
+		      const struct umd_map_exports *ex, char *err, size_t errlen);
 
 int umd_map_create(struct umd *d, const char *name, const char *table, char *err, size_t errlen)
 {
-	return map_create(d, name, table, 0, NULL, NULL, err, errlen);
+	return map_create(d, name, NULL, table, 0, NULL, NULL, err, errlen);
 }
 
 int umd_map_create_size(struct umd *d, const char *name, const char *table, uint64_t size_bytes,
 			char *err, size_t errlen)
 {
-	return map_create(d, name, table, size_bytes, NULL, NULL, err, errlen);
+	return map_create(d, name, NULL, table, size_bytes, NULL, NULL, err, errlen);
 }
 
-int umd_map_create_ex(struct umd *d, const char *name, const char *table, uint64_t size_bytes,
-		      const struct umd_policy *policy, const struct umd_map_exports *ex,
-		      char *err, size_t errlen)
+int umd_map_create_ex(struct umd *d, const char *name, const char *target, const char *table,
+		      uint64_t size_bytes, const struct umd_policy *policy,
+		      const struct umd_map_exports *ex, char *err, size_t errlen)
 {
-	return map_create(d, name, table, size_bytes, policy, ex, err, errlen);
+	return map_create(d, name, target, table, size_bytes, policy, ex, err, errlen);
 }
 
 int umd_map_set_policy(struct umd *d, const char *name, const struct umd_policy *policy)
@@ -268,12 +268,12 @@ int umd_map_set_policy(struct umd *d, const char *name, const struct umd_policy 
 int umd_map_create_policy(struct umd *d, const char *name, const char *table,
 			  const struct umd_policy *policy, char *err, size_t errlen)
 {
-	return map_create(d, name, table, 0, policy, NULL, err, errlen);
+	return map_create(d, name, NULL, table, 0, policy, NULL, err, errlen);
 }
 
-static int map_create(struct umd *d, const char *name, const char *table, uint64_t size_bytes,
-		      const struct umd_policy *policy, const struct umd_map_exports *ex,
-		      char *err, size_t errlen)
+static int map_create(struct umd *d, const char *name, const char *target, const char *table,
+		      uint64_t size_bytes, const struct umd_policy *policy,
+		      const struct umd_map_exports *ex, char *err, size_t errlen)
 {
 	struct umd_map_sub *s;
 	struct umd_map *m;
@@ -309,7 +309,7 @@ static int map_create(struct umd *d, const char *name, const char *table, uint64
 	pthread_mutex_lock(&d->lock);
 	m->policy = policy ? *policy : d->defaults;
 	pthread_mutex_unlock(&d->lock);
-	r = umpath_map_new(d->ctx, name, table, size_bytes, err, errlen, &m->map);
+	r = umpath_map_new_target(d->ctx, name, target, table, size_bytes, err, errlen, &m->map);
 	if (!r) {
 		/* A checker its paths' transports cannot run (tur on a file). */
 		r = umd_checker_validate(d, m->map, &m->policy, err, errlen);
@@ -664,7 +664,15 @@ int umd_flush_all(struct umd *d, uint64_t deadline_ns)
 
 static void fail_if_no_path_one(struct umd_map *m, void *opaque)
 {
-	int r = umpath_map_message_str(m->map, "fail_if_no_path");
+	int r;
+
+	if (strcmp(umpath_map_target(m->map), "multipath")) {
+		/* multipath-v0 never queues: only let held I/O go. */
+		if (umpath_map_is_suspended(m->map))
+			umpath_map_resume(m->map);
+		return;
+	}
+	r = umpath_map_message_str(m->map, "fail_if_no_path");
 
 	if (r == -EBUSY) {	/* suspended: resume, so held I/O can end */
 		umpath_map_resume(m->map);

@@ -36,9 +36,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* reconfigure's reload, as the control socket does it. */
-static int reload(void *opaque, struct umd_map *m, const char *table, char *err, size_t errlen)
+static int reload(void *opaque, struct umd_map *m, const char *target, const char *table,
+		  char *err, size_t errlen)
 {
-	int r = umpath_map_load(m->map, table, err, errlen);
+	int r = umpath_map_load_target(m->map, target, table, err, errlen);
 
 	if (r < 0)
 		return r;
