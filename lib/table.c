@@ -463,8 +463,6 @@ static int multipath_parse(struct multipath *m, unsigned argc, char **argv, cons
 	unsigned next_pg_num, pg_count = 0;
 	int r;
 
-	m->queue_mode = QUEUE_MODE_RQ;
-	m->pg_init_delay_msecs = PG_INIT_DELAY_DEFAULT;
 	r = parse_features(&ps, m);
 	if (r < 0)
 		goto out;
@@ -537,6 +535,8 @@ static int table_parse(struct umpath_ctx *ctx, struct umpath_map *map,
 	m->ctx = ctx;
 	m->check_only = !ret_m;
 	list_init(&m->priority_groups);
+	m->queue_mode = QUEUE_MODE_RQ;
+	m->pg_init_delay_msecs = PG_INIT_DELAY_DEFAULT;
 
 	r = target->parse(m, argc, argv, &error);
 	if (r < 0)

@@ -52,6 +52,13 @@ static void test_table(void)
 	CHECK_STR(umpath_map_target(map), V0);
 	CHECK_STR(t_table(map), "p0 1 L 1 1 0 p1 0 M 5 3 10 p2 8192 N 8192 1024 31536000");
 	CHECK_STR(t_status(map), "p0 O p1 O p2 O");
+	struct umpath_snapshot *snap;
+	CHECK(umpath_map_snapshot(map, &snap) == 0);
+	CHECK_STR(snap->target, V0);
+	CHECK_STR(snap->features, "0");
+	CHECK_STR(snap->hw_handler, "0");
+	CHECK_EQ_INT(snap->nr_paths, 3);
+	umpath_snapshot_free(snap);
 	/* No messages: the prototype had none. */
 	t_msg(map, "fail_path p0", -EINVAL);
 	t_msg(map, "queue_if_no_path", -EINVAL);
