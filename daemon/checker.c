@@ -588,12 +588,21 @@ static void path_fire(void *opaque)
 	pol = map_policy(cm->m);
 	if (snap_take(cm->m->map, &s) < 0 || s.info.suspended || !(sp = snap_find(&s, cp->name))) {
 		/* Look again later; a table swap re-syncs the paths. */
-		umpath_timer_arm(cp->timer, ms_ns(pol.polling_interval_ms));
+		pthread_mutex_lock(&ck->lock);
+		if (!cp->dead)
+			umpath_timer_arm(cp->timer, ms_ns(pol.polling_interval_ms));
+		pthread_mutex_unlock(&ck->lock);
 		snap_free(&s);
 		return;
 	}
 	now = umpath_now_ns();
 	pthread_mutex_lock(&ck->lock);
+	/* Killed while the lock was let go (its timer is gone). */
+	if (cp->dead) {
+		pthread_mutex_unlock(&ck->lock);
+		snap_free(&s);
+		return;
+	}
 	if (!pol.checker) {
 		cp->state = CK_UNKNOWN;
 		pthread_mutex_unlock(&ck->lock);
