@@ -116,14 +116,14 @@ static int served_by(struct umpath_ctx *ctx, struct umpath_map *map, unsigned n)
 	int who = -1;
 
 	for (unsigned i = 0; i < n; i++) {
-		char name[8];
+		char name[16];
 
 		snprintf(name, sizeof(name), "p%u", i);
 		before[i] = t_ios(ctx, name);
 	}
 	CHECK_EQ_INT(t_sync(map, UMPATH_OP_READ, 0, BS, buf), 0);
 	for (unsigned i = 0; i < n; i++) {
-		char name[8];
+		char name[16];
 
 		snprintf(name, sizeof(name), "p%u", i);
 		if (t_ios(ctx, name) != before[i]) {
