@@ -11,13 +11,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need qemu-io nbdinfo nbdcopy python3
 
-IMG=$T/lun.img
-truncate -s 16M "$IMG"
-TGT_BLOCKSIZE=4096 tgt_start a "$IMG"
-A=$TGT_URL1_a B=$TGT_URL2_a
-start_daemon --io-timeout 5 --nbd "unix:$T/nbd.sock" \
-  --map lun="0 0 1 1 round-robin 0 2 1 $A 1 $B 1"
-U=$(nbd_uri lun)
+TGT_BLOCKSIZE=4096 lun_two_portals 16M
 
 bs=$("$UMPATH" info lun | awk '/^Block size/ {print $3}')
 [ "$bs" = 4096 ] || fail "umpath info: block size '$bs', not the LUN's 4096"

@@ -7,13 +7,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need qemu-io nbdcopy python3
 
-IMG=$T/lun.img
-truncate -s 64M "$IMG"
-tgt_start a "$IMG"
-A=$TGT_URL1_a B=$TGT_URL2_a
-start_daemon --io-timeout 5 --nbd "unix:$T/nbd.sock" \
-  --map lun="0 0 1 1 round-robin 0 2 1 $A 1 $B 1"
-U=$(nbd_uri lun)
+lun_two_portals 64M
 
 [ "$("$UMPATH" info lun | awk '/^Length/ {print $2}')" != 0 ] || true
 qemu-io -f raw -c 'write -P 0xa5 0 4M' -c 'write -P 0x5a -f 8M 1M' -c 'flush' \

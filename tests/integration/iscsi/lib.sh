@@ -22,3 +22,19 @@ path_field()
 for p in d["paths"]:
     if p["path"]==sys.argv[1]: print(p[sys.argv[2]])' "$2" "$3"
 }
+
+# lun_two_portals SIZE [UMPATHD_ARGS...]: $IMG of SIZE served by tgtd "a"
+# (TGT_BLOCKSIZE honoured) as one LUN through its two portals, $A and $B;
+# umpathd (io_timeout 5 s, NBD on $T/nbd.sock, more ARGS) with the map
+# "lun" round-robin over both; $U its NBD URI.
+lun_two_portals()
+{
+	IMG=$T/lun.img
+	truncate -s "$1" "$IMG"
+	shift
+	tgt_start a "$IMG"
+	A=$TGT_URL1_a B=$TGT_URL2_a
+	start_daemon --io-timeout 5 "$@" --nbd "unix:$T/nbd.sock" \
+		--map lun="0 0 1 1 round-robin 0 2 1 $A 1 $B 1"
+	U=$(nbd_uri lun)
+}

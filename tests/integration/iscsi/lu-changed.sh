@@ -9,14 +9,9 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need qemu-io
 
-IMG=$T/lun.img OTHER=$T/other.img
-truncate -s 16M "$IMG"
+OTHER=$T/other.img
 truncate -s 32M "$OTHER"
-tgt_start a "$IMG"
-A=$TGT_URL1_a B=$TGT_URL2_a
-start_daemon --io-timeout 5 --policy polling_interval=1 --nbd "unix:$T/nbd.sock" \
-  --map lun="0 0 1 1 round-robin 0 2 1 $A 1 $B 1"
-U=$(nbd_uri lun)
+lun_two_portals 16M --policy polling_interval=1
 qemu-io -f raw -c 'write -P 0x61 0 1M' "$U" >/dev/null || fail "first write failed"
 
 # swap_lu FILE: LUN 1 of the target is FILE now; every session dropped.

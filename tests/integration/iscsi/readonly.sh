@@ -7,13 +7,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need qemu-io python3
 
-IMG=$T/lun.img
-truncate -s 16M "$IMG"
-tgt_start a "$IMG"
-A=$TGT_URL1_a B=$TGT_URL2_a
-start_daemon --io-timeout 5 --nbd "unix:$T/nbd.sock" \
-  --map lun="0 0 1 1 round-robin 0 2 1 $A 1 $B 1"
-U=$(nbd_uri lun)
+lun_two_portals 16M
 
 qemu-io -f raw -c 'write -P 0x3c 0 1M' "$U" >/dev/null || fail "write before read-only failed"
 tgt_adm a --op update --mode logicalunit --tid 1 --lun 1 --params readonly=1 ||
