@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -59,6 +60,12 @@ int um_escape_word(char *buf, size_t len, const char *s)
 	if (len)
 		buf[n < len ? n : len - 1] = '\0';
 	return (int)n;
+}
+
+void um_escape_detail(char *buf, size_t len, const char *s)
+{
+	if ((size_t)um_escape_word(buf, len, s) >= len)
+		memcpy(buf + len - 4, "...", 4);
 }
 
 int umpath_is_path_error(int err)

@@ -55,6 +55,9 @@ const char *um_detail_get(void);
  * accepted path holds (they would need a line break), as \xHH.  Like
  * snprintf. */
 int um_escape_word(char *buf, size_t len, const char *s);
+/* The same for an error detail: cut short with "..." if it does not fit
+ * (len >= 4). */
+void um_escape_detail(char *buf, size_t len, const char *s);
 
 /* ---- transports and paths --------------------------------------------- */
 

@@ -779,8 +779,7 @@ int umpath_map_message(struct umpath_map *map, int argc, char **argv)
 
 		map_unlock(map);
 		r = name && um_path_exists(map->ctx, name) ? -EINVAL : -ENOENT;
-		if ((size_t)um_escape_word(esc, sizeof(esc), argv[1]) >= sizeof(esc))
-			memcpy(esc + sizeof(esc) - 4, "...", 4);
+		um_escape_detail(esc, sizeof(esc), argv[1]);
 		um_detail_set("%s %s: %s", argv[0], esc,
 			      r == -EINVAL ? "not a path of this map" : "no such device");
 		free(name);
@@ -883,8 +882,7 @@ static int size_word(char *buf, size_t len, const struct um_path *p)
 {
 	char esc[128];
 
-	if ((size_t)um_escape_word(esc, sizeof(esc), p->name) >= sizeof(esc))
-		memcpy(esc + sizeof(esc) - 4, "...", 4);
+	um_escape_detail(esc, sizeof(esc), p->name);
 	return snprintf(buf, len, "%s: %llu bytes", esc, (unsigned long long)p->size);
 }
 
@@ -922,8 +920,7 @@ static int check_block_size(struct multipath *m, uint32_t bs, char *err, size_t 
 			if (p->path->block_size > bs) {
 				char esc[128];
 
-				if ((size_t)um_escape_word(esc, sizeof(esc), p->path->name) >= sizeof(esc))
-					memcpy(esc + sizeof(esc) - 4, "...", 4);
+				um_escape_detail(esc, sizeof(esc), p->path->name);
 				um_detail_set("%s: %u-byte blocks, the map has %u", esc,
 					      p->path->block_size, bs);
 				return -EINVAL;

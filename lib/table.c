@@ -204,8 +204,7 @@ static void path_detail(const char *name, int r)
 	char cause[256], esc[128];
 
 	snprintf(cause, sizeof(cause), "%s", *um_detail_get() ? um_detail_get() : strerror(-r));
-	if ((size_t)um_escape_word(esc, sizeof(esc), name) >= sizeof(esc))
-		memcpy(esc + sizeof(esc) - 4, "...", 4);
+	um_escape_detail(esc, sizeof(esc), name);
 	um_detail_set("%s: %s", esc, cause);
 }
 
