@@ -20,6 +20,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "prio.h"
 
 #define CFG_MAX_SIZE (16u << 20)	/* a larger file is surely not ours */
 #define CFG_MAX_PRIO 1000000u
@@ -58,6 +59,8 @@ enum cfg_kind {
 	KW_UBLK_ID,
 	KW_TARGET,		/* the map's target type (multipath, multipath-v0) */
 	KW_V0_PATH_ARGS,	/* multipath-v0: the words after each path's priority */
+	KW_PRIO,		/* the prioritizer (prio.h) */
+	KW_PRIO_ARGS,
 };
 
 #define IN_DEFAULTS 1u
@@ -84,6 +87,8 @@ static const struct cfg_keyword {
 	{ "path_selector",        KW_SELECTOR,   IN_DEFAULTS | IN_MAP },
 	{ "features",             KW_FEATURES,   IN_DEFAULTS | IN_MAP },
 	{ "hardware_handler",     KW_HWHANDLER,  IN_DEFAULTS | IN_MAP },
+	{ "prio",                 KW_PRIO,       IN_DEFAULTS | IN_MAP },
+	{ "prio_args",            KW_PRIO_ARGS,  IN_DEFAULTS | IN_MAP },
 	{ "io_timeout",           KW_IO_TIMEOUT, IN_DEFAULTS },
 	{ "nbd_max_connections",  KW_NBD,        IN_DEFAULTS },
 	{ "nbd_conn_budget",      KW_NBD,        IN_DEFAULTS },
@@ -123,12 +128,15 @@ struct cfg_section {
 	char *selector;
 	char *features;
 	char *hwhandler;
+	const struct umd_prioritizer *prio;
+	char *prio_args;
 	unsigned seen[NR_KEYWORDS];	/* line of each keyword, to refuse repeats */
 };
 
 struct cfg_path {
 	char *path;
-	unsigned prio;
+	unsigned configured;		/* its line's "prio N", 1 if not given */
+	unsigned prio;			/* the prioritizer's (cfg_resolve) */
 };
 
 struct cfg_map {
@@ -281,6 +289,7 @@ static void section_free(struct cfg_section *s)
 	free(s->selector);
 	free(s->features);
 	free(s->hwhandler);
+	free(s->prio_args);
 }
 
 void umd_config_free(struct umd_config *cfg)
@@ -523,6 +532,7 @@ static int add_path(struct cfg_parser *p, const char *path, unsigned prio)
 	cm->paths[cm->npaths].path = strdup(path);
 	if (!cm->paths[cm->npaths].path)
 		return -ENOMEM;
+	cm->paths[cm->npaths].configured = prio;
 	cm->paths[cm->npaths++].prio = prio;
 	return 0;
 }
@@ -611,6 +621,17 @@ static int keyword_line(struct cfg_parser *p, struct cfg_token *t, unsigned n)
 					"hardware_handler: expected a count and that many words, "
 					"e.g. \"0\" or \"1 alua\"");
 		return 0;
+	case KW_PRIO:
+		s->prio = nv == 1 ? umd_prio_find(v[0].text) : NULL;
+		if (!s->prio)
+			return cfg_errf(p->err, p->errlen, p->file, p->line,
+					"prio: expected %s (alua: umpath's transports do not "
+					"send REPORT TARGET PORT GROUPS)", umd_prio_names());
+		return 0;
+	case KW_PRIO_ARGS:
+		/* Checked against the map's prio once the file is read. */
+		s->prio_args = join_values(v, nv);
+		return s->prio_args ? 0 : -ENOMEM;
 	case KW_IO_TIMEOUT: {
 		char *end;
 		double sec;
@@ -776,14 +797,41 @@ static int open_section(struct cfg_parser *p, const struct cfg_token *t)
 	return 0;
 }
 
+/* A section's prio_args go with its prio, as multipathd takes both from
+ * the same place; checked by the prioritizer at the section's end. */
+static int check_prio_section(struct cfg_parser *p, const struct cfg_section *s)
+{
+	unsigned pi = 0, ai = 0, line;
+	char why[CFG_MAX_ERR] = "";
+
+	find_keyword("prio", &pi);
+	find_keyword("prio_args", &ai);
+	line = s->seen[ai] ? s->seen[ai] : s->seen[pi];
+	if (s->prio_args && !s->prio)
+		return cfg_errf(p->err, p->errlen, p->file, line,
+				"prio_args: given without prio in this section");
+	if (s->prio && s->prio->check_args(s->prio_args, why, sizeof(why)) < 0)
+		return cfg_errf(p->err, p->errlen, p->file, line, "%s", why);
+	return 0;
+}
+
 static int close_section(struct cfg_parser *p)
 {
 	struct cfg_map *cm = p->map;
+	int r;
 
 	if (!p->depth)
 		return cfg_errf(p->err, p->errlen, p->file, p->line, "'}' without a section to close");
 	p->depth--;
+	if (!strcmp(p->sect[p->depth], "defaults")) {
+		r = check_prio_section(p, &p->cfg->defaults);
+		if (r < 0)
+			return r;
+	}
 	if (!strcmp(p->sect[p->depth], "multipath")) {
+		r = check_prio_section(p, &cm->s);
+		if (r < 0)
+			return r;
 		if (!cm->alias)
 			return cfg_errf(p->err, p->errlen, p->file, cm->line,
 					"multipath section without an alias");
@@ -1088,7 +1136,34 @@ static char *assemble_v0_table(const struct cfg_map *cm)
 
 /* Every map's policy and table, from the base policy (built-ins and
  * --policy), the defaults section and its own section. */
-static int cfg_resolve(struct umd_config *cfg, const struct umd_policy *base)
+/* Each path's priority from the map's prioritizer (its section's prio,
+ * else the defaults', else const), which may read the paths (prio.h). */
+static int resolve_prios(struct umd *d, const struct umd_config *cfg, struct cfg_map *cm)
+{
+	const struct cfg_section *src = cm->s.prio ? &cm->s : &cfg->defaults;
+	const struct umd_prioritizer *pr = src->prio ? src->prio : umd_prio_find("const");
+
+	for (unsigned i = 0; i < cm->npaths; i++) {
+		struct umd_prio_path pp = { cm->paths[i].path, cm->paths[i].configured };
+		char why[CFG_MAX_ERR] = "";
+		int r = pr->prio(d, src->prio_args, &pp, cm->policy.checker_timeout_ms,
+				 &cm->paths[i].prio, why, sizeof(why));
+
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0) {
+			cm->paths[i].prio = 0;
+			um_log("map %s: path %s: prio %s: %s; priority 0", cm->alias,
+			       cm->paths[i].path, pr->name, *why ? why : strerror(-r));
+		} else if (pr != umd_prio_find("const")) {
+			um_log("map %s: path %s: prio %s: %u", cm->alias, cm->paths[i].path,
+			       pr->name, cm->paths[i].prio);
+		}
+	}
+	return 0;
+}
+
+static int cfg_resolve(struct umd *d, struct umd_config *cfg, const struct umd_policy *base)
 {
 	const struct cfg_section *ds = &cfg->defaults;
 	char why[CFG_MAX_ERR];
@@ -1111,6 +1186,8 @@ static int cfg_resolve(struct umd_config *cfg, const struct umd_policy *base)
 				return -ENOMEM;
 			continue;
 		}
+		if (resolve_prios(d, cfg, cm) < 0)
+			return -ENOMEM;
 		cm->table = assemble_table(cm,
 			s->pgpolicy_set ? s->pgpolicy : ds->pgpolicy_set ? ds->pgpolicy : DEF_PGPOLICY,
 			s->selector ? s->selector : ds->selector ? ds->selector : DEF_SELECTOR,
@@ -1236,7 +1313,7 @@ int umd_config_apply(struct umd *d, struct umd_config *cfg, char *err, size_t er
 	base = d->defaults;
 	pthread_mutex_unlock(&d->lock);
 	pthread_mutex_lock(&cfg_state.lock);
-	r = cfg_resolve(cfg, &base);
+	r = cfg_resolve(d, cfg, &base);
 	if (r < 0)
 		snprintf(err, errlen, "%s: out of memory", cfg->path);
 	for (unsigned i = 0; !r && i < cfg->nmaps; i++) {
@@ -1281,6 +1358,27 @@ int umd_config_apply(struct umd *d, struct umd_config *cfg, char *err, size_t er
 	cfg_state.nowned = nowned;
 	pthread_mutex_unlock(&cfg_state.lock);
 	return 0;
+}
+
+int umd_config_path_prio(struct umd *d, const char *map, const char *path, unsigned *ret)
+{
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&cfg_state.lock);
+	for (unsigned i = 0; cfg_state.d == d && cfg_state.cfg && i < cfg_state.cfg->nmaps; i++) {
+		const struct cfg_map *cm = &cfg_state.cfg->maps[i];
+
+		if (strcmp(cm->alias, map) || (cm->target && strcmp(cm->target, "multipath")))
+			continue;
+		for (unsigned j = 0; j < cm->npaths; j++) {
+			if (!strcmp(cm->paths[j].path, path)) {
+				*ret = cm->paths[j].prio;
+				r = 0;
+			}
+		}
+	}
+	pthread_mutex_unlock(&cfg_state.lock);
+	return r;
 }
 
 void umd_config_fini(struct umd *d)
@@ -1357,7 +1455,7 @@ int umd_config_reconfigure(struct umd *d, umd_reload_fn *reload, void *opaque, F
 	r = umd_config_read(old->explicit ? old->path : NULL, &cfg, err, errlen);
 	if (r < 0)
 		goto out;
-	r = cfg_resolve(cfg, &cfg_state.base);
+	r = cfg_resolve(d, cfg, &cfg_state.base);
 	if (!r) {
 		plan = calloc(cfg->nmaps ? cfg->nmaps : 1, sizeof(*plan));
 		r = plan ? 0 : -ENOMEM;

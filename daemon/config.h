@@ -39,6 +39,10 @@ typedef int umd_reload_fn(void *opaque, struct umd_map *m, const char *target,
  * reason"); a reload that fails anyway (paths too small) is reported. */
 int umd_config_reconfigure(struct umd *d, umd_reload_fn *reload, void *opaque, FILE *out,
 			   char *err, size_t errlen);
+/* The priority the applied file's prioritizer gave path of map (prio.h),
+ * -ENOENT if the map is not the file's (or is multipath-v0) or has no
+ * such path.  A reload by hand that adds a path leaves it without one. */
+int umd_config_path_prio(struct umd *d, const char *map, const char *path, unsigned *ret);
 /* Forget the applied file (at exit). */
 void umd_config_fini(struct umd *d);
 

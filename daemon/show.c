@@ -27,6 +27,8 @@ struct v_path {
 	unsigned index;			/* in the group, 0-based */
 	bool active;
 	unsigned fail_count;
+	bool has_prio;			/* the file's prioritizer gave it one */
+	unsigned prio;
 	char checker[32];		/* ready, faulty, pending, held, unchecked, unsupported */
 	char checker_name[16];		/* tur, directio, readsector0, none */
 	char checker_result[64];	/* the last probe's answer */
@@ -207,6 +209,7 @@ static int view_take(struct umd_map *m, struct view *v)
 			.active = sp->active, .fail_count = sp->fail_count, .st = sp->stats,
 		};
 		checker_state(m, p);
+		p->has_prio = !umd_config_path_prio(m->d, m->name, p->name, &p->prio);
 		p->fence = umd_fence_path_state(m->d, m->name, p->name, p->fence_detail,
 						sizeof(p->fence_detail));
 		umpath_map_unsettled(m->map, p->name, &p->unsettled);
@@ -485,6 +488,10 @@ static int paths_text(struct view *v, void *opaque)
 		cell(t, "%s", p99);
 		cell(t, "%s", p->fence);
 		cell(t, "%u", p->unsettled.writes);
+		if (p->has_prio)
+			cell(t, "%u", p->prio);
+		else
+			cell(t, "-");
 	}
 	return t->oom ? -ENOMEM : 0;
 }
@@ -501,6 +508,8 @@ static int paths_json(struct view *v, void *opaque)
 		json_uint(j, "group", p->group);
 		json_uint(j, "index", p->index);
 		json_string(j, "path", p->name);
+		if (p->has_prio)
+			json_uint(j, "prio", p->prio);
 		json_string(j, "dm_state", p->active ? "active" : "failed");
 		json_string(j, "checker", p->checker_name);
 		json_string(j, "checker_state", p->checker);
@@ -558,6 +567,7 @@ int umd_show_paths(struct umd *d, const char *name, bool json, FILE *out,
 	static const char *const head[] = {
 		"map", "group", "path", "dm_st", "checker", "chk_st", "failures", "ios", "bytes",
 		"errors", "inflight", "lat_mean", "lat_p99", "fence", "unsettled",
+		"prio",
 	};
 
 	return show_list(d, name, json, out, err, errlen, "paths", head,

@@ -97,16 +97,16 @@ start_daemon --io-timeout 2 --nbd "unix:$T/nbd.sock" "${policy[@]}" \
 export UMPATH_CONTROL=$SOCK
 
 # a_fence STATE: show paths has A's last fence in STATE with unsettled
-# writes left on A.
+# writes left on A (the columns before the last, prio).
 a_fence()
 {
 	"$UMPATH" show paths lun >"$T/paths" 2>&1 &&
-		awk -v p="$A" -v w="$1" '$3 == p && $(NF-1) == w && $NF >= 1 { f = 1 } END { exit !f }' "$T/paths"
+		awk -v p="$A" -v w="$1" '$3 == p && $(NF-2) == w && $(NF-1) >= 1 { f = 1 } END { exit !f }' "$T/paths"
 }
 # a_settled: no unsettled write left on A.
 a_settled()
 {
-	"$UMPATH" show paths lun | awk -v p="$A" '$3 == p && $NF == 0 { f = 1 } END { exit !f }'
+	"$UMPATH" show paths lun | awk -v p="$A" '$3 == p && $(NF-1) == 0 { f = 1 } END { exit !f }'
 }
 
 # Version 1 of every block, both paths healthy.
@@ -177,7 +177,7 @@ fi
 if [ "$MODE" = fence ]; then
 	[ "$(wc -l <"$T/fenced")" = 1 ] || fail "fence_command ran $(wc -l <"$T/fenced") times"
 	grep -q "fence ok" "$LOG" || fail "the fence's result is not in the log"
-	"$UMPATH" show paths lun | awk -v p="$A" '$3 == p && $(NF-1) == "ok" && $NF == 0 { f = 1 } END { exit !f }' ||
+	"$UMPATH" show paths lun | awk -v p="$A" '$3 == p && $(NF-2) == "ok" && $(NF-1) == 0 { f = 1 } END { exit !f }' ||
 		fail "show paths: want fence ok, 0 unsettled on A: $("$UMPATH" show paths lun)"
 fi
 stop_daemon || fail "umpathd did not exit 0"
