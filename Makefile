@@ -69,6 +69,7 @@ demo: all
 
 bench: all
 	$(BUILD)/bench/engine
+	bash bench/scale.sh 1000 $(BUILD)
 
 bench-vm: all
 	bash bench/ublk.sh $(BUILD)

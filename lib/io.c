@@ -27,27 +27,71 @@ static void requeue_timer_fn(struct um_timer *t)
 	map_kick_queue(map);
 }
 
+/* Requests come in chunks, allocated as the map's I/O first needs them:
+ * an idle map holds none, a busy one what its deepest queue took (16, 16,
+ * 32, 64 ... up to 1,024 a chunk), never more than pool_max.  An
+ * up-front pool of 4,096 was 575 KiB a map (bench/scale.sh). */
+#define POOL_CHUNK_MIN 16u
+#define POOL_CHUNK_MAX 1024u
+
+struct mp_req_chunk {
+	struct mp_req_chunk *next;
+	struct mp_req reqs[];
+};
+
 int map_pool_init(struct umpath_map *map, unsigned size)
 {
-	map->reqs = calloc(size, sizeof(*map->reqs));
-	if (!map->reqs)
+	map->chunks = NULL;
+	map->nreqs = 0;
+	map->pool_max = size;
+	um_timer_init(&map->requeue_timer, requeue_timer_fn);
+	return 0;
+}
+
+/* One more chunk on the free list; -ENOMEM, or -EAGAIN at pool_max. */
+static int pool_grow_locked(struct umpath_map *map)
+{
+	unsigned n = map->nreqs < POOL_CHUNK_MIN ? POOL_CHUNK_MIN : map->nreqs;
+	struct mp_req_chunk *c;
+
+	map_assert_locked(map);
+	if (n > POOL_CHUNK_MAX)
+		n = POOL_CHUNK_MAX;
+	if (n > map->pool_max - map->nreqs)
+		n = map->pool_max - map->nreqs;
+	if (!n)
+		return -EAGAIN;
+	c = calloc(1, sizeof(*c) + (size_t)n * sizeof(c->reqs[0]));
+	if (!c)
 		return -ENOMEM;
-	for (unsigned i = 0; i < size; i++) {
-		struct mp_req *rq = &map->reqs[i];
+	for (unsigned i = 0; i < n; i++) {
+		struct mp_req *rq = &c->reqs[i];
 
 		rq->map = map;
 		rq->tio.done = req_tio_done;
 		list_init(&rq->tio.tp_node);
 		list_add_tail(&rq->node, &map->free_reqs);
 	}
-	um_timer_init(&map->requeue_timer, requeue_timer_fn);
+	c->next = map->chunks;
+	map->chunks = c;
+	map->nreqs += n;
 	return 0;
+}
+
+bool map_pool_room_locked(struct umpath_map *map)
+{
+	return !list_empty(&map->free_reqs) || map->nreqs < map->pool_max;
 }
 
 void map_pool_free(struct umpath_map *map)
 {
-	free(map->reqs);
-	map->reqs = NULL;
+	while (map->chunks) {
+		struct mp_req_chunk *c = map->chunks;
+
+		map->chunks = c->next;
+		free(c);
+	}
+	map->nreqs = 0;
 }
 
 static void req_release_locked(struct umpath_map *map, struct mp_req *rq)
@@ -434,8 +478,12 @@ int umpath_map_submit(struct umpath_map *map, struct umpath_io *io)
 		return -ENXIO;
 	}
 	if (list_empty(&map->free_reqs)) {
-		map_unlock(map);
-		return -EAGAIN;
+		int r = pool_grow_locked(map);
+
+		if (r < 0) {
+			map_unlock(map);
+			return r;
+		}
 	}
 	rq = list_first_entry(&map->free_reqs, struct mp_req, node);
 	list_del_init(&rq->node);

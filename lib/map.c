@@ -143,7 +143,7 @@ int umpath_map_pool_wait(struct umpath_map *map, struct umpath_pool_wait *w)
 	}
 	/* Checked under the lock that frees requests: no wake-up is lost
 	 * between the caller's -EAGAIN and this. */
-	if (!list_empty(&map->free_reqs) || map->dying) {
+	if (map_pool_room_locked(map) || map->dying) {
 		map_unlock_raw(map);
 		return 1;
 	}
@@ -222,7 +222,7 @@ void map_unlock(struct umpath_map *map)
 			pthread_cond_broadcast(&map->cond);
 			continue;
 		}
-		if (map->pool_waiters && (!list_empty(&map->free_reqs) || map->dying)) {
+		if (map->pool_waiters && (map_pool_room_locked(map) || map->dying)) {
 			pool_wake_locked(map);
 			continue;
 		}

@@ -165,8 +165,11 @@ struct umpath_map {
 	unsigned inflight;		/* guarded by lock: reqs at a transport */
 	unsigned busy;			/* guarded by lock: reqs out of the pool */
 	unsigned completing;		/* guarded by lock: done() callbacks not yet returned */
-	/* pool */
-	struct mp_req *reqs;
+	/* pool: grown on demand in chunks (io.c), up to pool_max requests,
+	 * kept until the map is freed */
+	struct mp_req_chunk *chunks;	/* guarded by lock */
+	unsigned nreqs;			/* guarded by lock: requests allocated */
+	unsigned pool_max;
 	struct list_head free_reqs;	/* guarded by lock */
 	/* events */
 	uint32_t event_nr;		/* guarded by lock */
@@ -249,6 +252,9 @@ void unsettled_free(struct umpath_map *map);
 
 /* io.c */
 int map_pool_init(struct umpath_map *map, unsigned size);
+/* Whether a submit would find a request: one is free, or the pool may
+ * grow.  Under the map lock. */
+bool map_pool_room_locked(struct umpath_map *map);
 void map_pool_free(struct umpath_map *map);
 /* Re-dispatch every queued (and, when resumed, held) request. */
 void map_kick_queue(struct umpath_map *map);

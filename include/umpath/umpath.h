@@ -34,7 +34,8 @@ struct umpath_map;
  * added later read as "default" for callers built against this version. */
 struct umpath_ctx_opts {
 	unsigned io_timeout_ms;	/* per-I/O deadline on real transports; 0: default */
-	unsigned pool_size;	/* requests per map; 0: default (UMPATH_DEFAULT_POOL) */
+	unsigned pool_size;	/* most requests per map, allocated as I/O needs
+				 * them; 0: default (UMPATH_DEFAULT_POOL) */
 	unsigned reserved[6];	/* must be 0 */
 };
 
@@ -166,7 +167,8 @@ struct umpath_io {
 /* Submit an I/O.  0: accepted, done() will be called (maybe before this
  * returns).  -errno: refused, done() is never called: -EINVAL (range or
  * op), -ENXIO (the map is being freed), -EAGAIN (the map's request pool is
- * empty: umpath_map_pool_wait() tells when to retry). */
+ * empty: umpath_map_pool_wait() tells when to retry), -ENOMEM (the pool,
+ * which grows as I/O needs it up to pool_size, could not grow). */
 int umpath_map_submit(struct umpath_map *map, struct umpath_io *io);
 
 /* Back-pressure: a caller told -EAGAIN waits for room in the map's request
