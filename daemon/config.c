@@ -1146,9 +1146,14 @@ static int resolve_prios(struct umd *d, const struct umd_config *cfg, struct cfg
 	for (unsigned i = 0; i < cm->npaths; i++) {
 		struct umd_prio_path pp = { cm->paths[i].path, cm->paths[i].configured };
 		char why[CFG_MAX_ERR] = "";
-		int r = pr->prio(d, src->prio_args, &pp, cm->policy.checker_timeout_ms,
-				 &cm->paths[i].prio, why, sizeof(why));
+		int r;
 
+		/* path_latency reads every path: a signal does not wait
+		 * for thousands of them. */
+		if (d->stopping)
+			return -ECANCELED;
+		r = pr->prio(d, src->prio_args, &pp, cm->policy.checker_timeout_ms,
+			     &cm->paths[i].prio, why, sizeof(why));
 		if (r == -ENOMEM)
 			return r;
 		if (r < 0) {
@@ -1167,6 +1172,7 @@ static int cfg_resolve(struct umd *d, struct umd_config *cfg, const struct umd_p
 {
 	const struct cfg_section *ds = &cfg->defaults;
 	char why[CFG_MAX_ERR];
+	int r;
 
 	cfg->policy = *base;
 	for (unsigned i = 0; i < ds->nentries; i++)
@@ -1186,8 +1192,9 @@ static int cfg_resolve(struct umd *d, struct umd_config *cfg, const struct umd_p
 				return -ENOMEM;
 			continue;
 		}
-		if (resolve_prios(d, cfg, cm) < 0)
-			return -ENOMEM;
+		r = resolve_prios(d, cfg, cm);
+		if (r < 0)
+			return r;
 		cm->table = assemble_table(cm,
 			s->pgpolicy_set ? s->pgpolicy : ds->pgpolicy_set ? ds->pgpolicy : DEF_PGPOLICY,
 			s->selector ? s->selector : ds->selector ? ds->selector : DEF_SELECTOR,
@@ -1314,7 +1321,10 @@ int umd_config_apply(struct umd *d, struct umd_config *cfg, char *err, size_t er
 	pthread_mutex_unlock(&d->lock);
 	pthread_mutex_lock(&cfg_state.lock);
 	r = cfg_resolve(d, cfg, &base);
-	if (r < 0)
+	if (r == -ECANCELED)
+		snprintf(err, errlen, "%s: startup interrupted by a signal while finding paths' priorities",
+			 cfg->path);
+	else if (r < 0)
 		snprintf(err, errlen, "%s: out of memory", cfg->path);
 	for (unsigned i = 0; !r && i < cfg->nmaps; i++) {
 		struct cfg_map *cm = &cfg->maps[i];
@@ -1461,7 +1471,8 @@ int umd_config_reconfigure(struct umd *d, umd_reload_fn *reload, void *opaque, F
 		r = plan ? 0 : -ENOMEM;
 	}
 	if (r < 0) {
-		snprintf(err, errlen, "%s: out of memory", cfg->path);
+		snprintf(err, errlen, "%s: %s", cfg->path,
+			 r == -ECANCELED ? "umpathd is stopping" : "out of memory");
 		goto out;
 	}
 	nplan = cfg->nmaps;

@@ -5,21 +5,23 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-# conf N: N maps over one in-memory path.
+# conf N: N maps over 32 in-memory paths (a map of one path is made in
+# tens of microseconds: all 10000 were made before the signal came).
 conf()
 {
 	python3 - "$1" >"$T/umpath.conf" <<'X'
 import sys
 print("multipaths {")
 for i in range(int(sys.argv[1])):
-    print("\tmultipath {\n\t\talias m%d\n\t\tpaths mem:a\n\t}" % i)
+    print("\tmultipath {\n\t\talias m%d\n\t\tpaths %s\n\t}" % (i, " ".join("mem:p%d" % k for k in range(32))))
 print("}")
 X
 }
 
+STORES=$(seq -s, -f 'p%g' 0 31)
 conf 10001
 st=0
-"$UMPATHD" --control "$SOCK" --mem-store 1M:a --config "$T/umpath.conf" 2>"$T/err" || st=$?
+"$UMPATHD" --control "$SOCK" --mem-store "1M:$STORES" --config "$T/umpath.conf" 2>"$T/err" || st=$?
 [ "$st" = 1 ] || fail "10001 maps: exit $st, want 1"
 grep -q "too many maps: at most 10000" "$T/err" || fail "10001 maps: reason missing: $(cat "$T/err")"
 grep -q "umpath.conf:" "$T/err" || fail "10001 maps: the file is not named: $(cat "$T/err")"
@@ -28,7 +30,7 @@ grep -q "umpath.conf:" "$T/err" || fail "10001 maps: the file is not named: $(ca
 ! grep -q "created" "$T/err" || fail "10001 maps: maps were made before the refusal"
 
 conf 10000
-launch_daemon --mem-store 1M:a --config "$T/umpath.conf"
+launch_daemon --mem-store "1M:$STORES" --config "$T/umpath.conf"
 # Some maps made, many to go.
 wait_for 60 eval 'grep -q "map m20: created" "$LOG"' || fail "startup never began"
 # Signal to exit, measured by one process (term_wait, lib.sh).
