@@ -23,7 +23,7 @@
  * in-flight bound and its own lock, so paths never contend with each other
  * on submission, a hung path cannot use up the slots or CQ of a healthy one,
  * and close() drains exactly the I/O of the path it closes.  The cost is
- * three descriptors (file, ring, eventfd) and about 30 KiB of ring memory
+ * three descriptors (file, ring, eventfd) and 8 KiB of ring memory
  * per path: thousands of paths need RLIMIT_NOFILE raised (and, on kernels
  * before 5.12, RLIMIT_MEMLOCK, which rings were charged to).
  *
@@ -107,11 +107,17 @@
 #define FILE_QUEUE_DEPTH 64u			/* I/Os in the kernel per path */
 /* The SQ is small: SQEs are handed to the kernel as soon as they are
  * prepared, and when it is full it is submitted first (a slot waits on the
- * retry list if the kernel takes none).  The CQ holds every CQE a slot may
- * have coming: its op, its link timeout and a cancel.  About 7 KiB of ring
- * a path, where 4 x 64 entries each way were 25 KiB (bench/scale.sh). */
+ * retry list if the kernel takes none).  The CQ holds the two CQEs of
+ * every slot (its op and its link timeout); a cancel's, sent only at a
+ * deadline, may overflow it, which the kernel then keeps for us
+ * (IORING_FEAT_NODROP, required).  Two pages of ring a path, where 4 x 64
+ * entries each way took 25 KiB (bench/scale.sh). */
 #define FILE_SQ_ENTRIES 32u
-#define FILE_CQ_ENTRIES (4u * FILE_QUEUE_DEPTH)
+#define FILE_CQ_ENTRIES (2u * FILE_QUEUE_DEPTH)
+/* Slots come in chunks as I/O needs them: an idle path (its checker's
+ * probe: one) holds one chunk, a busy one up to FILE_QUEUE_DEPTH. */
+#define FILE_SLOT_CHUNK 8u
+#define FILE_SLOT_CHUNKS (FILE_QUEUE_DEPTH / FILE_SLOT_CHUNK)
 #define FILE_MAX_CHUNK (1u << 30)		/* SQE lengths are 32 bits */
 #define FILE_RETRY_NS 1000000u			/* back-off for EAGAIN, refused submissions */
 #define FILE_CANCEL_GRACE_NS 100000000u	/* then cancel what the link timeout missed */
@@ -175,7 +181,8 @@ struct file_path {
 	bool closing;			/* guarded by lock */
 	struct um_timer timer;		/* FIFO deadlines, retries, the sweep */
 	uint64_t timer_due;		/* when timer is armed for, 0 if not; guarded by lock */
-	struct file_slot slots[FILE_QUEUE_DEPTH];
+	struct file_slot *slot_chunk[FILE_SLOT_CHUNKS];	/* guarded by lock */
+	unsigned nchunks;		/* guarded by lock */
 };
 
 /* Written once, then only read: the source of STEP_ZERO_WRITE.  Touched at
@@ -466,11 +473,31 @@ static void file_start_locked(struct file_path *fp, struct um_tio *tio, struct l
 	file_timer_at_locked(fp, tio->tp_time_ns + FILE_CANCEL_GRACE_NS);
 }
 
+/* Whether a slot is free, after one more chunk if none was and the path
+ * may have more (false without memory: the I/O waits in the FIFO). */
+static bool file_slot_room_locked(struct file_path *fp)
+{
+	struct file_slot *c;
+
+	file_assert_locked(fp);
+	if (!list_empty(&fp->free_slots))
+		return true;
+	if (fp->nchunks == FILE_SLOT_CHUNKS)
+		return false;
+	c = calloc(FILE_SLOT_CHUNK, sizeof(*c));
+	if (!c)
+		return false;
+	for (unsigned i = 0; i < FILE_SLOT_CHUNK; i++)
+		list_add_tail(&c[i].node, &fp->free_slots);
+	fp->slot_chunk[fp->nchunks++] = c;
+	return true;
+}
+
 /* Start FIFO entries while slots are free. */
 static void file_fill_locked(struct file_path *fp, struct list_head *out)
 {
 	file_assert_locked(fp);
-	while (!list_empty(&fp->fifo) && !list_empty(&fp->free_slots)) {
+	while (!list_empty(&fp->fifo) && file_slot_room_locked(fp)) {
 		struct um_tio *tio = list_first_entry(&fp->fifo, struct um_tio, tp_node);
 
 		list_del_init(&tio->tp_node);
@@ -708,8 +735,8 @@ static uint64_t file_sweep_locked(struct file_path *fp, uint64_t now)
 	uint64_t next = 0;
 
 	file_assert_locked(fp);
-	for (unsigned i = 0; i < FILE_QUEUE_DEPTH; i++) {
-		struct file_slot *slot = &fp->slots[i];
+	for (unsigned i = 0; i < fp->nchunks * FILE_SLOT_CHUNK; i++) {
+		struct file_slot *slot = &fp->slot_chunk[i / FILE_SLOT_CHUNK][i % FILE_SLOT_CHUNK];
 		struct io_uring_sqe *sqe;
 		uint64_t due;
 
@@ -869,7 +896,7 @@ static void file_submit(struct um_path *p, struct um_tio *tio)
 	if (fp->closing) {
 		/* The engine puts a path only after its I/O has ended. */
 		file_finish(&out, tio, -ENXIO);
-	} else if (list_empty(&fp->free_slots)) {
+	} else if (!file_slot_room_locked(fp)) {
 		list_add_tail(&tio->tp_node, &fp->fifo);
 		file_timer_at_locked(fp, tio->tp_time_ns);
 	} else {
@@ -957,6 +984,8 @@ static void file_free(struct file_path *fp)
 		close(fp->fd);
 	if (atomic_load(&fp->dfd) >= 0)
 		close(atomic_load(&fp->dfd));
+	for (unsigned i = 0; i < fp->nchunks; i++)
+		free(fp->slot_chunk[i]);
 	free(fp->fname);
 	pthread_cond_destroy(&fp->idle);
 	pthread_mutex_destroy(&fp->lock);
@@ -993,8 +1022,6 @@ static int file_open(struct umpath_ctx *ctx, struct um_path *p)
 	list_init(&fp->retry);
 	list_init(&fp->fifo);
 	um_timer_init(&fp->timer, file_timer_fn);
-	for (unsigned i = 0; i < FILE_QUEUE_DEPTH; i++)
-		list_add_tail(&fp->slots[i].node, &fp->free_slots);
 
 	fp->fd = open(spec.path, flags);
 	if (fp->fd < 0) {
