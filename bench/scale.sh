@@ -9,8 +9,13 @@
 set -euo pipefail
 N=${1:-1000}
 B=$(cd "${2:-build}" && pwd)
-# Four descriptors a file path (file, O_DIRECT probe, ring, eventfd).
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# Four descriptors a file path (file, O_DIRECT probe, ring, eventfd):
+# raised as root, else as far as the hard limit allows.
+want=$((16 * N + 1024))
+if [ "$(ulimit -n)" -lt "$want" ] && ! ulimit -n "$want" 2>/dev/null; then
+  ulimit -n "$(ulimit -Hn)"
+  echo "bench/scale: $N maps need $want descriptors, the limit is $(ulimit -n)" >&2
+fi
 T=$(mktemp -d)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$T"; }
