@@ -8,7 +8,9 @@ set -eu
 # libFuzzer runtime, only Recommended by clang, for make fuzz; qemu,
 # busybox, cpio, xz and kmod for the tests/vm/ guest, whose kernel
 # linux-vm/run fetches with apt on its first run; nbd-client, dmsetup and
-# the rest are what the guest runs, from this machine's file system)
+# the rest are what the guest runs, from this machine's file system;
+# libmicrohttpd serves --metrics, and prometheus and its Python client are
+# the peers of tests/integration/metrics)
 need="
 cmd:cc:gcc
 cmd:meson:meson
@@ -21,6 +23,7 @@ pc:fuse3:libfuse3-dev
 pc:gnutls:libgnutls28-dev
 pc:libiscsi:libiscsi-dev
 pc:libsystemd:libsystemd-dev
+pc:libmicrohttpd:libmicrohttpd-dev
 cmd:iscsi-inq:libiscsi-bin
 cmd:tgtd:tgt
 cmd:tgtadm:tgt
@@ -33,6 +36,8 @@ cmd:fio:fio
 cmd:nbdinfo:libnbd-bin
 cmd:nbdcopy:libnbd-bin
 cmd:python3:python3
+glob:/usr/lib/python3/dist-packages/prometheus_client/parser.py:python3-prometheus-client
+cmd:prometheus:prometheus
 cmd:fusermount3:fuse3
 cmd:mkfs.ext4:e2fsprogs
 cmd:losetup:mount
