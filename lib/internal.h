@@ -61,7 +61,7 @@ void um_escape_detail(char *buf, size_t len, const char *s);
 
 /* ---- transports and paths --------------------------------------------- */
 
-#define UM_LAT_BUCKETS 40	/* 1 ns .. ~550 s in powers of two */
+#define UM_LAT_BUCKETS UMPATH_LAT_BUCKETS	/* 1 ns .. ~550 s in powers of two */
 /* A map's logical block when no path needs more (a path's block_size 0). */
 #define UM_MIN_BLOCK 512u
 
@@ -144,6 +144,7 @@ struct um_path {
 	_Atomic uint64_t flushed_gen;
 	/* Statistics, kept by the engine around every transport I/O. */
 	_Atomic uint64_t st_ios, st_bytes, st_errors, st_lat_ns_sum;
+	_Atomic uint64_t st_read_bytes, st_write_bytes, st_path_errors;
 	_Atomic uint32_t st_inflight;
 	_Atomic uint64_t st_lat_hist[UM_LAT_BUCKETS];	/* by log2(ns) */
 };
@@ -165,6 +166,7 @@ bool um_path_exists(struct umpath_ctx *ctx, const char *name);
 int um_path_check(struct umpath_ctx *ctx, const char *name);
 /* The path's counters as umpath_path_stats() gives them. */
 void um_path_stats_read(struct um_path *p, struct umpath_path_stats *ret);
+void um_path_io_stats_read(struct um_path *p, struct umpath_path_io_stats *ret);
 static inline void um_path_submit(struct um_path *p, struct um_tio *tio)
 {
 	p->tp->submit(p, tio);

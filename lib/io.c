@@ -173,10 +173,16 @@ static void path_account(struct um_path *p, const struct um_tio *tio, int err, u
 {
 	atomic_fetch_sub_explicit(&p->st_inflight, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&p->st_ios, 1, memory_order_relaxed);
-	if (tio->op == UMPATH_OP_READ || tio->op == UMPATH_OP_WRITE)
+	if (tio->op == UMPATH_OP_READ || tio->op == UMPATH_OP_WRITE) {
 		atomic_fetch_add_explicit(&p->st_bytes, tio->length, memory_order_relaxed);
-	if (err)
+		atomic_fetch_add_explicit(tio->op == UMPATH_OP_READ ? &p->st_read_bytes :
+					  &p->st_write_bytes, tio->length, memory_order_relaxed);
+	}
+	if (err) {
 		atomic_fetch_add_explicit(&p->st_errors, 1, memory_order_relaxed);
+		if (umpath_is_path_error(err))
+			atomic_fetch_add_explicit(&p->st_path_errors, 1, memory_order_relaxed);
+	}
 	uint64_t lat = um_now_ns() - start_ns;
 	unsigned b = lat ? 64 - (unsigned)__builtin_clzll(lat) : 0;
 

@@ -203,37 +203,68 @@ void um_path_stats_read(struct um_path *p, struct umpath_path_stats *ret)
 	};
 }
 
+void um_path_io_stats_read(struct um_path *p, struct umpath_path_io_stats *ret)
+{
+	uint64_t errors = atomic_load(&p->st_errors), path_errors = atomic_load(&p->st_path_errors);
+
+	*ret = (struct umpath_path_io_stats){
+		.read_bytes = atomic_load(&p->st_read_bytes),
+		.write_bytes = atomic_load(&p->st_write_bytes),
+		.path_errors = path_errors,
+		/* errors is read first: never below path_errors read after */
+		.target_errors = errors > path_errors ? errors - path_errors : 0,
+		.lat_sum_ns = atomic_load(&p->st_lat_ns_sum),
+	};
+	/* lat_count from the buckets read, not st_ios: a histogram's count
+	 * is the sum of its buckets. */
+	for (unsigned b = 0; b < UM_LAT_BUCKETS; b++)
+		ret->lat_count += ret->lat_buckets[b] = atomic_load(&p->st_lat_hist[b]);
+}
+
+static struct um_path *path_find_locked(struct umpath_ctx *ctx, const char *name)
+{
+	struct um_path *p;
+
+	list_for_each_entry(p, &ctx->paths, node)
+		if (!strcmp(p->name, name))
+			return p;
+	return NULL;
+}
+
 int umpath_path_stats(struct umpath_ctx *ctx, const char *name, struct umpath_path_stats *ret)
 {
 	struct um_path *p;
-	int r = -ENOENT;
 
 	pthread_mutex_lock(&ctx->lock);
-	list_for_each_entry(p, &ctx->paths, node) {
-		if (!strcmp(p->name, name)) {
-			um_path_stats_read(p, ret);
-			r = 0;
-			break;
-		}
-	}
+	p = path_find_locked(ctx, name);
+	if (p)
+		um_path_stats_read(p, ret);
 	pthread_mutex_unlock(&ctx->lock);
-	return r;
+	return p ? 0 : -ENOENT;
+}
+
+int umpath_path_io_stats(struct umpath_ctx *ctx, const char *name, struct umpath_path_io_stats *ret)
+{
+	struct um_path *p;
+
+	pthread_mutex_lock(&ctx->lock);
+	p = path_find_locked(ctx, name);
+	if (p)
+		um_path_io_stats_read(p, ret);
+	pthread_mutex_unlock(&ctx->lock);
+	return p ? 0 : -ENOENT;
 }
 
 struct um_path *um_path_find(struct umpath_ctx *ctx, const char *name)
 {
-	struct um_path *p, *found = NULL;
+	struct um_path *p;
 
 	pthread_mutex_lock(&ctx->lock);
-	list_for_each_entry(p, &ctx->paths, node) {
-		if (!strcmp(p->name, name)) {
-			p->refs++;
-			found = p;
-			break;
-		}
-	}
+	p = path_find_locked(ctx, name);
+	if (p)
+		p->refs++;
 	pthread_mutex_unlock(&ctx->lock);
-	return found;
+	return p;
 }
 
 struct pub_probe {

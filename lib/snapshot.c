@@ -3,8 +3,9 @@
  * of the map's lock (so groups and paths never mix two tables), and the
  * table check that parses without opening paths.
  *
- * The snapshot is one allocation: the structs first, then the strings,
- * sized by a first walk and filled by a second, both under the lock.
+ * The snapshot is one allocation: the structs first (the paths' io_stats
+ * after the paths), then the strings, sized by a first walk and filled by
+ * a second, both under the lock.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -86,6 +87,12 @@ static const char *put_emit(struct strspace *sp, struct scratch *sc, const struc
 	return put_str(sp, sc->buf, sb.len);
 }
 
+/* The paths' io_stats, after the paths in the snapshot's block. */
+static struct umpath_path_io_stats *snap_io(struct umpath_snapshot *snap)
+{
+	return (struct umpath_path_io_stats *)(snap->paths + snap->nr_paths);
+}
+
 /* One walk of the live table: counts (snap NULL) or fills. */
 static int snapshot_walk_locked(struct umpath_map *map, struct umpath_snapshot *snap,
 				struct strspace *sp, struct scratch *sc,
@@ -147,6 +154,8 @@ static int snapshot_walk_locked(struct umpath_map *map, struct umpath_snapshot *
 					.fail_count = p->fail_count,
 				};
 				um_path_stats_read(p->path, &sn->stats);
+				um_path_io_stats_read(p->path, &snap_io(snap)[np]);
+				sn->io_stats = &snap_io(snap)[np];
 			}
 			e.p = p;
 			e.type = PS_STATUS_TABLE;
@@ -184,7 +193,8 @@ int umpath_map_snapshot(struct umpath_map *map, struct umpath_snapshot **ret_sna
 	r = snapshot_walk_locked(map, NULL, &sp, &sc, &ng, &np);
 	if (r < 0)
 		goto out;
-	head = sizeof(*snap) + ng * sizeof(*snap->groups) + np * sizeof(*snap->paths);
+	head = sizeof(*snap) + ng * sizeof(*snap->groups) +
+	       np * (sizeof(*snap->paths) + sizeof(struct umpath_path_io_stats));
 	snap = calloc(1, head + sp.len);
 	if (!snap) {
 		r = -ENOMEM;
@@ -192,6 +202,7 @@ int umpath_map_snapshot(struct umpath_map *map, struct umpath_snapshot **ret_sna
 	}
 	snap->groups = (struct umpath_snapshot_group *)(snap + 1);
 	snap->paths = (struct umpath_snapshot_path *)(snap->groups + ng);
+	snap->nr_paths = np;	/* where snap_io() starts */
 	sp = (struct strspace){ .buf = (char *)snap + head };
 	r = snapshot_walk_locked(map, snap, &sp, &sc, &ng, &np);
 	if (r < 0)

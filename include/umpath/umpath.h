@@ -209,6 +209,26 @@ struct umpath_path_stats {
 };
 int umpath_path_stats(struct umpath_ctx *ctx, const char *path, struct umpath_path_stats *ret_stats);
 
+/* The counters of an open path by kind, and its completion times as a
+ * histogram of fixed log-scale buckets (UMPATH_1.6): what a metrics
+ * exporter needs.  Each counter only grows while the path is open. */
+#define UMPATH_LAT_BUCKETS 40
+struct umpath_path_io_stats {
+	uint64_t read_bytes;		/* bytes of reads (ended well or not) */
+	uint64_t write_bytes;		/* bytes of writes */
+	uint64_t path_errors;		/* I/Os that ended in a path error */
+	uint64_t target_errors;		/* ... in a target error (umpath_is_path_error) */
+	uint64_t lat_count;		/* completions in the histogram (sum of lat_buckets) */
+	uint64_t lat_sum_ns;		/* their summed completion times */
+	/* lat_buckets[b]: completions that took [2^(b-1), 2^b) ns (b = 0:
+	 * under 1 ns); the last bucket also holds every longer one. */
+	uint64_t lat_buckets[UMPATH_LAT_BUCKETS];
+	uint64_t reserved[8];		/* 0 for now */
+};
+/* 0, or -ENOENT if no map has path open. */
+int umpath_path_io_stats(struct umpath_ctx *ctx, const char *path,
+			 struct umpath_path_io_stats *ret_stats);
+
 /* Probe a path as a path checker does: read its first block through its
  * transport (for NBD, a lost connection answers at once while the
  * transport reconnects in the background).  done(opaque, 0 or -errno) is
@@ -370,7 +390,10 @@ struct umpath_snapshot_path {
 	const char *table_args;		/* its selector words of the TABLE line, or "" */
 	const char *status_args;	/* its selector words of the INFO line, or "" */
 	struct umpath_path_stats stats;	/* the path's counters (shared by maps naming it) */
-	uint64_t reserved[4];
+	/* The same by kind, and its latency histogram (UMPATH_1.6: a library
+	 * before it leaves this NULL), read with stats. */
+	const struct umpath_path_io_stats *io_stats;
+	uint64_t reserved[3];
 };
 
 struct umpath_snapshot_group {

@@ -2,7 +2,8 @@
  * the engine's internals: a map snapshot that matches the TABLE and INFO
  * lines (also for a path string with a space), a table check that opens no
  * path, the selector and transport lists, and pool back-pressure waiters
- * that fire when a request frees (never lost, never after cancel).
+ * that fire when a request frees (never lost, never after cancel), and a
+ * path's counters by kind with its latency histogram.
  * Built against libumpath.so with include/ only. */
 #include <stdatomic.h>
 
@@ -204,8 +205,70 @@ static void check_pool_wait(void)
 	umpath_ctx_free(ctx);
 }
 
+/* Reads, writes, a target error and path errors, each counted by kind;
+ * the histogram holds every completion, a 20 ms one in its bucket. */
+static void check_io_stats(void)
+{
+	struct umpath_ctx *ctx = t_ctx(2, MiB, 8);
+	struct umpath_map *map = t_map(ctx, "0 0 1 1 round-robin 0 2 1 p0 1 p1 1");
+	struct umpath_path_io_stats io0, io1;
+	struct umpath_snapshot *s;
+	uint64_t n = 0, sum = 0;
+	static char buf[8192];
+
+	CHECK(umpath_path_io_stats(ctx, "nosuch", &io0) == -ENOENT);
+	CHECK(umpath_mem_set_fault(ctx, "p1", UMPATH_MEM_OFFLINE, 0) == 0);
+	t_msg(map, "fail_path p1", 0);
+	CHECK(t_sync(map, UMPATH_OP_READ, 0, 4096, buf) == 0);
+	CHECK(t_sync(map, UMPATH_OP_WRITE, 0, 8192, buf) == 0);
+	CHECK(umpath_mem_set_fault(ctx, "p0", UMPATH_MEM_DELAY, 20000) == 0);
+	CHECK(t_sync(map, UMPATH_OP_READ, 0, 512, buf) == 0);
+	CHECK(umpath_mem_set_fault(ctx, "p0", UMPATH_MEM_ERROR, ENOSPC) == 0);
+	CHECK(t_sync(map, UMPATH_OP_WRITE, 0, 512, buf) == -ENOSPC);
+	CHECK(umpath_path_io_stats(ctx, "p0", &io0) == 0);
+	CHECK_EQ_INT(io0.read_bytes, 4096 + 512);
+	CHECK_EQ_INT(io0.write_bytes, 8192 + 512);
+	CHECK_EQ_INT(io0.target_errors, 1);
+	CHECK_EQ_INT(io0.path_errors, 0);
+	CHECK_EQ_INT(io0.lat_count, 4);
+	for (unsigned b = 0; b < UMPATH_LAT_BUCKETS; b++) {
+		n += io0.lat_buckets[b];
+		if (b >= 25)	/* 2^24 ns < 20 ms: the delayed read is past it */
+			sum += io0.lat_buckets[b];
+	}
+	CHECK_EQ_INT(n, 4);
+	CHECK(sum >= 1 && io0.lat_sum_ns >= 20000000);
+
+	/* A path error on p1: reinstated, it fails the I/O, which p0 ends. */
+	CHECK(umpath_mem_set_fault(ctx, "p0", UMPATH_MEM_ONLINE, 0) == 0);
+	CHECK(umpath_mem_set_fault(ctx, "p1", UMPATH_MEM_ERROR, EIO) == 0);
+	t_msg(map, "reinstate_path p1", 0);
+	t_msg(map, "fail_path p0", 0);
+	t_msg(map, "queue_if_no_path", 0);
+	struct t_io io;
+
+	t_io_init(&io, UMPATH_OP_READ, 0, 512, buf);
+	CHECK(umpath_map_submit(map, &io.io) == 0);
+	t_msg(map, "reinstate_path p0", 0);
+	CHECK(t_io_wait(&io, 10) && io.err == 0);
+	CHECK(umpath_path_io_stats(ctx, "p1", &io1) == 0);
+	CHECK_EQ_INT(io1.path_errors, 1);
+	CHECK_EQ_INT(io1.target_errors, 0);
+	CHECK_EQ_INT(io1.lat_count, 1);
+
+	/* The snapshot carries the same. */
+	CHECK(umpath_map_snapshot(map, &s) == 0);
+	CHECK(s->paths[0].io_stats && s->paths[1].io_stats);
+	CHECK_EQ_INT(s->paths[1].io_stats->path_errors, 1);
+	CHECK_EQ_INT(s->paths[0].io_stats->write_bytes, 8192 + 512);
+	umpath_snapshot_free(s);
+	umpath_map_free(map);
+	umpath_ctx_free(ctx);
+}
+
 int main(void)
 {
+	check_io_stats();
 	check_snapshot();
 	check_table_check();
 	check_names();
