@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "listen.h"
 #include "log.h"
 #include "nbd-int.h"
 #include "util.h"
@@ -305,104 +306,6 @@ refuse:
 
 /* ---- listening ------------------------------------------------------ */
 
-static int listen_unix(const char *path, int *ret_fd)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	/* A socket file left by a dead daemon: remove it; a live one: fail. */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-		close(fd);
-		return -EADDRINUSE;
-	}
-	struct stat st;
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(path);
-	close(fd);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
-		int r = -errno;
-
-		close(fd);
-		return r;
-	}
-	*ret_fd = fd;
-	return 0;
-}
-
-static int listen_tcp(const char *spec, int *ret_fd)
-{
-	char host[256] = "127.0.0.1", port[32] = "10809";
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res, *ai;
-	const char *colon;
-	int r, fd = -1, one = 1;
-
-	/* "", "PORT", "HOST:PORT", "[V6]:PORT" */
-	if (*spec) {
-		colon = strrchr(spec, ':');
-		if (!colon) {
-			snprintf(port, sizeof(port), "%s", spec);
-		} else {
-			size_t hl = (size_t)(colon - spec);
-
-			if (spec[0] == '[' && hl >= 2 && spec[hl - 1] == ']') {
-				spec++;
-				hl -= 2;
-			}
-			if (hl >= sizeof(host))
-				return -ENAMETOOLONG;
-			if (hl) {
-				memcpy(host, spec, hl);
-				host[hl] = '\0';
-			}
-			snprintf(port, sizeof(port), "%s", colon + 1);
-		}
-	}
-	/* getaddrinfo would take 999999 modulo 65536, or a service name. */
-	char *end;
-	errno = 0;
-	unsigned long pn = strtoul(port, &end, 10);
-	if (!*port || *end || errno || pn < 1 || pn > 65535 || strspn(port, "0123456789") != strlen(port)) {
-		char shown[64];
-
-		snprintf(shown, sizeof(shown), "%s", port);
-		um_sanitize(shown);	/* the command line's, printed back */
-		um_log("nbd: tcp: the port must be a number in 1..65535, not '%s'", shown);
-		return -EINVAL;
-	}
-	r = getaddrinfo(host, port, &hints, &res);
-	if (r)
-		return r == EAI_SYSTEM ? -errno : -EINVAL;
-	r = -EADDRNOTAVAIL;
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0) {
-			r = -errno;
-			continue;
-		}
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 128) == 0)
-			break;
-		r = -errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		return r;
-	*ret_fd = fd;
-	return 0;
-}
-
-
 static void export_free(struct nbd_export *e)
 {
 	if (e->lfd >= 0)
@@ -514,13 +417,15 @@ static int nbd_start(struct umd *d, const char *spec, struct umd_export **ret)
 		e->nacl = o->nallow;
 	}
 	if (!strncmp(spec, "unix:", 5)) {
-		r = listen_unix(spec + 5, &e->lfd);
+		r = um_listen_unix(spec + 5, &e->lfd);
 		if (!r && !(e->unix_path = strdup(spec + 5)))
 			r = -ENOMEM;
-	} else if (!strncmp(spec, "tcp:", 4)) {
-		r = listen_tcp(spec + 4, &e->lfd);
-	} else if (!strcmp(spec, "tcp")) {
-		r = listen_tcp("", &e->lfd);
+	} else if (!strncmp(spec, "tcp:", 4) || !strcmp(spec, "tcp")) {
+		char why[128] = "";
+
+		r = um_listen_tcp(spec[3] ? spec + 4 : "", "10809", &e->lfd, why, sizeof(why));
+		if (r == -EINVAL)
+			um_log("nbd: tcp: %s", why);
 	} else {
 		r = -EINVAL;
 	}
