@@ -48,19 +48,18 @@ int um_listen_unix(const char *path, int *ret_fd)
 	return 0;
 }
 
-int um_listen_tcp(const char *spec, const char *def_port, int *ret_fd, char *why, size_t whylen)
+int um_parse_tcp(const char *spec, const char *def_port, char host[256], char port[32],
+		 char *why, size_t whylen)
 {
-	char host[256] = "127.0.0.1", port[32] = "";
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res, *ai;
 	const char *colon;
-	int r, fd = -1, one = 1;
 
-	snprintf(port, sizeof(port), "%s", def_port ? def_port : "");
+	snprintf(host, 256, "127.0.0.1");
+	snprintf(port, 32, "%s", def_port ? def_port : "");
 	/* "", "PORT", "HOST:PORT", "[V6]:PORT" */
 	if (*spec) {
 		colon = strrchr(spec, ':');
 		if (!colon || (spec[0] == '[' && colon < strchr(spec, ']'))) {
-			snprintf(port, sizeof(port), "%s", spec);
+			snprintf(port, 32, "%s", spec);
 		} else {
 			size_t hl = (size_t)(colon - spec);
 
@@ -68,7 +67,7 @@ int um_listen_tcp(const char *spec, const char *def_port, int *ret_fd, char *why
 				spec++;
 				hl -= 2;
 			}
-			if (hl >= sizeof(host)) {
+			if (hl >= 256) {
 				snprintf(why, whylen, "host name too long");
 				return -ENAMETOOLONG;
 			}
@@ -76,7 +75,7 @@ int um_listen_tcp(const char *spec, const char *def_port, int *ret_fd, char *why
 				memcpy(host, spec, hl);
 				host[hl] = '\0';
 			}
-			snprintf(port, sizeof(port), "%s", colon + 1);
+			snprintf(port, 32, "%s", colon + 1);
 		}
 	}
 	/* getaddrinfo would take 999999 modulo 65536, or a service name. */
@@ -93,6 +92,18 @@ int um_listen_tcp(const char *spec, const char *def_port, int *ret_fd, char *why
 		}
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int um_listen_tcp(const char *spec, const char *def_port, int *ret_fd, char *why, size_t whylen)
+{
+	char host[256], port[32];
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res, *ai;
+	int r, fd = -1, one = 1;
+
+	r = um_parse_tcp(spec, def_port, host, port, why, whylen);
+	if (r < 0)
+		return r;
 	r = getaddrinfo(host, port, &hints, &res);
 	if (r) {
 		snprintf(why, whylen, "%s: %s", host, gai_strerror(r));

@@ -80,6 +80,7 @@ struct ck_path {
 	struct umpath_timer *timer;	/* next probe, probe deadline, hold end */
 	enum umpath_checker kind;	/* of the last probe started; DEFAULT: none yet */
 	int last_err;			/* the last probe's answer (-ETIME: too slow) */
+	struct timespec last_time;	/* when it came (CLOCK_REALTIME); 0: none yet */
 	bool unsupported;		/* the policy's checker cannot run on it */
 	/* reservation_key: registered on this path since it was last seen
 	 * down?  A path is reinstated only after its registration. */
@@ -337,6 +338,7 @@ static void probe_done(void *opaque, int err)
 		cp->probing = false;
 		cp->state = err ? CK_DOWN : CK_UP;
 		cp->last_err = err;
+		clock_gettime(CLOCK_REALTIME, &cp->last_time);
 		umpath_timer_arm(cp->timer, 0);	/* act on it now */
 	}
 	path_put_locked(cp);
@@ -355,6 +357,7 @@ static void path_expire_probe_locked(struct ck_path *cp, const struct umd_policy
 		cp->gen++;
 		cp->state = CK_DOWN;
 		cp->last_err = -ETIME;
+		clock_gettime(CLOCK_REALTIME, &cp->last_time);
 	}
 }
 
@@ -1086,6 +1089,7 @@ void umd_checker_path_view(struct umd_map *m, const char *path, struct umd_check
 	int err = 0;
 	bool probed = false;
 
+	ret->result_time = (struct timespec){ 0 };
 	if (ck) {
 		pthread_mutex_lock(&ck->lock);
 		struct ck_map *cm = m->slot[ck->slot];
@@ -1105,6 +1109,7 @@ void umd_checker_path_view(struct umd_map *m, const char *path, struct umd_check
 				kind = cp->kind;
 			probed = cp->state != CK_UNKNOWN;
 			err = cp->last_err;
+			ret->result_time = cp->last_time;
 		}
 		pthread_mutex_unlock(&ck->lock);
 	}

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct umd;
 struct umd_map;
@@ -28,6 +29,7 @@ struct umd_checker_view {
 	char state[16];
 	char checker[16];	/* tur, directio, readsector0, none */
 	char result[64];	/* of the last probe: "ok", "timed out", an errno's text, "-" */
+	struct timespec result_time;	/* when it came (CLOCK_REALTIME); 0: none yet */
 };
 void umd_checker_path_view(struct umd_map *m, const char *path, struct umd_checker_view *ret);
 /* Whether every path of map can run pol's checker: 0, or -EOPNOTSUPP with

@@ -21,6 +21,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "prio.h"
+#include "util.h"
 
 #define CFG_MAX_SIZE (16u << 20)	/* a larger file is surely not ours */
 #define CFG_MAX_PRIO 1000000u
@@ -52,6 +53,7 @@ enum cfg_kind {
 	KW_HWHANDLER,
 	KW_IO_TIMEOUT,
 	KW_NBD,			/* an NBD export limit: umd_nbd_opt_set */
+	KW_METRICS,		/* the Prometheus endpoint (metrics.h) */
 	KW_ALIAS,
 	KW_PATHS,
 	KW_PATH,
@@ -97,6 +99,7 @@ static const struct cfg_keyword {
 	{ "nbd_tls",              KW_NBD,        IN_DEFAULTS },
 	{ "nbd_tls_psk",          KW_NBD,        IN_DEFAULTS },
 	{ "nbd_tls_creds",        KW_NBD,        IN_DEFAULTS },
+	{ "metrics",              KW_METRICS,    IN_DEFAULTS },
 	{ "alias",                KW_ALIAS,      IN_MAP },
 	{ "paths",                KW_PATHS,      IN_MAP },
 	{ "path",                 KW_PATH,       IN_MAP },
@@ -160,6 +163,7 @@ struct umd_config {
 	unsigned io_timeout_ms;		/* 0: not set */
 	struct cfg_entry nbd[7];	/* the nbd_* keywords said */
 	unsigned nnbd;
+	char *metrics;			/* tcp:HOST:PORT or unix:PATH; NULL: not said */
 	struct cfg_section defaults;
 	struct cfg_map *maps;
 	unsigned nmaps;
@@ -311,6 +315,7 @@ void umd_config_free(struct umd_config *cfg)
 	free(cfg->maps);
 	for (unsigned i = 0; i < cfg->nnbd; i++)
 		free(cfg->nbd[i].value);
+	free(cfg->metrics);
 	section_free(&cfg->defaults);
 	free(cfg->path);
 	free(cfg);
@@ -665,6 +670,24 @@ static int keyword_line(struct cfg_parser *p, struct cfg_token *t, unsigned n)
 		p->cfg->nbd[p->cfg->nnbd].key = kw->name;
 		p->cfg->nbd[p->cfg->nnbd++].value = str;
 		return 0;
+	}
+	case KW_METRICS: {
+		char why[CFG_MAX_ERR] = "";
+
+		/* Checked now, for the line number; it listens at start. */
+		if (nv != 1)
+			return cfg_errf(p->err, p->errlen, p->file, p->line,
+					"metrics: expected one value, tcp:HOST:PORT or unix:PATH");
+		if (umd_metrics_check(v[0].text, why, sizeof(why)) < 0) {
+			char shown[128];
+
+			snprintf(shown, sizeof(shown), "%s", v[0].text);
+			um_sanitize(shown);
+			return cfg_errf(p->err, p->errlen, p->file, p->line, "metrics %s: %s",
+					shown, why);
+		}
+		p->cfg->metrics = strdup(v[0].text);
+		return p->cfg->metrics ? 0 : -ENOMEM;
 	}
 	case KW_ALIAS:
 		if (nv != 1 || !valid_alias(v[0].text))
@@ -1245,6 +1268,11 @@ int umd_config_read(const char *path, struct umd_config **ret, char *err, size_t
 	}
 	*ret = cfg;
 	return 0;
+}
+
+const char *umd_config_metrics(const struct umd_config *cfg)
+{
+	return cfg ? cfg->metrics : NULL;
 }
 
 unsigned umd_config_io_timeout_ms(const struct umd_config *cfg)

@@ -19,6 +19,8 @@ int umd_config_read(const char *path, struct umd_config **ret, char *err, size_t
 void umd_config_free(struct umd_config *cfg);
 /* The file's io_timeout in ms, 0 if it sets none. */
 unsigned umd_config_io_timeout_ms(const struct umd_config *cfg);
+/* The file's metrics endpoint (read at start only), or NULL. */
+const char *umd_config_metrics(const struct umd_config *cfg);
 /* The file's nbd_* keywords, set on o (read at start only). */
 struct umd_nbd_opts;
 int umd_config_nbd(const struct umd_config *cfg, struct umd_nbd_opts *o);

@@ -79,6 +79,7 @@ struct umd_control {
 	pthread_cond_t cond;		/* a connection ended or a name was freed */
 	struct list_head conns;		/* guarded by lock */
 	unsigned nconns;		/* guarded by lock */
+	uint64_t accepted;		/* guarded by lock: connections served, in all */
 	unsigned refs;			/* guarded by lock: 1 + one per connection */
 	struct list_head busy;		/* guarded by lock: names being changed */
 	bool stopping;			/* guarded by lock: umd_control_stop began */
@@ -1212,6 +1213,7 @@ static void start_conn(struct umd_control *c, int fd)
 		return;
 	}
 	c->nconns++;
+	c->accepted++;
 	c->refs++;
 	list_add_tail(&conn->node, &c->conns);
 	pthread_mutex_unlock(&c->lock);
@@ -1439,6 +1441,14 @@ int umd_control_start(struct umd *d, const char *path, struct umd_control **ret)
 fail:
 	control_free(c);
 	return r;
+}
+
+void umd_control_counts(struct umd_control *c, unsigned *ret_open, uint64_t *ret_accepted)
+{
+	pthread_mutex_lock(&c->lock);
+	*ret_open = c->nconns;
+	*ret_accepted = c->accepted;
+	pthread_mutex_unlock(&c->lock);
 }
 
 void umd_control_quiesce(struct umd_control *c)

@@ -11,6 +11,8 @@ struct umd;
 
 struct umd_control;
 int umd_control_start(struct umd *d, const char *path, struct umd_control **ret);
+/* Connections being served now, and served since the start (metrics). */
+void umd_control_counts(struct umd_control *c, unsigned *ret_open, uint64_t *ret_accepted);
 /* Stop accepting (step 1 of the shutdown protocol, export.h): the socket
  * file is removed; requests being served go on. */
 void umd_control_quiesce(struct umd_control *c);

@@ -26,6 +26,7 @@
 #include "fence.h"
 #include "persist.h"
 #include "list.h"
+#include "metrics.h"
 #include "notify.h"
 #include "policy.h"
 #include "registry.h"
@@ -55,6 +56,7 @@ struct umd {
 	volatile int stopping;		/* set by SIGTERM/SIGINT: startup gives up */
 	struct umd_policy defaults;	/* for maps made without a policy; guarded by lock */
 	unsigned io_timeout_ms;		/* the engine's, for shutdown bounds */
+	uint64_t start_ns;		/* umpath_now_ns() at umd_init: the uptime's origin */
 	/* The daemon's event loop (the checker's timers, the control
 	 * socket's listener); handlers must not block. */
 	struct umpath_loop *loop;

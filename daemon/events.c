@@ -39,6 +39,8 @@ struct umd_events {
 	unsigned refs;			/* guarded by lock: the daemon's + one per sub */
 	uint64_t seq;			/* guarded by lock */
 	bool closed;			/* guarded by lock */
+	uint64_t lost;			/* guarded by lock: dropped for subscribers, in all */
+	uint64_t engine_lost;		/* guarded by lock: the engine's EVENTS_LOST, summed */
 	struct umd_map_sub *registry;	/* our subscription to the maps' changes */
 };
 
@@ -91,6 +93,11 @@ static void on_map_change(void *opaque, struct umd_map *m, enum umd_map_change w
 	if (ev->type == UMPATH_EV_EVENTS_LOST) {
 		snprintf(detail, sizeof(detail), "%u engine events lost", ev->lost);
 		e.detail = detail;
+		if (m->d->events) {
+			pthread_mutex_lock(&m->d->events->lock);
+			m->d->events->engine_lost += ev->lost;
+			pthread_mutex_unlock(&m->d->events->lock);
+		}
 	}
 	umd_event_publish(m->d, &e);
 }
@@ -244,6 +251,7 @@ void umd_event_publish(struct umd *d, const struct umd_event *ev)
 		list_for_each_entry(s, &h->subs, node) {
 			if (!s->map || (ev->map && !strcmp(s->map, ev->map))) {
 				s->lost++;
+				h->lost++;
 				wake(s);
 			}
 		}
@@ -260,6 +268,7 @@ void umd_event_publish(struct umd *d, const struct umd_event *ev)
 			s->head = (s->head + 1) % UMD_EVENTS_QUEUE;
 			s->count--;
 			s->lost++;
+			h->lost++;
 		}
 		atomic_fetch_add(&e->refs, 1);
 		s->ring[(s->head + s->count) % UMD_EVENTS_QUEUE] = &e->pub;
@@ -336,6 +345,19 @@ void umd_events_unsubscribe(struct umd_event_sub *s)
 int umd_events_fd(struct umd_event_sub *s)
 {
 	return s->efd;
+}
+
+void umd_events_lost(struct umd *d, uint64_t *ret_lost, uint64_t *ret_engine_lost)
+{
+	struct umd_events *h = d->events;
+
+	*ret_lost = *ret_engine_lost = 0;
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->lock);
+	*ret_lost = h->lost;
+	*ret_engine_lost = h->engine_lost;
+	pthread_mutex_unlock(&h->lock);
 }
 
 struct umd_event_msg *umd_events_next(struct umd_event_sub *s, uint64_t *ret_lost)

@@ -59,6 +59,9 @@ int umd_events_fd(struct umd_event_sub *s);
  * dropped since the last call, all older than the one returned. */
 struct umd_event_msg *umd_events_next(struct umd_event_sub *s, uint64_t *ret_lost);
 void umd_event_msg_put(struct umd_event_msg *msg);
+/* Since the start: events dropped for slow subscribers (one per
+ * subscriber that missed it), and those the engine said it lost. */
+void umd_events_lost(struct umd *d, uint64_t *ret_lost, uint64_t *ret_engine_lost);
 /* The hub has shut down: nothing more will come. */
 bool umd_events_closed(struct umd_event_sub *s);
 

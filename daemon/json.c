@@ -27,7 +27,7 @@ static void indent(struct json *j)
 
 /* The length of the valid UTF-8 sequence at s, or 0 if it is not one
  * (overlong forms, surrogates and code points past U+10FFFF included). */
-static size_t utf8_len(const unsigned char *s)
+size_t json_utf8_len(const unsigned char *s)
 {
 	unsigned c = s[0], cp, n;
 
@@ -74,7 +74,7 @@ void json_write_string(FILE *f, const char *str)
 			s++;
 			continue;
 		}
-		n = utf8_len(s);
+		n = json_utf8_len(s);
 		if (!n) {
 			/* Not text: say so rather than emit a document a
 			 * strict parser refuses. */

@@ -28,6 +28,10 @@ struct json {
 	char closer[JSON_MAX_DEPTH + 1];   /* '}' or ']' for each open level */
 };
 
+/* The length of the valid UTF-8 sequence at s, or 0 if it is not one (for
+ * other writers of text a client's bytes must not break: metrics). */
+size_t json_utf8_len(const unsigned char *s);
+
 void json_init(struct json *j, FILE *f, bool pretty);
 /* After the top-level value: ends the line. */
 void json_end(struct json *j);

@@ -174,6 +174,7 @@ static void usage(FILE *f)
 		"               [--nbd-conn-budget SIZE] [--nbd-handshake-timeout SECONDS]\n"
 		"               [--tls-psk FILE | --tls-creds DIR] [--tls off|on|require]\n"
 		"               [--pool-size N] [--ublk] [--ublk-depth N] [--recover]\n"
+		"               [--metrics tcp:HOST:PORT | --metrics unix:PATH]\n"
 		"\n"
 		"  --map NAME=TABLE     create map NAME from a dm-multipath table (the words\n"
 		"                       after \"multipath\" in a dm table line); its paths are\n"
@@ -212,6 +213,12 @@ static void usage(FILE *f)
 		"                       device has one queue per CPU, at most 4\n"
 		"  --recover            re-attach to the /dev/ublkbN devices a killed umpathd\n"
 		"                       left (its maps given again: same config or --map)\n"
+		"  --metrics tcp:HOST:PORT  serve Prometheus metrics (GET /metrics) over\n"
+		"                       HTTP on TCP (tcp:PORT is 127.0.0.1:PORT); no\n"
+		"                       authentication: bind to an address only trusted\n"
+		"                       peers reach\n"
+		"  --metrics unix:PATH  ... on a unix socket (default: the config file's\n"
+		"                       metrics, else none)\n"
 		"  --control PATH       the control socket (default: $UMPATH_CONTROL, or\n"
 		"                       /run/umpath/control as root, else\n"
 		"                       $XDG_RUNTIME_DIR/umpath/control)\n"
@@ -260,6 +267,7 @@ int main(int argc, char **argv)
 		{ "ublk", no_argument, NULL, 'u' },
 		{ "ublk-depth", required_argument, NULL, 'D' },
 		{ "recover", no_argument, NULL, 'R' },
+		{ "metrics", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -273,9 +281,10 @@ int main(int argc, char **argv)
 	struct umd_export *exports[2 * MAX_EXPORTS];
 	const struct umd_export_ops *export_ops[2 * MAX_EXPORTS];
 	unsigned nexports = 0;
-	const char *control = NULL, *config = NULL;
+	const char *control = NULL, *config = NULL, *metrics = NULL;
+	struct umd_metrics *metrics_srv = NULL;
 	struct umd_config *cfg = NULL;
-	char ctlbuf[512], cfgerr[1024];
+	char ctlbuf[512], cfgerr[1024], cfg_metrics[512] = "";
 	struct umd_opts opts = { .io_timeout_ms = 0 };
 	struct umd_control *ctl = NULL;
 	struct umd d;
@@ -309,6 +318,20 @@ int main(int argc, char **argv)
 		case 'c':
 			config = optarg;
 			break;
+		case 'E': {
+			char why[256];
+
+			if (umd_metrics_check(optarg, why, sizeof(why)) < 0) {
+				char shown[128];
+
+				snprintf(shown, sizeof(shown), "%s", optarg);
+				um_sanitize(shown);
+				fprintf(stderr, "umpathd: --metrics %s: %s\n", shown, why);
+				return 2;
+			}
+			metrics = optarg;
+			break;
+		}
 		case 'M':
 			if (nmem == MAX_EXPORTS)
 				goto toomany;
@@ -510,6 +533,8 @@ int main(int argc, char **argv)
 	export_ops[nexports++] = &umd_ublk_export;
 	/* After the mem stores (the file may name mem: paths) and --policy
 	 * (the base of the file's defaults), before --map (made with them). */
+	if (umd_config_metrics(cfg))
+		snprintf(cfg_metrics, sizeof(cfg_metrics), "%s", umd_config_metrics(cfg));
 	r = umd_config_apply(&d, cfg, cfgerr, sizeof(cfgerr));
 	cfg = NULL;	/* it took it */
 	if (r < 0) {
@@ -580,6 +605,25 @@ int main(int argc, char **argv)
 		um_log("%s export on %s", ops->name, spec);
 	}
 
+	/* The command line's endpoint, else the file's; before READY=1: a
+	 * service manager's next unit may scrape at once. */
+	if (!metrics && *cfg_metrics)
+		metrics = cfg_metrics;
+	if (metrics) {
+		char why[256] = "";
+
+		r = umd_metrics_start(&d, ctl, metrics, &metrics_srv, why, sizeof(why));
+		if (r < 0) {
+			char shown[128];
+
+			snprintf(shown, sizeof(shown), "%s", metrics);
+			um_sanitize(shown);
+			fprintf(stderr, "umpathd: metrics %s: %s\n", shown, *why ? why : strerror(-r));
+			goto out;
+		}
+		um_log("metrics on %s", metrics);
+	}
+
 	um_log("ready");
 	umd_notify_ready(&d);
 	sig = serve_signals(ctl);
@@ -606,6 +650,7 @@ out:
 	}
 	/* 1. Stop accepting; the checker first: it would turn queueing back on. */
 	umd_checker_quiesce(&d);
+	umd_metrics_stop(metrics_srv);	/* read-only: nothing to drain */
 	umd_control_quiesce(ctl);
 	for (unsigned i = 0; i < nexports; i++)
 		if (export_ops[i]->quiesce)

@@ -32,10 +32,12 @@ struct v_path {
 	char checker[32];		/* ready, faulty, pending, held, unchecked, unsupported */
 	char checker_name[16];		/* tur, directio, readsector0, none */
 	char checker_result[64];	/* the last probe's answer */
+	struct timespec checker_time;	/* when it came (CLOCK_REALTIME); 0: none yet */
 	const char *fence;		/* the last fence: umd_fence_path_state() */
 	char fence_detail[96];
 	struct umpath_unsettled_info unsettled;
 	struct umpath_path_stats st;
+	struct umpath_path_io_stats io;	/* by kind, and the latency histogram */
 };
 
 struct v_group {
@@ -138,6 +140,7 @@ static void checker_state(struct umd_map *m, struct v_path *p)
 	snprintf(p->checker, sizeof(p->checker), "%s", s);
 	snprintf(p->checker_name, sizeof(p->checker_name), "%s", cv.checker);
 	snprintf(p->checker_result, sizeof(p->checker_result), "%s", cv.result);
+	p->checker_time = cv.result_time;
 }
 
 static const char *failback_name(enum umd_failback f)
@@ -208,6 +211,8 @@ static int view_take(struct umd_map *m, struct view *v)
 			.name = sp->path, .group = sp->group, .index = sp->index,
 			.active = sp->active, .fail_count = sp->fail_count, .st = sp->stats,
 		};
+		if (sp->io_stats)
+			p->io = *sp->io_stats;
 		checker_state(m, p);
 		p->has_prio = !umd_config_path_prio(m->d, m->name, p->name, &p->prio);
 		p->fence = umd_fence_path_state(m->d, m->name, p->name, p->fence_detail,
@@ -521,7 +526,11 @@ static int paths_json(struct view *v, void *opaque)
 		json_uint(j, "held_writes", p->unsettled.held);
 		json_uint(j, "ios", p->st.ios);
 		json_uint(j, "bytes", p->st.bytes);
+		json_uint(j, "read_bytes", p->io.read_bytes);
+		json_uint(j, "write_bytes", p->io.write_bytes);
 		json_uint(j, "errors", p->st.errors);
+		json_uint(j, "path_errors", p->io.path_errors);
+		json_uint(j, "target_errors", p->io.target_errors);
 		json_uint(j, "aborts", p->st.aborts);
 		json_uint(j, "inflight", p->st.inflight);
 		json_uint(j, "mean_latency_ns", p->st.mean_latency_ns);
@@ -935,4 +944,287 @@ void umd_show_events_lost(FILE *out, uint64_t lost, bool json)
 void umd_show_events_end(FILE *out, bool json)
 {
 	notice(out, json, "shutdown", 0, "umpathd stopping");
+}
+
+/* ---- Prometheus metrics ---------------------------------------------------- */
+
+/* The families, in the order of the output.  Each is gathered in its own
+ * memory stream while the maps are walked once (one snapshot per map),
+ * then written out whole under its one HELP and TYPE. */
+enum {
+	MF_MAPS, MF_UPTIME, MF_START, MF_EVENTS_LOST, MF_ENGINE_EVENTS_LOST,
+	MF_CTL_CONNS, MF_CTL_CONNS_TOTAL,
+	MF_MAP_SIZE, MF_MAP_SUSPENDED, MF_MAP_PATHS, MF_MAP_VALID_PATHS, MF_MAP_GROUP,
+	MF_MAP_QUEUE_IF_NO_PATH, MF_MAP_QUEUED, MF_MAP_INFLIGHT,
+	MF_PATH_ACTIVE, MF_PATH_FAILURES, MF_PATH_CHECKER_STATE, MF_PATH_CHECKER_TIME,
+	MF_PATH_IOS, MF_PATH_READ, MF_PATH_WRITTEN, MF_PATH_ERRORS, MF_PATH_ABORTS,
+	MF_PATH_INFLIGHT, MF_PATH_LATENCY,
+	MF_NR
+};
+
+static const struct {
+	const char *name, *type, *help;
+} families[MF_NR] = {
+	[MF_MAPS] = { "umpath_maps", "gauge", "Maps the daemon holds." },
+	[MF_UPTIME] = { "umpath_daemon_uptime_seconds", "gauge", "Seconds since umpathd started." },
+	[MF_START] = { "umpath_daemon_start_time_seconds", "gauge",
+		       "When umpathd started, in seconds since the Unix epoch." },
+	[MF_EVENTS_LOST] = { "umpath_events_lost_total", "counter",
+			     "Events dropped for umpath events followers that fell behind "
+			     "(once per follower that missed one)." },
+	[MF_ENGINE_EVENTS_LOST] = { "umpath_engine_events_lost_total", "counter",
+				    "Events the engine's queue dropped before the daemon saw them." },
+	[MF_CTL_CONNS] = { "umpath_control_connections", "gauge",
+			   "Control socket connections being served." },
+	[MF_CTL_CONNS_TOTAL] = { "umpath_control_connections_total", "counter",
+				 "Control socket connections served since the start." },
+	[MF_MAP_SIZE] = { "umpath_map_size_bytes", "gauge", "Size of the map." },
+	[MF_MAP_SUSPENDED] = { "umpath_map_suspended", "gauge", "1 if the map is suspended." },
+	[MF_MAP_PATHS] = { "umpath_map_paths", "gauge", "Paths in the map's table." },
+	[MF_MAP_VALID_PATHS] = { "umpath_map_valid_paths", "gauge",
+				 "Paths the map may use (active in its status line)." },
+	[MF_MAP_GROUP] = { "umpath_map_current_group", "gauge",
+			   "The priority group the map uses (next to be used), 1-based." },
+	[MF_MAP_QUEUE_IF_NO_PATH] = { "umpath_map_queue_if_no_path", "gauge",
+				      "1 if the map queues I/O while it has no path." },
+	[MF_MAP_QUEUED] = { "umpath_map_queued_ios", "gauge",
+			    "I/Os of the map waiting for a path or a resume." },
+	[MF_MAP_INFLIGHT] = { "umpath_map_inflight_ios", "gauge",
+			      "I/Os of the map at its paths' transports." },
+	[MF_PATH_ACTIVE] = { "umpath_path_active", "gauge",
+			     "1 if the path is active in the map, 0 if failed." },
+	[MF_PATH_FAILURES] = { "umpath_path_failures_total", "counter",
+			       "Times the map failed the path (the status line's fail count)." },
+	[MF_PATH_CHECKER_STATE] = { "umpath_path_checker_state", "gauge",
+				    "The path checker's state: 1 for the current one." },
+	[MF_PATH_CHECKER_TIME] = { "umpath_path_checker_last_result_timestamp_seconds", "gauge",
+				   "When the path checker's last probe answered, in seconds "
+				   "since the Unix epoch." },
+	[MF_PATH_IOS] = { "umpath_path_ios_total", "counter",
+			  "I/Os the path completed (its counters are shared by the maps naming it)." },
+	[MF_PATH_READ] = { "umpath_path_read_bytes_total", "counter", "Bytes read on the path." },
+	[MF_PATH_WRITTEN] = { "umpath_path_written_bytes_total", "counter",
+			      "Bytes written on the path." },
+	[MF_PATH_ERRORS] = { "umpath_path_errors_total", "counter",
+			     "I/Os of the path that ended in an error, by class (path: the path "
+			     "was at fault, target: the request was refused)." },
+	[MF_PATH_ABORTS] = { "umpath_path_aborts_total", "counter",
+			     "SCSI ABORT TASKs sent on the path at I/O deadlines." },
+	[MF_PATH_INFLIGHT] = { "umpath_path_inflight_ios", "gauge",
+			       "I/Os at the path's transport now." },
+	[MF_PATH_LATENCY] = { "umpath_path_io_seconds", "histogram",
+			      "Completion time of the path's I/Os." },
+};
+
+/* The checker states a path may be in (umpath show paths' chk_st). */
+static const char *const checker_states[] = {
+	"ready", "faulty", "pending", "held", "unchecked", "unsupported",
+};
+
+/* Latency buckets shown: every other power of two from 2^10 ns (about
+ * 1 us) to 2^36 ns (about 69 s), cumulative as Prometheus wants them; the
+ * engine's bucket b holds [2^(b-1), 2^b) ns, all at most le = 2^b ns. */
+#define LAT_FIRST 10
+#define LAT_LAST 36
+#define LAT_STEP 2
+
+struct metrics {
+	FILE *f[MF_NR];
+	char *buf[MF_NR];
+	size_t len[MF_NR];
+	int err;
+};
+
+/* A label value as the exposition format wants it: backslash, double quote
+ * and newline escaped, and bytes that are not UTF-8 as U+FFFD (a parser
+ * refuses them).  Names and paths come from clients. */
+static void prom_label_value(FILE *f, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	while (*s) {
+		size_t n;
+
+		if (*s == '\\' || *s == '"') {
+			fputc('\\', f);
+			fputc(*s++, f);
+			continue;
+		}
+		if (*s == '\n') {
+			fputs("\\n", f);
+			s++;
+			continue;
+		}
+		n = json_utf8_len(s);
+		if (!n) {
+			fputs("\xef\xbf\xbd", f);
+			s++;
+			continue;
+		}
+		fwrite(s, 1, n, f);
+		s += n;
+	}
+}
+
+/* name{map="…",path="…",key="val"} with the labels that are not NULL. */
+static void prom_series(FILE *f, int fam, const char *suffix, const char *map, const char *path,
+			const char *key, const char *val)
+{
+	const char *keys[3] = { "map", "path", key };
+	const char *vals[3] = { map, path, val };
+	bool first = true;
+
+	fputs(families[fam].name, f);
+	fputs(suffix, f);
+	for (int i = 0; i < 3; i++) {
+		if (!keys[i] || !vals[i])
+			continue;
+		fprintf(f, "%s%s=\"", first ? "{" : ",", keys[i]);
+		prom_label_value(f, vals[i]);
+		fputc('"', f);
+		first = false;
+	}
+	if (!first)
+		fputc('}', f);
+	fputc(' ', f);
+}
+
+static void prom_uint(struct metrics *mt, int fam, const char *map, const char *path,
+		      const char *key, const char *val, uint64_t v)
+{
+	prom_series(mt->f[fam], fam, "", map, path, key, val);
+	fprintf(mt->f[fam], "%llu\n", (unsigned long long)v);
+}
+
+/* Nanoseconds as exact decimal seconds: "0.000001024", "12.5". */
+static void fmt_ns_seconds(char *buf, size_t len, uint64_t ns)
+{
+	int n = snprintf(buf, len, "%llu.%09llu", (unsigned long long)(ns / 1000000000u),
+			 (unsigned long long)(ns % 1000000000u));
+
+	while (n > 2 && buf[n - 1] == '0' && buf[n - 2] != '.')
+		buf[--n] = '\0';
+}
+
+static void prom_seconds(struct metrics *mt, int fam, const char *map, const char *path,
+			 uint64_t ns)
+{
+	char s[48];
+
+	fmt_ns_seconds(s, sizeof(s), ns);
+	prom_series(mt->f[fam], fam, "", map, path, NULL, NULL);
+	fprintf(mt->f[fam], "%s\n", s);
+}
+
+static void prom_histogram(struct metrics *mt, const char *map, const char *path,
+			   const struct umpath_path_io_stats *io)
+{
+	FILE *f = mt->f[MF_PATH_LATENCY];
+	uint64_t cum = 0;
+	unsigned b = 0;
+	char le[48];
+
+	for (unsigned top = LAT_FIRST; top <= LAT_LAST; top += LAT_STEP) {
+		for (; b <= top; b++)
+			cum += io->lat_buckets[b];
+		fmt_ns_seconds(le, sizeof(le), 1ull << top);
+		prom_series(f, MF_PATH_LATENCY, "_bucket", map, path, "le", le);
+		fprintf(f, "%llu\n", (unsigned long long)cum);
+	}
+	prom_series(f, MF_PATH_LATENCY, "_bucket", map, path, "le", "+Inf");
+	fprintf(f, "%llu\n", (unsigned long long)io->lat_count);
+	fmt_ns_seconds(le, sizeof(le), io->lat_sum_ns);
+	prom_series(f, MF_PATH_LATENCY, "_sum", map, path, NULL, NULL);
+	fprintf(f, "%s\n", le);
+	prom_series(f, MF_PATH_LATENCY, "_count", map, path, NULL, NULL);
+	fprintf(f, "%llu\n", (unsigned long long)io->lat_count);
+}
+
+static int metrics_map(struct view *v, void *opaque)
+{
+	struct metrics *mt = opaque;
+	const char *map = v->m->name;
+
+	prom_uint(mt, MF_MAP_SIZE, map, NULL, NULL, NULL, v->info.size);
+	prom_uint(mt, MF_MAP_SUSPENDED, map, NULL, NULL, NULL, !!v->info.suspended);
+	prom_uint(mt, MF_MAP_PATHS, map, NULL, NULL, NULL, v->npaths);
+	prom_uint(mt, MF_MAP_VALID_PATHS, map, NULL, NULL, NULL, v->info.nr_valid_paths);
+	prom_uint(mt, MF_MAP_GROUP, map, NULL, NULL, NULL, v->info.current_group);
+	prom_uint(mt, MF_MAP_QUEUE_IF_NO_PATH, map, NULL, NULL, NULL, !!v->info.queue_if_no_path);
+	prom_uint(mt, MF_MAP_QUEUED, map, NULL, NULL, NULL, v->info.queued_ios);
+	prom_uint(mt, MF_MAP_INFLIGHT, map, NULL, NULL, NULL, v->info.inflight_ios);
+	for (unsigned i = 0; i < v->npaths; i++) {
+		const struct v_path *p = &v->paths[i];
+
+		prom_uint(mt, MF_PATH_ACTIVE, map, p->name, NULL, NULL, p->active);
+		prom_uint(mt, MF_PATH_FAILURES, map, p->name, NULL, NULL, p->fail_count);
+		for (size_t s = 0; s < sizeof(checker_states) / sizeof(checker_states[0]); s++)
+			prom_uint(mt, MF_PATH_CHECKER_STATE, map, p->name, "state", checker_states[s],
+				  !strcmp(p->checker, checker_states[s]));
+		if (p->checker_time.tv_sec)
+			prom_seconds(mt, MF_PATH_CHECKER_TIME, map, p->name,
+				     (uint64_t)p->checker_time.tv_sec * 1000000000u +
+				     (uint64_t)p->checker_time.tv_nsec);
+		prom_uint(mt, MF_PATH_IOS, map, p->name, NULL, NULL, p->st.ios);
+		prom_uint(mt, MF_PATH_READ, map, p->name, NULL, NULL, p->io.read_bytes);
+		prom_uint(mt, MF_PATH_WRITTEN, map, p->name, NULL, NULL, p->io.write_bytes);
+		prom_uint(mt, MF_PATH_ERRORS, map, p->name, "class", "path", p->io.path_errors);
+		prom_uint(mt, MF_PATH_ERRORS, map, p->name, "class", "target", p->io.target_errors);
+		prom_uint(mt, MF_PATH_ABORTS, map, p->name, NULL, NULL, p->st.aborts);
+		prom_uint(mt, MF_PATH_INFLIGHT, map, p->name, NULL, NULL, p->st.inflight);
+		prom_histogram(mt, map, p->name, &p->io);
+	}
+	return 0;
+}
+
+int umd_show_metrics(struct umd *d, struct umd_control *ctl, FILE *out)
+{
+	struct metrics mt = { 0 };
+	uint64_t lost = 0, engine_lost = 0, ctl_total = 0, up_ns;
+	unsigned ctl_open = 0, nmaps;
+	struct timespec now;
+	char err[128];
+	int r = 0;
+
+	for (int i = 0; i < MF_NR; i++) {
+		mt.f[i] = open_memstream(&mt.buf[i], &mt.len[i]);
+		if (!mt.f[i])
+			r = -ENOMEM;
+	}
+	if (r < 0)
+		goto out;
+	pthread_mutex_lock(&d->lock);
+	nmaps = d->nmaps;
+	pthread_mutex_unlock(&d->lock);
+	prom_uint(&mt, MF_MAPS, NULL, NULL, NULL, NULL, nmaps);
+	up_ns = umpath_now_ns() - d->start_ns;
+	prom_seconds(&mt, MF_UPTIME, NULL, NULL, up_ns);
+	clock_gettime(CLOCK_REALTIME, &now);
+	prom_seconds(&mt, MF_START, NULL, NULL,
+		     (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec - up_ns);
+	umd_events_lost(d, &lost, &engine_lost);
+	prom_uint(&mt, MF_EVENTS_LOST, NULL, NULL, NULL, NULL, lost);
+	prom_uint(&mt, MF_ENGINE_EVENTS_LOST, NULL, NULL, NULL, NULL, engine_lost);
+	if (ctl) {
+		umd_control_counts(ctl, &ctl_open, &ctl_total);
+		prom_uint(&mt, MF_CTL_CONNS, NULL, NULL, NULL, NULL, ctl_open);
+		prom_uint(&mt, MF_CTL_CONNS_TOTAL, NULL, NULL, NULL, NULL, ctl_total);
+	}
+	r = for_views(d, NULL, metrics_map, &mt, err, sizeof(err));
+out:
+	for (int i = 0; i < MF_NR; i++) {
+		if (mt.f[i] && fclose(mt.f[i]) && !r)
+			r = -ENOMEM;
+		mt.f[i] = NULL;
+	}
+	for (int i = 0; i < MF_NR && !r; i++) {
+		if (!mt.len[i])
+			continue;	/* no series (no map): no family */
+		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", families[i].name, families[i].help,
+			families[i].name, families[i].type);
+		fwrite(mt.buf[i], 1, mt.len[i], out);
+	}
+	for (int i = 0; i < MF_NR; i++)
+		free(mt.buf[i]);
+	return r;
 }

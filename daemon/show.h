@@ -29,6 +29,13 @@ int umd_show_maps(struct umd *d, const char *name, bool json, FILE *out,
 /* The status line of m, raw and taken apart, as one JSON object. */
 int umd_show_status_json(struct umd_map *m, FILE *out, char *err, size_t errlen);
 
+/* Every map's and path's metrics and the daemon's (its control socket's
+ * counts from ctl, if not NULL) in Prometheus' text exposition format
+ * 0.0.4: each family once with its HELP and TYPE, label values escaped.
+ * 0 or -errno (out then holds nothing). */
+struct umd_control;
+int umd_show_metrics(struct umd *d, struct umd_control *ctl, FILE *out);
+
 /* One line of `umpath events`: an event, the notice of lost events, and
  * the last line when umpathd stops. */
 void umd_show_event(FILE *out, const struct umd_event_msg *msg, bool json);

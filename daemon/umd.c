@@ -43,6 +43,7 @@ int umd_init(struct umd *d, const struct umd_opts *opts)
 	list_init(&d->subs);
 	umd_policy_defaults(&d->defaults);
 	d->io_timeout_ms = o.io_timeout_ms ? o.io_timeout_ms : UMD_DEFAULT_IO_TIMEOUT_MS;
+	d->start_ns = umpath_now_ns();
 	r = umpath_ctx_new(&o, &d->ctx);
 	if (r < 0)
 		return r;
