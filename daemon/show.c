@@ -976,7 +976,7 @@ static const struct {
 				    "Events the engine's queue dropped before the daemon saw them." },
 	[MF_CTL_CONNS] = { "umpath_control_connections", "gauge",
 			   "Control socket connections being served." },
-	[MF_CTL_CONNS_TOTAL] = { "umpath_control_connections_total", "counter",
+	[MF_CTL_CONNS_TOTAL] = { "umpath_control_connections_accepted_total", "counter",
 				 "Control socket connections served since the start." },
 	[MF_MAP_SIZE] = { "umpath_map_size_bytes", "gauge", "Size of the map." },
 	[MF_MAP_SUSPENDED] = { "umpath_map_suspended", "gauge", "1 if the map is suspended." },
