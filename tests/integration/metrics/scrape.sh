@@ -4,24 +4,31 @@
 # every map and path: before I/O, after real I/O through the NBD export
 # (qemu-io), after a path fails on a path error, after a target error,
 # and while I/O waits in a queue_if_no_path map with no path; HELP and
-# TYPE once per family; a map name with a double quote and a backslash is
-# escaped.
+# TYPE once per family; a map name with a double quote and a backslash,
+# and a path name with those, a control character, UTF-8 and a byte that
+# is not UTF-8 are escaped (the last as U+FFFD, as show --json does).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need qemu-io
 
+# A quote, a backslash, a control character, UTF-8, a byte that is not
+# UTF-8 (doubled backslash: a table word's escape).
+ODD=$'q"\\\x01\xc3\xb1\xff'
 PORT=$(free_port)
 URL="http://127.0.0.1:$PORT/metrics"
 start_daemon --policy path_checker=none --mem-store 64M:a,b,c,d --nbd "unix:$T/nbd.sock" \
 	--metrics "tcp:127.0.0.1:$PORT" \
 	--map mp='0 0 2 1 round-robin 0 2 1 mem:a 1 mem:b 1 round-robin 0 1 1 mem:c 1' \
 	--map q='1 queue_if_no_path 0 1 1 round-robin 0 1 1 mem:d 1' \
-	--map 'we"ird\name=0 0 1 1 round-robin 0 1 1 mem:c 1'
+	--mem-store "1M:$ODD" --map 'we"ird\name'="0 0 1 1 round-robin 0 1 1 mem:${ODD//\\/\\\\} 1"
 MP="nbd+unix:///mp?socket=$T/nbd.sock"
 
 check_against_views "$URL"
 grep -qF 'umpath_map_paths{map="we\"ird\\name"} 1' "$T/scrape" ||
 	fail "the odd map name is not escaped: $(grep 'umpath_map_paths' "$T/scrape")"
+want=$(printf '%s' 'umpath_path_active{map="we\"ird\\name",path="mem:q\"\\' $'\x01\xc3\xb1\xef\xbf\xbd' '"} 1')
+grep -qF "$want" "$T/scrape" ||
+	fail "the odd path name is not escaped: $(grep -a 'umpath_path_active' "$T/scrape" | cat -v)"
 
 # 1 MiB written and read in 64 KiB requests: 32 I/Os on group 1.
 cmds=()

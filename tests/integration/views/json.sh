@@ -82,7 +82,8 @@ check(maps[odd_map]["size"] == 1 << 20 and maps[odd_map]["queueing"] is False,
 # show paths
 P = dict(map=str, group=int, index=int, path=str, dm_state=str, checker=str, checker_state=str,
          checker_result=str,
-         failures=int, ios=int, bytes=int, errors=int, aborts=int, inflight=int, mean_latency_ns=int,
+         failures=int, ios=int, bytes=int, read_bytes=int, write_bytes=int, errors=int,
+         path_errors=int, target_errors=int, aborts=int, inflight=int, mean_latency_ns=int,
          p99_latency_ns=int, fence=str, fence_detail=str, unsettled_writes=int,
          held_writes=int)
 paths = load("paths")["paths"]
