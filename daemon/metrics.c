@@ -164,8 +164,9 @@ int umd_metrics_start(struct umd *d, struct umd_control *ctl, const char *spec,
 	if (r < 0)
 		goto fail;
 	/* The per-address limit means nothing on a unix socket: every peer
-	 * there has the same (empty) address. */
-	m->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0,
+	 * there has the same (empty) address.  MHD_USE_ITC: what lets
+	 * MHD_quiesce_daemon hand the listening socket back at stop. */
+	m->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC, 0,
 				  NULL, NULL, on_request, m,
 				  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)UMD_METRICS_MAX_CONNS,
@@ -195,7 +196,8 @@ void umd_metrics_stop(struct umd_metrics *m)
 {
 	if (!m)
 		return;
-	/* Joins MHD's thread; the listening socket was ours: close it. */
+	/* Joins MHD's thread; the listening socket was ours: close it (had
+	 * MHD not given it back, MHD_stop_daemon would close it). */
 	int fd = (int)MHD_quiesce_daemon(m->mhd);
 
 	MHD_stop_daemon(m->mhd);

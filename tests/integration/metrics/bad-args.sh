@@ -6,7 +6,10 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-"$UMPATHD" --help | grep -q -- '--metrics tcp:HOST:PORT' || fail "--help does not name --metrics"
+# Taken whole: grep -q's early exit would SIGPIPE umpathd (a failure under
+# pipefail).
+help=$("$UMPATHD" --help) || fail "umpathd --help: exit $?"
+[[ $help == *"--metrics tcp:HOST:PORT"* ]] || fail "--help does not name --metrics"
 
 # refused WANT_STATUS WANT_MESSAGE ARGS...: umpathd exits with that status
 # within 10 s, says that on stderr, and never answers on its socket.
