@@ -97,13 +97,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return ok;
 }
 
-/* Split spec: *ret_unix for "unix:PATH", else *ret_tcp for "tcp:..." */
+/* Split spec: *ret_unix for "unix:PATH" (*ret_tcp NULL), or *ret_tcp for
+ * "tcp:..." (*ret_unix NULL). */
 static int parse_spec(const char *spec, const char **ret_unix, const char **ret_tcp,
 		      char *why, size_t whylen)
 {
 	struct sockaddr_un sa;
 
-	*ret_unix = *ret_tcp = NULL;
 	if (!strncmp(spec, "unix:", 5)) {
 		if (!spec[5]) {
 			snprintf(why, whylen, "missing socket path");
@@ -115,9 +115,11 @@ static int parse_spec(const char *spec, const char **ret_unix, const char **ret_
 			return -EINVAL;
 		}
 		*ret_unix = spec + 5;
+		*ret_tcp = NULL;
 		return 0;
 	}
 	if (!strncmp(spec, "tcp:", 4)) {
+		*ret_unix = NULL;
 		*ret_tcp = spec + 4;
 		return 0;
 	}
@@ -127,7 +129,7 @@ static int parse_spec(const char *spec, const char **ret_unix, const char **ret_
 
 int umd_metrics_check(const char *spec, char *why, size_t whylen)
 {
-	const char *upath, *tcp;
+	const char *upath = NULL, *tcp = NULL;
 	char host[256], port[32];
 	int r = parse_spec(spec, &upath, &tcp, why, whylen);
 
@@ -137,7 +139,7 @@ int umd_metrics_check(const char *spec, char *why, size_t whylen)
 int umd_metrics_start(struct umd *d, struct umd_control *ctl, const char *spec,
 		      struct umd_metrics **ret, char *why, size_t whylen)
 {
-	const char *upath, *tcp;
+	const char *upath = NULL, *tcp = NULL;
 	struct umd_metrics *m;
 	int fd = -1, r;
 

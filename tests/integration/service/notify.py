@@ -16,6 +16,7 @@ import time
 UMPATHD, UMPATH, T, MODE = sys.argv[1:5]
 CTL = os.path.join(T, "ctl")
 NBD = os.path.join(T, "nbd.sock")
+METRICS = os.path.join(T, "metrics.sock")
 CONF = os.path.join(T, "umpath.conf")
 failed = False
 
@@ -142,7 +143,8 @@ def lifecycle(mgr):
     # the sockets listen, is caught by the connects at its arrival.
     maps = ["m%d" % i for i in range(150)]
     conf(maps)
-    mgr.start(["--mem-store", "1M:a", "--config", CONF, "--nbd", "unix:" + NBD])
+    mgr.start(["--mem-store", "1M:a", "--config", CONF, "--nbd", "unix:" + NBD,
+               "--metrics", "unix:" + METRICS])
     m = mgr.recv(60, freeze=True)
     if m is None or m[2].get("READY") != "1":
         fail("the first message is not READY=1: %s" % (m and m[2]))
@@ -153,6 +155,8 @@ def lifecycle(mgr):
         fail("READY=1 before the control socket listens")
     if not connects(NBD):
         fail("READY=1 before the NBD export listens")
+    if not connects(METRICS):
+        fail("READY=1 before the metrics endpoint listens")
     os.kill(mgr.proc.pid, signal.SIGCONT)
     if not connects(NBD, b"NBDMAGIC"):
         fail("the NBD export does not greet after READY=1")
