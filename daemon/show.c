@@ -18,49 +18,9 @@
 #include "json.h"
 #include "show.h"
 #include "util.h"
+#include "view.h"
 
 #define LINE_INIT 1024
-
-struct v_path {
-	const char *name;		/* the snapshot's */
-	unsigned group;			/* 1-based */
-	unsigned index;			/* in the group, 0-based */
-	bool active;
-	unsigned fail_count;
-	bool has_prio;			/* the file's prioritizer gave it one */
-	unsigned prio;
-	char checker[32];		/* ready, faulty, pending, held, unchecked, unsupported */
-	char checker_name[16];		/* tur, directio, readsector0, none */
-	char checker_result[64];	/* the last probe's answer */
-	struct timespec checker_time;	/* when it came (CLOCK_REALTIME); 0: none yet */
-	const char *fence;		/* the last fence: umd_fence_path_state() */
-	char fence_detail[96];
-	struct umpath_unsettled_info unsettled;
-	struct umpath_path_stats st;
-	struct umpath_path_io_stats io;	/* by kind, and the latency histogram */
-};
-
-struct v_group {
-	unsigned num;
-	char state;			/* A, E, D */
-	unsigned nr_paths;
-	char *policy;			/* "service-time 0": selector and its args */
-};
-
-/* One map as the views show it. */
-struct view {
-	struct umd_map *m;
-	struct umpath_snapshot *snap;	/* the strings below point into it */
-	const char *features;		/* "1 queue_if_no_path" */
-	const char *hwhandler;		/* "0" or "1 alua" */
-	struct v_group *groups;
-	unsigned ngroups;
-	struct v_path *paths;
-	unsigned npaths;
-	struct umpath_map_info info;
-	struct umd_policy policy;
-	unsigned opens;
-};
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -85,8 +45,7 @@ char *umd_map_line(struct umpath_map *map, bool table)
 	}
 }
 
-/* multipath's size: KiB, MiB, ... with one decimal below 10. */
-static void fmt_size(char *buf, size_t len, uint64_t bytes)
+void umd_fmt_size(char *buf, size_t len, uint64_t bytes)
 {
 	static const char units[] = "KMGTP";
 	double s = (double)(bytes / 1024);
@@ -143,7 +102,7 @@ static void checker_state(struct umd_map *m, struct v_path *p)
 	p->checker_time = cv.result_time;
 }
 
-static const char *failback_name(enum umd_failback f)
+const char *umd_failback_name(enum umd_failback f)
 {
 	switch (f) {
 	case FAILBACK_MANUAL: return "manual";
@@ -162,7 +121,7 @@ static void put_clean(FILE *out, const char *s)
 
 /* ---- a map's snapshot ---------------------------------------------------- */
 
-static void view_clear(struct view *v)
+void umd_view_clear(struct view *v)
 {
 	for (unsigned i = 0; i < v->ngroups; i++)
 		free(v->groups[i].policy);
@@ -172,7 +131,7 @@ static void view_clear(struct view *v)
 	memset(v, 0, sizeof(*v));
 }
 
-static int view_take(struct umd_map *m, struct view *v)
+int umd_view_take(struct umd_map *m, struct view *v)
 {
 	struct umpath_snapshot *s;
 	int r;
@@ -188,7 +147,7 @@ static int view_take(struct umd_map *m, struct view *v)
 	v->groups = calloc(s->nr_groups ? s->nr_groups : 1, sizeof(*v->groups));
 	v->paths = calloc(s->nr_paths ? s->nr_paths : 1, sizeof(*v->paths));
 	if (!v->groups || !v->paths) {
-		view_clear(v);
+		umd_view_clear(v);
 		return -ENOMEM;
 	}
 	for (unsigned g = 0; g < s->nr_groups; g++, v->ngroups++) {
@@ -199,7 +158,7 @@ static int view_take(struct umd_map *m, struct view *v)
 		};
 		if (asprintf(&v->groups[g].policy, "%s %s", sg->selector, sg->selector_args) < 0) {
 			v->groups[g].policy = NULL;
-			view_clear(v);
+			umd_view_clear(v);
 			return -ENOMEM;
 		}
 	}
@@ -252,16 +211,16 @@ static void each_one(struct umd_map *m, void *opaque)
 
 	if (e->err)
 		return;
-	r = view_take(m, &v);
+	r = umd_view_take(m, &v);
 	if (!r)
 		r = e->fn(&v, e->opaque);
-	view_clear(&v);
+	umd_view_clear(&v);
 	/* A map removed meanwhile is simply not shown. */
 	if (r < 0 && r != -ENXIO)
 		e->err = r;
 }
 
-static int for_views(struct umd *d, const char *name, int (*fn)(struct view *, void *),
+int umd_for_views(struct umd *d, const char *name, int (*fn)(struct view *, void *),
 		     void *opaque, char *err, size_t errlen)
 {
 	struct each e = { .fn = fn, .opaque = opaque };
@@ -358,7 +317,7 @@ static void tab_free(struct tab *t)
 /* A group's prio: groups have none in the engine, so it is derived from
  * the position, highest first, as multipath's group_by_prio tables order
  * them (docs/umpath.8). */
-static unsigned group_prio(const struct view *v, unsigned g)
+unsigned umd_group_prio(const struct view *v, unsigned g)
 {
 	return v->ngroups - g;
 }
@@ -370,7 +329,7 @@ static int topology_text(struct view *v, void *opaque)
 	unsigned pi = 0;
 	int ublk = umd_map_ublk_dev(v->m);
 
-	fmt_size(size, sizeof(size), v->info.size);
+	umd_fmt_size(size, sizeof(size), v->info.size);
 	put_clean(out, v->m->name);
 	/* Its block device where it has one, as multipath -ll shows dm-N. */
 	if (ublk >= 0)
@@ -382,7 +341,7 @@ static int topology_text(struct view *v, void *opaque)
 		bool last_group = g + 1 == v->ngroups;
 
 		fprintf(out, "%s policy='%s' prio=%u status=%s\n", last_group ? "`-+-" : "|-+-",
-			grp->policy, group_prio(v, g), group_state(grp->state));
+			grp->policy, umd_group_prio(v, g), group_state(grp->state));
 		for (unsigned p = 0; p < grp->nr_paths; p++, pi++) {
 			const struct v_path *path = &v->paths[pi];
 
@@ -426,7 +385,7 @@ static int topology_json(struct view *v, void *opaque)
 		json_object_begin(j, NULL);
 		json_uint(j, "group", grp->num);
 		json_string(j, "selector", grp->policy);
-		json_uint(j, "prio", group_prio(v, g));
+		json_uint(j, "prio", umd_group_prio(v, g));
 		json_string(j, "dm_state", group_state(grp->state));
 		json_array_begin(j, "paths");
 		for (unsigned p = 0; p < grp->nr_paths; p++, pi++) {
@@ -455,11 +414,11 @@ int umd_show_topology(struct umd *d, const char *name, bool json, FILE *out,
 	int r;
 
 	if (!json)
-		return for_views(d, name, topology_text, out, err, errlen);
+		return umd_for_views(d, name, topology_text, out, err, errlen);
 	json_init(&j, out, true);
 	json_object_begin(&j, NULL);
 	json_array_begin(&j, "maps");
-	r = for_views(d, name, topology_json, &j, err, errlen);
+	r = umd_for_views(d, name, topology_json, &j, err, errlen);
 	json_array_end(&j);
 	json_object_end(&j);
 	json_end(&j);
@@ -553,7 +512,7 @@ static int show_list(struct umd *d, const char *name, bool json, FILE *out, char
 		json_init(&j, out, true);
 		json_object_begin(&j, NULL);
 		json_array_begin(&j, key);
-		r = for_views(d, name, json_fn, &j, err, errlen);
+		r = umd_for_views(d, name, json_fn, &j, err, errlen);
 		json_array_end(&j);
 		json_object_end(&j);
 		json_end(&j);
@@ -561,7 +520,7 @@ static int show_list(struct umd *d, const char *name, bool json, FILE *out, char
 	}
 	for (unsigned i = 0; i < t.ncols; i++)
 		cell(&t, "%s", head[i]);
-	r = for_views(d, name, text_fn, &t, err, errlen);
+	r = umd_for_views(d, name, text_fn, &t, err, errlen);
 	if (!r)
 		r = tab_print(&t, out);
 	if (r == -ENOMEM)
@@ -600,7 +559,7 @@ static int maps_text(struct view *v, void *opaque)
 	struct tab *t = opaque;
 	char size[32], npr[32];
 
-	fmt_size(size, sizeof(size), v->info.size);
+	umd_fmt_size(size, sizeof(size), v->info.size);
 	no_path_retry_text(npr, sizeof(npr), v->policy.no_path_retry);
 	cell(t, "%s", v->m->name);
 	cell(t, "%s", size);
@@ -612,7 +571,7 @@ static int maps_text(struct view *v, void *opaque)
 	if (v->policy.failback == FAILBACK_DEFERRED)
 		cell(t, "deferred:%gs", v->policy.failback_delay_ms / 1000.0);
 	else
-		cell(t, "%s", failback_name(v->policy.failback));
+		cell(t, "%s", umd_failback_name(v->policy.failback));
 	cell(t, "%s", npr);
 	return t->oom ? -ENOMEM : 0;
 }
@@ -642,7 +601,7 @@ static int maps_json(struct view *v, void *opaque)
 	json_uint(j, "inflight_ios", v->info.inflight_ios);
 	json_uint(j, "opens", v->opens);
 	json_bool(j, "suspended", v->info.suspended);
-	json_string(j, "failback", failback_name(v->policy.failback));
+	json_string(j, "failback", umd_failback_name(v->policy.failback));
 	json_uint(j, "failback_delay_ms", v->policy.failback_delay_ms);
 	json_int(j, "no_path_retry", v->policy.no_path_retry);
 	json_object_end(j);
@@ -703,7 +662,7 @@ static int json_words(struct json *j, const char *key, const char *words, bool s
  * NR_PATHS NR_INFO_ARGS, and per path PATH A|F FAIL_COUNT and its words. */
 /* A path as one word of a table line, escaped as the engine prints it and
  * its parser reads it back (control characters never get into a table). */
-static void put_word(FILE *f, const char *s)
+void umd_put_word(FILE *f, const char *s)
 {
 	for (; *s; s++) {
 		if (*s == ' ' || *s == '\\')
@@ -714,7 +673,7 @@ static void put_word(FILE *f, const char *s)
 
 /* The same for a line a person reads: escaped like a table word, so a
  * space cannot split it, then with control bytes made visible. */
-static void put_path_word(FILE *out, const char *s)
+void umd_put_path_word(FILE *out, const char *s)
 {
 	char *w = NULL;
 	size_t len = 0;
@@ -724,7 +683,7 @@ static void put_path_word(FILE *out, const char *s)
 		put_clean(out, s);
 		return;
 	}
-	put_word(f, s);
+	umd_put_word(f, s);
 	if (fclose(f) == 0)
 		put_clean(out, w);
 	else
@@ -751,7 +710,7 @@ static char *status_line(const struct umpath_snapshot *s)
 			const struct umpath_snapshot_path *p = &sg->paths[i];
 
 			fputc(' ', f);
-			put_word(f, p->path);
+			umd_put_word(f, p->path);
 			fprintf(f, " %s %u%s%s", p->active ? "A" : "F", p->fail_count,
 				*p->status_args ? " " : "", p->status_args);
 		}
@@ -894,7 +853,7 @@ void umd_show_event(FILE *out, const struct umd_event_msg *msg, bool json)
 	put_clean(out, ev->type);
 	if (ev->path) {
 		fputs(" path=", out);
-		put_path_word(out, ev->path);
+		umd_put_path_word(out, ev->path);
 	}
 	if (ev->group)
 		fprintf(out, " group=%u", ev->group);
@@ -1210,7 +1169,7 @@ int umd_show_metrics(struct umd *d, struct umd_control *ctl, FILE *out)
 		prom_uint(&mt, MF_CTL_CONNS, NULL, NULL, NULL, NULL, ctl_open);
 		prom_uint(&mt, MF_CTL_CONNS_TOTAL, NULL, NULL, NULL, NULL, ctl_total);
 	}
-	r = for_views(d, NULL, metrics_map, &mt, err, sizeof(err));
+	r = umd_for_views(d, NULL, metrics_map, &mt, err, sizeof(err));
 out:
 	for (int i = 0; i < MF_NR; i++) {
 		if (mt.f[i] && fclose(mt.f[i]) && !r)
