@@ -86,6 +86,9 @@ struct ck_path {
 	 * down?  A path is reinstated only after its registration. */
 	bool need_register;
 	bool registering;		/* a REGISTER AND IGNORE is in flight */
+	bool disabled;			/* `fail path` by the operator: not reinstated
+					 * until `reinstate path` (multipathd's
+					 * checker_disable) */
 };
 
 struct ck_map {
@@ -387,7 +390,7 @@ static void path_verdict_locked(struct ck_path *cp, const struct snap_path *sp,
 			cp->registering = true;
 			a->register_key = pol->reservation_key;
 		}
-	} else if (cp->state == CK_UP && !sp->active && !cp->held) {
+	} else if (cp->state == CK_UP && !sp->active && !cp->held && !cp->disabled) {
 		a->message = "reinstate_path";
 	}
 	if (cp->state != CK_UNKNOWN && cp->state != cp->reported) {
@@ -1078,6 +1081,23 @@ int umd_checker_stop(struct umd *d, uint64_t hard_ns)
 	if (gone)
 		checker_free(ck);
 	return gone ? 0 : -ETIMEDOUT;
+}
+
+int umd_checker_path_disable(struct umd_map *m, const char *path, bool disabled)
+{
+	struct umd_checker *ck = m->d->checker;
+	struct ck_map *cm;
+	struct ck_path *cp;
+
+	if (!ck)
+		return -ENOENT;
+	pthread_mutex_lock(&ck->lock);
+	cm = m->slot[ck->slot];
+	cp = cm ? find_path(cm, path) : NULL;
+	if (cp)
+		cp->disabled = disabled;
+	pthread_mutex_unlock(&ck->lock);
+	return cp ? 0 : -ENOENT;
 }
 
 void umd_checker_path_view(struct umd_map *m, const char *path, struct umd_checker_view *ret)

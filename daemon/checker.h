@@ -3,6 +3,7 @@
 #ifndef UMPATH_DAEMON_CHECKER_H
 #define UMPATH_DAEMON_CHECKER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -32,6 +33,9 @@ struct umd_checker_view {
 	struct timespec result_time;	/* when it came (CLOCK_REALTIME); 0: none yet */
 };
 void umd_checker_path_view(struct umd_map *m, const char *path, struct umd_checker_view *ret);
+/* `fail path` (disabled true): the checker no longer reinstates path in
+ * m, until `reinstate path` (false).  -ENOENT if it does not watch it. */
+int umd_checker_path_disable(struct umd_map *m, const char *path, bool disabled);
 /* Whether every path of map can run pol's checker: 0, or -EOPNOTSUPP with
  * err naming the path and why. */
 struct umd_policy;
