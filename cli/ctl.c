@@ -41,7 +41,12 @@ static const struct ctl_verb verbs[] = {
 	{ "suspend", 1, 2,  "suspend NAME [--noflush]", false },
 	{ "resume",  1, 1,  "resume NAME", false },
 	{ "info",    1, 1,  "info NAME", false },
-	{ "show",    1, 3,  "show topology|paths|maps [NAME] [--json]", false },
+	{ "show",    1, 4,  "show topology|paths|maps [NAME] [--json] | show paths|maps [raw] "
+	  "format FORMAT | show status | show daemon", false },
+	{ "add",     2, 6,  "add path PATH [to MAP] [group N]", false },
+	{ "del",     2, 4,  "del path PATH [from MAP]", false },
+	{ "fail",    2, 2,  "fail path PATH", false },
+	{ "reinstate", 2, 2, "reinstate path PATH", false },
 	{ "events",  0, 2,  "events [NAME] [--json]", true },
 	{ "reconfigure", 0, 0, "reconfigure", false },
 	{ "persist", 2, 7, "persist MAP --read-keys|--read-reservation|--report-capabilities|"

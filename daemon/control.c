@@ -53,9 +53,11 @@
 
 #include "ctlproto.h"
 #include "daemon.h"
+#include "format.h"
 #include "log.h"
 #include "show.h"
 #include "util.h"
+#include "verbs.h"
 #include "wait.h"
 
 #define CTL_MAX_CONNS 64		/* connection threads at once */
@@ -631,6 +633,9 @@ static int do_info(struct umd_control *c, int argc, char **argv, struct ctl_repl
 	return 0;
 }
 
+static int swap_table_locked(struct umd_map *m, const char *target, const char *table,
+			     char *err, size_t errlen);
+
 /* reconfigure's table swap (config.c): what reload does, under the same
  * per-name serialisation. */
 static int reconfigure_reload(void *opaque, struct umd_map *m, const char *target,
@@ -641,12 +646,7 @@ static int reconfigure_reload(void *opaque, struct umd_map *m, const char *targe
 	int r;
 
 	busy_enter(c, &busy, m->name);
-	r = umpath_map_load_target(m->map, target, table, err, errlen);
-	if (!r && !umpath_map_is_suspended(m->map)) {
-		r = umpath_map_suspend(m->map, UMPATH_SUSPEND_NOFLUSH);
-		if (!r)
-			r = umpath_map_resume(m->map);
-	}
+	r = swap_table_locked(m, target, table, err, errlen);
 	busy_leave(c, &busy);
 	return r;
 }
@@ -687,6 +687,267 @@ static int do_persist(struct umd_control *c, int argc, char **argv, struct ctl_r
 	return 0;
 }
 
+/* ---- multipathd's path verbs and views (verbs.c, format.c) ----------------- */
+
+/* A reload's swap of m's table, its name held busy by the caller: load,
+ * then noflush suspend and resume unless the user suspended it. */
+static int swap_table_locked(struct umd_map *m, const char *target, const char *table,
+			     char *err, size_t errlen)
+{
+	int r = umpath_map_load_target(m->map, target, table, err, errlen);
+
+	if (!r && !umpath_map_is_suspended(m->map)) {
+		r = umpath_map_suspend(m->map, UMPATH_SUSPEND_NOFLUSH);
+		if (!r)
+			r = umpath_map_resume(m->map);
+	}
+	return r;
+}
+
+#define HOLDERS_MAX 16
+
+/* The maps whose table names a path, each with a reference. */
+struct holders {
+	const char *path;
+	struct umd_map *m[HOLDERS_MAX];
+	unsigned n;
+	bool found;		/* scratch, per map */
+};
+
+static void holder_path(const struct umpath_path_info *p, void *opaque)
+{
+	struct holders *h = opaque;
+
+	if (!strcmp(p->path, h->path))
+		h->found = true;
+}
+
+static void holder_map(struct umd_map *m, void *opaque)
+{
+	struct holders *h = opaque;
+
+	h->found = false;
+	umpath_map_foreach(m->map, NULL, holder_path, h);
+	if (h->found && h->n < HOLDERS_MAX) {
+		h->m[h->n] = umd_map_get(m->d, m->name, false);
+		h->n += h->m[h->n] != NULL;
+	}
+}
+
+static void holders_put(struct holders *h)
+{
+	for (unsigned i = 0; i < h->n; i++)
+		umd_map_put(h->m[i], false);
+	h->n = 0;
+}
+
+/* fail path PATH, reinstate path PATH: in every map that has it.  As
+ * multipathd, a failed path is left alone by the checker until it is
+ * reinstated by the operator. */
+static int do_fail_reinstate(struct umd_control *c, const char *path, bool fail_it,
+			     struct ctl_reply *rep)
+{
+	struct holders h = { .path = path };
+	char *msg[2] = { (char *)(fail_it ? "fail_path" : "reinstate_path"), (char *)path };
+	int r = 0;
+
+	umd_map_foreach(c->d, holder_map, &h);
+	if (!h.n)
+		return fail(rep, -ENODEV, "no map has path %s", path);
+	for (unsigned i = 0; i < h.n && !r; i++) {
+		r = umpath_map_message(h.m[i]->map, 2, msg);
+		if (r < 0) {
+			fail_engine(rep, r, r == -EBUSY ? "map is suspended" : NULL);
+			log_refused(h.m[i]->name, msg[0], rep);
+			break;
+		}
+		umd_checker_path_disable(h.m[i], path, fail_it);
+		ctl_log("map %s: %s %s (operator)", h.m[i]->name, fail_it ? "fail path" :
+			"reinstate path", path);
+		fputs(h.m[i]->name, rep->out);
+		fprintf(rep->out, ": path %s\n", fail_it ? "failed" : "reinstated");
+	}
+	holders_put(&h);
+	return r;
+}
+
+/* The map a path verb acts on: MAP if named, else the one that holds the
+ * path (del), or the only map (add). */
+static struct umd_map *path_verb_map(struct umd_control *c, const char *path, const char *name,
+				     bool add, struct ctl_reply *rep)
+{
+	struct holders h = { .path = path };
+	struct umd_map *m;
+
+	if (name)
+		return get_map(c->d, name, rep);
+	if (add) {
+		m = umd_map_get_default(c->d, false);
+		if (!m)
+			fail(rep, -EINVAL, "to which map? (add path PATH to MAP)");
+		return m;
+	}
+	umd_map_foreach(c->d, holder_map, &h);
+	if (h.n == 1) {
+		m = h.m[0];
+		h.n = 0;
+		return m;
+	}
+	holders_put(&h);
+	if (!h.n)
+		fail(rep, -ENODEV, "no map has path %s", path);
+	else
+		fail(rep, -EINVAL, "several maps have path %s: del path PATH from MAP", path);
+	return NULL;
+}
+
+/* add path PATH [to MAP] [group N], del path PATH [from MAP]: the map's
+ * table rewritten with it or without it and swapped in as a reload does,
+ * queued I/O kept.  A refusal leaves the map as it was. */
+static int do_add_del(struct umd_control *c, int argc, char **argv, bool add,
+		      struct ctl_reply *rep)
+{
+	char err[CTL_REASON_MAX] = "", *table = NULL, *end;
+	const char *path = argv[2], *name = NULL;
+	struct umpath_snapshot *snap = NULL;
+	unsigned long group = 0;
+	unsigned where = 0;
+	struct ctl_busy busy;
+	struct umd_map *m;
+	int r;
+
+	for (int i = 3; i < argc; i += 2) {
+		if (i + 1 < argc && !strcmp(argv[i], add ? "to" : "from") && !name) {
+			name = argv[i + 1];
+		} else if (add && i + 1 < argc && !strcmp(argv[i], "group") && !group) {
+			errno = 0;
+			group = strtoul(argv[i + 1], &end, 10);
+			if (*end || errno || !group || group > UINT32_MAX || *argv[i + 1] == '-')
+				return fail(rep, -EINVAL, "group %s: not a group number",
+					    argv[i + 1]);
+		} else {
+			return fail(rep, -EINVAL, add ? "usage: add path PATH [to MAP] [group N]"
+						      : "usage: del path PATH [from MAP]");
+		}
+	}
+	m = path_verb_map(c, path, name, add, rep);
+	if (!m)
+		return rep->err;
+	if (strcmp(umpath_map_target(m->map), "multipath")) {
+		r = fail(rep, -EOPNOTSUPP, "%s path: not for %s maps (reload the table)",
+			 argv[0], umpath_map_target(m->map));
+		goto out;
+	}
+	/* Opened and measured before anything is held: that may take as
+	 * long as a connection does. */
+	if (add && (r = umd_path_fits(c->d, m->map, path, err, sizeof(err))) < 0) {
+		fail(rep, r, "%s", err);
+		goto refused;
+	}
+	busy_enter(c, &busy, m->name);
+	r = umpath_map_snapshot(m->map, &snap);
+	if (!r && add)
+		r = umd_table_add_path(snap, path, (unsigned)group, &table, &where, err,
+				       sizeof(err));
+	else if (!r)
+		r = umd_table_del_path(snap, path, &table, &where, err, sizeof(err));
+	if (!r) {
+		r = swap_table_locked(m, NULL, table, err, sizeof(err));
+		if (r < 0)
+			umpath_map_clear(m->map);	/* a load that went in */
+		if (r < 0)
+			fail_engine(rep, r, err);
+	} else {
+		fail(rep, r, "%s", *err ? err : strerror(-r));
+	}
+	busy_leave(c, &busy);
+	umpath_snapshot_free(snap);
+	if (r < 0)
+		goto refused;
+	ctl_log("map %s: %s path %s (operator): %s", m->name, argv[0], path, table);
+	fputs(m->name, rep->out);
+	if (add)
+		fprintf(rep->out, ": path added to group %u%s\n", where,
+			group ? "" : " (a new group)");
+	else if (where)
+		fprintf(rep->out, ": path deleted, and group %u it left empty\n", where);
+	else
+		fprintf(rep->out, ": path deleted\n");
+	goto out;
+refused:
+	log_refused(m->name, argv[0], rep);
+out:
+	free(table);
+	umd_map_put(m, false);
+	return r;
+}
+
+static int do_path_verb(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
+{
+	bool add = !strcmp(argv[0], "add");
+
+	if (argc < 3 || strcmp(argv[1], "path") || !*argv[2])
+		return fail(rep, -EINVAL, "usage: %s path PATH%s", argv[0],
+			    add ? " [to MAP] [group N]" : strcmp(argv[0], "del") ? "" :
+			    " [from MAP]");
+	if (add || !strcmp(argv[0], "del"))
+		return do_add_del(c, argc, argv, add, rep);
+	if (argc != 3)
+		return fail(rep, -EINVAL, "usage: %s path PATH", argv[0]);
+	return do_fail_reinstate(c, argv[2], !strcmp(argv[0], "fail"), rep);
+}
+
+/* The daemon's state, in multipathd's words: idle, running (a map's
+ * state is being changed), shutdown. */
+static const char *daemon_state(struct umd_control *c, bool *ret_busy)
+{
+	const char *s;
+
+	pthread_mutex_lock(&c->lock);
+	*ret_busy = !list_empty(&c->busy);
+	s = c->stopping ? "shutdown" : *ret_busy ? "running" : "idle";
+	pthread_mutex_unlock(&c->lock);
+	return s;
+}
+
+/* show status | daemon | paths [raw] format F | maps [raw] format F: 1 if
+ * it was one of those (rep set), 0 if not. */
+static int do_show_verbs(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
+{
+	char err[CTL_REASON_MAX] = "";
+	bool raw, busy, paths;
+	int r, f;
+
+	if (argc == 2 && (!strcmp(argv[1], "status") || !strcmp(argv[1], "daemon"))) {
+		const char *state = daemon_state(c, &busy);
+
+		if (!strcmp(argv[1], "daemon")) {
+			umd_show_daemon(rep->out, state);
+			return 1;
+		}
+		r = umd_show_status(c->d, busy, rep->out, err, sizeof(err));
+		if (r < 0)
+			fail(rep, r, "%s", err);
+		return 1;
+	}
+	if (argc < 4 || (strcmp(argv[1], "paths") && strcmp(argv[1], "maps")))
+		return 0;
+	raw = !strcmp(argv[2], "raw");
+	f = 2 + raw;
+	if (strcmp(argv[f], "format"))
+		return 0;
+	paths = !strcmp(argv[1], "paths");
+	if (argc != f + 2) {
+		fail(rep, -EINVAL, "usage: show %s [raw] format FORMAT", argv[1]);
+		return 1;
+	}
+	r = paths ? umd_show_paths_format(c->d, !raw, argv[f + 1], rep->out, err, sizeof(err))
+		  : umd_show_maps_format(c->d, !raw, argv[f + 1], rep->out, err, sizeof(err));
+	if (r < 0)
+		fail(rep, r, "%s", *err ? err : strerror(-r));
+	return 1;
+}
+
 static void dispatch(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
 {
 	const char *verb = argv[0];
@@ -707,8 +968,13 @@ static void dispatch(struct umd_control *c, int argc, char **argv, struct ctl_re
 		do_suspend_resume(c, argc, argv, !strcmp(verb, "suspend"), rep);
 	else if (!strcmp(verb, "info"))
 		do_info(c, argc, argv, rep);
-	else if (!strcmp(verb, "show"))
+	else if (!strcmp(verb, "show") && !do_show_verbs(c, argc, argv, rep))
 		do_view(c, argc, argv, rep);
+	else if (!strcmp(verb, "show"))
+		;	/* answered */
+	else if (!strcmp(verb, "add") || !strcmp(verb, "del") || !strcmp(verb, "fail") ||
+		 !strcmp(verb, "reinstate"))
+		do_path_verb(c, argc, argv, rep);
 	else if (!strcmp(verb, "reconfigure"))
 		do_reconfigure(c, argc, argv, rep);
 	else if (!strcmp(verb, "mem"))
