@@ -1,0 +1,40 @@
+# lib.sh - shared by the tests of multipathd's verbs (add/del/fail/
+# reinstate path, show ... format, show status, show daemon): the daemon
+# suite's helpers (../daemon/lib.sh), and more.
+#
+# Sourced with the arguments of the test: UMPATHD UMPATH.
+
+. "$(dirname "${BASH_SOURCE[0]}")/../daemon/lib.sh"
+
+# path_ios MAP PATH: the I/Os completed through PATH (show paths --json).
+path_ios()
+{
+	u show paths "$1" --json | python3 -c '
+import json, sys
+p = [x for x in json.load(sys.stdin)["paths"] if x["path"] == sys.argv[1]]
+print(p[0]["ios"] if p else -1)' "$2"
+}
+
+# run_fio URI NAME: fio writing and verifying through the NBD export, in
+# the background ($FIO), bounded by --runtime.
+run_fio()
+{
+	fio --name="$2" --ioengine=nbd --uri="$1" --rw=randwrite --bs=4k --iodepth=8 \
+		--size=16M --time_based --runtime="${FIO_SECS:-4}" --verify=crc32c \
+		--verify_backlog=64 --verify_fatal=1 --output="$T/fio.out" &
+	FIO=$!
+	BG_PIDS+=("$FIO")
+}
+
+# fio_ok: fio ended (bounded) without an error.
+fio_ok()
+{
+	local st=0
+
+	wait_for 60 exited "$FIO" || fail "fio did not end within 60 s"
+	wait "$FIO" || st=$?
+	[ "$st" = 0 ] || fail "fio exited $st: $(cat "$T/fio.out")"
+	if grep -qE 'err= *[1-9]|verify:|bad magic|crc32c' "$T/fio.out"; then
+		fail "fio: $(cat "$T/fio.out")"
+	fi
+}
