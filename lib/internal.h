@@ -101,6 +101,10 @@ struct um_transport {
 	 * device once per mapped device, not once per machine. */
 	int (*attach)(struct um_path *p);
 	void (*close)(struct um_path *p);
+	/* Optional: the path's size now (umpath_map_resize re-reads it); a
+	 * transport without it keeps the size it opened with (an NBD export's
+	 * size is fixed for its connection). */
+	int (*read_size)(struct um_path *p, uint64_t *ret_size);
 	void (*submit)(struct um_path *p, struct um_tio *tio);
 	/* Optional: run a SCSI command (cdb) on the path's session, for the
 	 * tur checker and persistent reservations (pr.c); NULL: the transport
@@ -137,7 +141,8 @@ struct um_path {
 	char *name;
 	const struct um_transport *tp;
 	void *priv;			/* the transport's */
-	uint64_t size;
+	/* Atomic: read by submitters without a lock, changed by a resize. */
+	_Atomic uint64_t size;
 	uint32_t block_size;		/* logical block: I/O is aligned to it; 0: any */
 	/* Flush fan-out: a path is dirty while write_gen != flushed_gen. */
 	_Atomic uint64_t write_gen;

@@ -862,6 +862,92 @@ uint32_t umpath_map_block_size(const struct umpath_map *map)
 	return map->block_size;
 }
 
+/* ---- resize ----------------------------------------------------------- */
+
+int umpath_map_resize(struct umpath_map *map, uint64_t *ret_size)
+{
+	struct priority_group *pg;
+	struct pgpath *pp;
+	struct um_path **paths = NULL, *first = NULL;
+	uint64_t *sizes = NULL, size = 0;
+	unsigned n = 0, cap = 0;
+	char esc[128], esc2[128];
+	int r = 0;
+
+	um_detail_clear();
+	/* The live table's paths, with a reference: their sizes are read
+	 * without the map's lock (a system call each). */
+	map_lock(map);
+	if (map->live) {
+		list_for_each_entry(pg, &map->live->priority_groups, list)
+			list_for_each_entry(pp, &pg->pgpaths, list)
+				cap++;
+	}
+	paths = calloc(cap ? cap : 1, sizeof(*paths));
+	sizes = calloc(cap ? cap : 1, sizeof(*sizes));
+	if (paths && sizes && map->live) {
+		list_for_each_entry(pg, &map->live->priority_groups, list)
+			list_for_each_entry(pp, &pg->pgpaths, list) {
+				um_path_ref(pp->path);
+				paths[n++] = pp->path;
+			}
+	}
+	map_unlock(map);
+	if (!paths || !sizes) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (!n) {
+		um_detail_set("the map has no path to take a size from");
+		r = -EINVAL;
+		goto out;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct um_path *p = paths[i];
+
+		sizes[i] = p->size;
+		if (p->tp->read_size)
+			r = p->tp->read_size(p, &sizes[i]);
+		if (r < 0) {
+			um_escape_detail(esc, sizeof(esc), p->name);
+			um_detail_set("%s: cannot read its size: %s", esc, strerror(-r));
+			goto out;
+		}
+		if (!first) {
+			first = p;
+			size = sizes[i];
+		} else if (sizes[i] != size) {
+			um_escape_detail(esc, sizeof(esc), first->name);
+			um_escape_detail(esc2, sizeof(esc2), p->name);
+			um_detail_set("paths differ in size: %s: %llu bytes, %s: %llu bytes", esc,
+				      (unsigned long long)size, esc2, (unsigned long long)sizes[i]);
+			r = -EINVAL;
+			goto out;
+		}
+	}
+	if (!size || size % (map->block_size > UM_MIN_BLOCK ? map->block_size : UMPATH_SECTOR_SIZE)) {
+		um_detail_set("%llu bytes: not a whole number of %u-byte blocks",
+			      (unsigned long long)size, map->block_size > UM_MIN_BLOCK ?
+			      map->block_size : UMPATH_SECTOR_SIZE);
+		r = -EINVAL;
+		goto out;
+	}
+	map_lock(map);
+	for (unsigned i = 0; i < n; i++)
+		paths[i]->size = size;
+	if (map->live)
+		map->live->min_size = map->live->common_size = size;
+	map->size = size;
+	map_unlock(map);
+	*ret_size = size;
+out:
+	for (unsigned i = 0; i < n; i++)
+		um_path_put(paths[i]);
+	free(paths);
+	free(sizes);
+	return r;
+}
+
 /* ---- lifecycle -------------------------------------------------------- */
 
 /* The first path of m whose size is not want (or is, with same). */

@@ -146,7 +146,8 @@ struct pending_event {
 struct umpath_map {
 	struct umpath_ctx *ctx;
 	char *name;
-	uint64_t size;
+	_Atomic uint64_t size;		/* read without the lock; written under it
+					 * (umpath_map_resize) */
 	uint32_t block_size;		/* logical block, fixed at creation */
 	pthread_mutex_t lock;
 	pthread_t lock_owner;		/* for map_assert_locked() */

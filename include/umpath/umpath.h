@@ -78,6 +78,13 @@ uint64_t umpath_map_size(const struct umpath_map *map);
  * Fixed for the map's life: a later table needing larger blocks is
  * refused.  Exports advertise it; I/O not aligned to it may get EINVAL. */
 uint32_t umpath_map_block_size(const struct umpath_map *map);
+/* Re-read the sizes of the live table's paths (files and block devices;
+ * other transports keep the size they connected with) and make the map
+ * that size, as multipathd's resize map: -EINVAL if the paths disagree or
+ * the size is not a whole number of blocks (umpath_error_detail() names
+ * the paths and their sizes), the map unchanged.  The new size in
+ * *ret_size; I/O checks against it from then on. */
+int umpath_map_resize(struct umpath_map *map, uint64_t *ret_size);
 
 /* Load an inactive table; it replaces the live one at the next resume. */
 int umpath_map_load(struct umpath_map *map, const char *table, char *err, size_t errlen);

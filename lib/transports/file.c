@@ -992,6 +992,25 @@ static void file_free(struct file_path *fp)
 	free(fp);
 }
 
+/* The size of the open file or device now (a file grown, a LUN resized). */
+static int file_read_size(struct um_path *p, uint64_t *ret_size)
+{
+	struct file_path *fp = p->priv;
+	struct stat st;
+	uint64_t size;
+
+	if (fp->bdev) {
+		if (ioctl(fp->fd, BLKGETSIZE64, &size) < 0)
+			return -errno;
+	} else {
+		if (fstat(fp->fd, &st) < 0)
+			return -errno;
+		size = (uint64_t)st.st_size;
+	}
+	*ret_size = size;
+	return 0;
+}
+
 static int file_open(struct umpath_ctx *ctx, struct um_path *p)
 {
 	struct io_uring_params params;
@@ -1180,6 +1199,7 @@ const struct um_transport um_file_transport = {
 	.exists = file_exists,
 	.open = file_open,
 	.close = file_close,
+	.read_size = file_read_size,
 	.submit = file_submit,
 	.directio = true,
 	.default_checker = UMPATH_CHECKER_DIRECTIO,
