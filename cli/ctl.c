@@ -47,6 +47,7 @@ static const struct ctl_verb verbs[] = {
 	{ "del",     2, 4,  "del path PATH [from MAP]", false },
 	{ "fail",    2, 2,  "fail path PATH", false },
 	{ "reinstate", 2, 2, "reinstate path PATH", false },
+	{ "resize",  2, 2,  "resize map MAP", false },
 	{ "events",  0, 2,  "events [NAME] [--json]", true },
 	{ "reconfigure", 0, 0, "reconfigure", false },
 	{ "persist", 2, 7, "persist MAP --read-keys|--read-reservation|--report-capabilities|"

@@ -897,6 +897,51 @@ static int do_path_verb(struct umd_control *c, int argc, char **argv, struct ctl
 	return do_fail_reinstate(c, argv[2], !strcmp(argv[0], "fail"), rep);
 }
 
+/* resize map MAP: the map takes its paths' size now, as multipathd's
+ * resize map after a LUN grew; clients that connect from then on see it. */
+static int do_resize(struct umd_control *c, int argc, char **argv, struct ctl_reply *rep)
+{
+	unsigned long long old;
+	struct ctl_busy busy;
+	struct umd_map *m;
+	uint64_t size;
+	int r;
+
+	if (argc != 3 || strcmp(argv[1], "map"))
+		return fail(rep, -EINVAL, "usage: resize map MAP");
+	m = get_map(c->d, argv[2], rep);
+	if (!m)
+		return rep->err;
+	if (umd_map_ublk_dev(m) >= 0) {
+		r = fail(rep, -EOPNOTSUPP, "the map is /dev/ublkb%d, whose size is fixed",
+			 umd_map_ublk_dev(m));
+		goto out;
+	}
+	old = map_sectors(m);
+	busy_enter(c, &busy, m->name);
+	r = umpath_map_resize(m->map, &size);
+	busy_leave(c, &busy);
+	if (r < 0) {
+		fail_engine(rep, r, r == -EINVAL ? "cannot resize" : NULL);
+		log_refused(m->name, "resize", rep);
+		goto out;
+	}
+	size /= UMPATH_SECTOR_SIZE;
+	if (size == old) {
+		fputs(m->name, rep->out);
+		fprintf(rep->out, ": map is still the same size (%llu sectors)\n", old);
+	} else {
+		ctl_log("map %s: resized from %llu to %llu sectors (operator)", m->name, old,
+			(unsigned long long)size);
+		fputs(m->name, rep->out);
+		fprintf(rep->out, ": resized from %llu to %llu sectors\n", old,
+			(unsigned long long)size);
+	}
+out:
+	umd_map_put(m, false);
+	return r;
+}
+
 /* The daemon's state, in multipathd's words: idle, running (a map's
  * state is being changed), shutdown. */
 static const char *daemon_state(struct umd_control *c, bool *ret_busy)
@@ -975,6 +1020,8 @@ static void dispatch(struct umd_control *c, int argc, char **argv, struct ctl_re
 	else if (!strcmp(verb, "add") || !strcmp(verb, "del") || !strcmp(verb, "fail") ||
 		 !strcmp(verb, "reinstate"))
 		do_path_verb(c, argc, argv, rep);
+	else if (!strcmp(verb, "resize"))
+		do_resize(c, argc, argv, rep);
 	else if (!strcmp(verb, "reconfigure"))
 		do_reconfigure(c, argc, argv, rep);
 	else if (!strcmp(verb, "mem"))
