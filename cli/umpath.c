@@ -56,6 +56,8 @@ static void usage(FILE *f)
 		"  fail path PATH            fail a path in every map that has it; the checker\n"
 		"                            leaves it failed until reinstate path\n"
 		"  reinstate path PATH       reinstate it\n"
+		"  resize map MAP            the map takes its paths' size again, after the\n"
+		"                            files grew (refused if they disagree)\n"
 		"  events [NAME]             follow path failures, reinstatements, group\n"
 		"                            switches, checker events... live, one line each\n"
 		"                            (of every map, or of NAME), until interrupted\n"
