@@ -42,7 +42,7 @@ static const struct ctl_verb verbs[] = {
 	{ "resume",  1, 1,  "resume NAME", false },
 	{ "info",    1, 1,  "info NAME", false },
 	{ "show",    1, 4,  "show topology|paths|maps [NAME] [--json] | show paths|maps [raw] "
-	  "format FORMAT | show status | show daemon", false },
+	  "format FORMAT | show status | show daemon | show config", false },
 	{ "add",     2, 6,  "add path PATH [to MAP] [group N]", false },
 	{ "del",     2, 4,  "del path PATH [from MAP]", false },
 	{ "fail",    2, 2,  "fail path PATH", false },

@@ -54,6 +54,7 @@
 #include "ctlproto.h"
 #include "daemon.h"
 #include "format.h"
+#include "showconf.h"
 #include "log.h"
 #include "show.h"
 #include "util.h"
@@ -963,6 +964,12 @@ static int do_show_verbs(struct umd_control *c, int argc, char **argv, struct ct
 	bool raw, busy, paths;
 	int r, f;
 
+	if (argc == 2 && !strcmp(argv[1], "config")) {
+		r = umd_show_config(c->d, rep->out, err, sizeof(err));
+		if (r < 0)
+			fail(rep, r, "%s", *err ? err : strerror(-r));
+		return 1;
+	}
 	if (argc == 2 && (!strcmp(argv[1], "status") || !strcmp(argv[1], "daemon"))) {
 		const char *state = daemon_state(c, &busy);
 
