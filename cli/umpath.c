@@ -48,6 +48,7 @@ static void usage(FILE *f)
 		"                            a header first unless raw\n"
 		"  show status               paths by checker state, paths, maps, busy\n"
 		"  show daemon               pid N idle|running|shutdown\n"
+		"  show config               the configuration in use, as umpath.conf(5) reads it\n"
 		"  add path PATH [to MAP] [group N]\n"
 		"                            add a path to a map's table (to group N, or to a\n"
 		"                            new last group) without failing queued I/O\n"
