@@ -69,6 +69,22 @@ static bool has_path(const struct umpath_snapshot *s, const char *path)
 	return false;
 }
 
+/* A new table's text: its features, hardware handler and groups; the
+ * group the map starts with is next, if it is still one (else the first).
+ * NULL without memory. */
+static FILE *open_table(const struct umpath_snapshot *s, unsigned ngroups, unsigned next,
+			char **buf, size_t *len)
+{
+	FILE *f = open_memstream(buf, len);
+
+	if (!f)
+		return NULL;
+	if (!next || next > ngroups)
+		next = 1;
+	fprintf(f, "%s %s %u %u", s->features, s->hw_handler, ngroups, next);
+	return f;
+}
+
 /* The table text, or -ENOMEM. */
 static int close_table(FILE *f, char **buf, char **ret_table)
 {
@@ -98,12 +114,9 @@ int umd_table_add_path(const struct umpath_snapshot *s, const char *path, unsign
 			 s->nr_groups);
 		return -EINVAL;
 	}
-	if (!next || next > ngroups)
-		next = 1;
-	f = open_memstream(&buf, &len);
+	f = open_table(s, ngroups, next, &buf, &len);
 	if (!f)
 		return -ENOMEM;
-	fprintf(f, "%s %s %u %u", s->features, s->hw_handler, ngroups, next);
 	for (unsigned g = 0; g < s->nr_groups; g++) {
 		bool here = g + 1 == group;
 
@@ -156,12 +169,9 @@ int umd_table_del_path(const struct umpath_snapshot *s, const char *path, char *
 			 "map instead)", path);
 		return -EBUSY;
 	}
-	if (!next || next > ngroups)
-		next = 1;
-	f = open_memstream(&buf, &len);
+	f = open_table(s, ngroups, next, &buf, &len);
 	if (!f)
 		return -ENOMEM;
-	fprintf(f, "%s %s %u %u", s->features, s->hw_handler, ngroups, next);
 	for (unsigned g = 0; g < s->nr_groups; g++) {
 		const struct umpath_snapshot_group *sg = &s->groups[g];
 		bool keep = !sg->nr_paths;

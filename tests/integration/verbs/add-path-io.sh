@@ -9,14 +9,7 @@ set -euo pipefail
 need fio python3 qemu-io
 need_file_paths
 
-D=$T/disk.img
-truncate -s 64M "$D"
-P1=$D
-P2="file:$D?direct"
-P3="file:$D"
-start_daemon --map "mp=1 queue_if_no_path 0 1 1 round-robin 0 1 1 $P1 1" \
-	--nbd "unix:$T/nbd.sock"
-URI="nbd+unix:///mp?socket=$T/nbd.sock"
+one_file_daemon "1 queue_if_no_path 0 1 1 round-robin 0 1 1 $P1 1"
 
 run_fio "$URI" add
 wait_for 20 eval '[ "$(path_ios mp "$P1")" -gt 0 ]' || fail "no I/O through $P1"

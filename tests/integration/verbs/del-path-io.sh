@@ -9,14 +9,7 @@ set -euo pipefail
 need fio python3
 need_file_paths
 
-D=$T/disk.img
-truncate -s 64M "$D"
-P1=$D
-P2="file:$D?direct"
-P3="file:$D"
-start_daemon --map "mp=0 0 2 1 round-robin 0 2 1 $P1 1 $P2 1 round-robin 0 1 1 $P3 1" \
-	--nbd "unix:$T/nbd.sock"
-URI="nbd+unix:///mp?socket=$T/nbd.sock"
+one_file_daemon "0 0 2 1 round-robin 0 2 1 $P1 1 $P2 1 round-robin 0 1 1 $P3 1"
 
 run_fio "$URI" del
 wait_for 20 eval '[ "$(path_ios mp "$P2")" -gt 0 ]' || fail "no I/O through $P2"

@@ -38,3 +38,17 @@ fio_ok()
 		fail "fio: $(cat "$T/fio.out")"
 	fi
 }
+
+# one_file_daemon MAP_TABLE_WORDS...: umpathd with map mp (its table from
+# the arguments, which may name $P1 $P2 $P3: three path strings for one
+# 64 MiB file $D) exported over NBD at $URI.
+D=$T/disk.img
+P1=$D
+P2="file:$D?direct"
+P3="file:$D"
+one_file_daemon()
+{
+	truncate -s 64M "$D"
+	start_daemon --map "mp=$*" --nbd "unix:$T/nbd.sock"
+	URI="nbd+unix:///mp?socket=$T/nbd.sock"
+}
