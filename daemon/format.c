@@ -249,6 +249,8 @@ static void list_wildcards(char *err, size_t errlen, const struct fmt_wildcard *
  * supported wildcards. */
 static int parse(struct fmt_run *run, char *err, size_t errlen, const char *what)
 {
+	size_t n = 0;
+
 	for (const char *p = strchr(run->fmt, '%'); p; p = strchr(p + 1, '%')) {
 		const struct fmt_wildcard *w = p[1] ? lookup(run->wcs, run->nwcs, p[1]) : NULL;
 
@@ -263,8 +265,6 @@ static int parse(struct fmt_run *run, char *err, size_t errlen, const char *what
 	run->width = calloc(run->nfields ? run->nfields : 1, sizeof(*run->width));
 	if (!run->fields || !run->width)
 		return -ENOMEM;
-	size_t n = 0;
-
 	for (const char *p = strchr(run->fmt, '%'); p; p = strchr(p + 2, '%')) {
 		run->fields[n] = lookup(run->wcs, run->nwcs, p[1]);
 		run->width[n] = strlen(run->fields[n]->header);
@@ -371,8 +371,10 @@ static int show_format(struct umd *d, bool paths, bool header, const char *fmt, 
 		}
 		free(head);
 	}
+	/* A format without wildcards has rows but no cells. */
 	for (size_t i = 0; !r && i < run.nrows; i++)
-		put_line(out, &run, (const char *const *)run.cells + i * run.nfields);
+		put_line(out, &run, run.nfields ? (const char *const *)run.cells + i * run.nfields
+						: NULL);
 	for (size_t i = 0; i < run.ncells; i++)
 		free(run.cells[i]);
 	free(run.cells);

@@ -31,6 +31,11 @@ mp   mp   undef immediate on       1     active rw         16M  0        0      
 	u show maps format "%n %w %d %F %Q %N %t %r %S %f %h %0"
 expect_out "map mp: 16M" u show maps raw format "map %n: %S"
 
+# No wildcard: the text, as header and on each row.
+expect_out "plain
+plain
+plain" u show paths format "plain"
+
 # Unknown wildcards: refused, the known ones listed.
 expect_err 1 "umpath: show paths: unknown path wildcard '%X'; supported: %w (uuid) %d (dev) %D (dev_t) %t (dm_st) %o (dev_st) %T (chk_st) %c (checker) %p (pri) %S (size) %m (multipath) %0 (failures)" \
 	u show paths format "%d %X"
