@@ -54,9 +54,9 @@
 #include "ctlproto.h"
 #include "daemon.h"
 #include "format.h"
-#include "showconf.h"
 #include "log.h"
 #include "show.h"
+#include "showconf.h"
 #include "util.h"
 #include "verbs.h"
 #include "wait.h"
@@ -712,6 +712,7 @@ struct holders {
 	const char *path;
 	struct umd_map *m[HOLDERS_MAX];
 	unsigned n;
+	bool more;		/* more maps than HOLDERS_MAX have it */
 	bool found;		/* scratch, per map */
 };
 
@@ -729,6 +730,8 @@ static void holder_map(struct umd_map *m, void *opaque)
 
 	h->found = false;
 	umpath_map_foreach(m->map, NULL, holder_path, h);
+	if (h->found && h->n == HOLDERS_MAX)
+		h->more = true;
 	if (h->found && h->n < HOLDERS_MAX) {
 		h->m[h->n] = umd_map_get(m->d, m->name, false);
 		h->n += h->m[h->n] != NULL;
@@ -755,6 +758,11 @@ static int do_fail_reinstate(struct umd_control *c, const char *path, bool fail_
 	umd_map_foreach(c->d, holder_map, &h);
 	if (!h.n)
 		return fail(rep, -ENODEV, "no map has path %s", path);
+	if (h.more) {
+		holders_put(&h);
+		return fail(rep, -E2BIG, "more than %u maps have path %s: fail_path and "
+			    "reinstate_path messages to each", HOLDERS_MAX, path);
+	}
 	for (unsigned i = 0; i < h.n && !r; i++) {
 		r = umpath_map_message(h.m[i]->map, 2, msg);
 		if (r < 0) {
@@ -847,6 +855,12 @@ static int do_add_del(struct umd_control *c, int argc, char **argv, bool add,
 	}
 	busy_enter(c, &busy, m->name);
 	r = umpath_map_snapshot(m->map, &snap);
+	/* Our load would replace the one the user left for their resume. */
+	if (!r && snap->has_inactive) {
+		snprintf(err, sizeof(err), "a loaded table waits for resume (resume the map, or "
+			 "reload it)");
+		r = -EBUSY;
+	}
 	if (!r && add)
 		r = umd_table_add_path(snap, path, (unsigned)group, &table, &where, err,
 				       sizeof(err));
@@ -871,7 +885,7 @@ static int do_add_del(struct umd_control *c, int argc, char **argv, bool add,
 		fprintf(rep->out, ": path added to group %u%s\n", where,
 			group ? "" : " (a new group)");
 	else if (where)
-		fprintf(rep->out, ": path deleted, and group %u it left empty\n", where);
+		fprintf(rep->out, ": path deleted with group %u, which it left empty\n", where);
 	else
 		fprintf(rep->out, ": path deleted\n");
 	goto out;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Description: add path refuses a path whose size differs from the map's,
-# naming the path and both sizes, and a path that cannot be opened; a
+# naming the path and both sizes, a path that cannot be opened, and any
+# add while a loaded table waits for resume; a
 # refused add leaves the map as it was (its status line byte for byte).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -24,6 +25,13 @@ expect_out "0 32768 multipath 0 0 1 1 round-robin 0 1 1 $T/a.img 1" u table mp
 expect_err 1 "umpath: add path: no such map" u add path "$T/a.img" to nomap
 expect_err 2 "usage: umpath [-S SOCKET] add path PATH [to MAP] [group N]" u add path
 expect_err 1 "umpath: add path: group x: not a group number" u add path "$T/a.img" group x
+
+# A table loaded for the user's resume is not replaced behind their back.
+truncate -s 16M "$T/b.img"
+u load mp "0 0 1 1 round-robin 0 1 1 $T/a.img 1" >/dev/null
+expect_err 1 "umpath: add path: a loaded table waits for resume (resume the map, or reload it)" \
+	u add path "$T/b.img"
+expect_out "$before" u status mp
 
 stop_daemon || fail "umpathd exited $? on SIGTERM"
 finish

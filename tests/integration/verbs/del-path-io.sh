@@ -20,7 +20,7 @@ fio_ok
 [ "$(path_ios mp "$P2")" = -1 ] || fail "$P2 is still shown: $(u show paths mp)"
 
 # The only path of group 1: the group goes, group 2 becomes group 1.
-expect_out "mp: path deleted, and group 1 it left empty" u del path "$P1" from mp
+expect_out "mp: path deleted with group 1, which it left empty" u del path "$P1" from mp
 expect_out "0 131072 multipath 0 0 1 1 round-robin 0 1 1 $P3 1" u table mp
 
 before=$(u status mp)
