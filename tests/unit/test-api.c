@@ -2,10 +2,13 @@
  * the engine's internals: a map snapshot that matches the TABLE and INFO
  * lines (also for a path string with a space), a table check that opens no
  * path, the selector and transport lists, and pool back-pressure waiters
- * that fire when a request frees (never lost, never after cancel), and a
- * path's counters by kind with its latency histogram.
+ * that fire when a request frees (never lost, never after cancel), a
+ * path's counters by kind with its latency histogram, and a resize that
+ * takes the files' new size only when they agree.
  * Built against libumpath.so with include/ only. */
+#include <fcntl.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 #include "testlib.h"
 
@@ -264,6 +267,45 @@ static void check_io_stats(void)
 	umpath_snapshot_free(s);
 	umpath_map_free(map);
 	umpath_ctx_free(ctx);
+/* umpath_map_resize over two files: refused while they disagree, the
+ * map unchanged; then their new size, and I/O past the old end. */
+static void check_resize(void)
+{
+	struct umpath_ctx_opts o = { .pool_size = 8 };
+	char dir[] = "/tmp/umpath-test-api.XXXXXX", a[64], b[64], table[256], err[256] = "";
+	static char buf[4096];
+	struct umpath_ctx *ctx;
+	struct umpath_map *map;
+	uint64_t size = 0;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(a, sizeof(a), "%s/a", dir);
+	snprintf(b, sizeof(b), "%s/b", dir);
+	CHECK(close(open(a, O_CREAT | O_RDWR, 0600)) == 0 && truncate(a, MiB) == 0);
+	CHECK(close(open(b, O_CREAT | O_RDWR, 0600)) == 0 && truncate(b, MiB) == 0);
+	snprintf(table, sizeof(table), "0 0 1 1 round-robin 0 2 1 %s 1 %s 1", a, b);
+	CHECK(umpath_ctx_new(&o, &ctx) == 0);
+	if (umpath_map_new(ctx, "rs", table, 0, err, sizeof(err), &map) < 0) {
+		printf("resize: skipped, no file paths here: %s\n", err);
+		goto out;
+	}
+	CHECK(umpath_map_resize(map, &size) == 0 && size == MiB);
+	CHECK(truncate(a, 2 * MiB) == 0);
+	size = 0;
+	CHECK(umpath_map_resize(map, &size) == -EINVAL && size == 0);
+	CHECK(strstr(umpath_error_detail(), "paths differ in size") != NULL);
+	CHECK_EQ_INT(umpath_map_size(map), MiB);
+	CHECK(t_sync(map, UMPATH_OP_READ, MiB, 4096, buf) == -EINVAL);
+	CHECK(truncate(b, 2 * MiB) == 0);
+	CHECK(umpath_map_resize(map, &size) == 0 && size == 2 * MiB);
+	CHECK_EQ_INT(umpath_map_size(map), 2 * MiB);
+	CHECK(t_sync(map, UMPATH_OP_READ, MiB, 4096, buf) == 0);
+	umpath_map_free(map);
+out:
+	umpath_ctx_free(ctx);
+	unlink(a);
+	unlink(b);
+	rmdir(dir);
 }
 
 int main(void)
@@ -273,5 +315,6 @@ int main(void)
 	check_table_check();
 	check_names();
 	check_pool_wait();
+	check_resize();
 	return 0;
 }
