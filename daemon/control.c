@@ -545,7 +545,8 @@ static int do_view(struct umd_control *c, int argc, char **argv, struct ctl_repl
 	else if (!strcmp(argv[1], "maps"))
 		r = umd_show_maps(c->d, name, json, rep->out, err, sizeof(err));
 	else
-		return fail(rep, -EINVAL, "unknown view '%s': topology, paths or maps", argv[1]);
+		return fail(rep, -EINVAL, "unknown view '%s': topology, paths, maps, status, daemon "
+			    "or config", argv[1]);
 	if (r < 0)
 		return fail(rep, r, "%s", *err ? err : strerror(-r));
 	return 0;
@@ -996,14 +997,14 @@ static int do_show_verbs(struct umd_control *c, int argc, char **argv, struct ct
 			fail(rep, r, "%s", err);
 		return 1;
 	}
-	if (argc < 4 || (strcmp(argv[1], "paths") && strcmp(argv[1], "maps")))
+	/* multipathd's words win over a map named "raw" or "format". */
+	if (argc < 3 || (strcmp(argv[1], "paths") && strcmp(argv[1], "maps")) ||
+	    (strcmp(argv[2], "raw") && strcmp(argv[2], "format")))
 		return 0;
 	raw = !strcmp(argv[2], "raw");
 	f = 2 + raw;
-	if (strcmp(argv[f], "format"))
-		return 0;
 	paths = !strcmp(argv[1], "paths");
-	if (argc != f + 2) {
+	if (argc != f + 2 || strcmp(argv[f], "format")) {
 		fail(rep, -EINVAL, "usage: show %s [raw] format FORMAT", argv[1]);
 		return 1;
 	}

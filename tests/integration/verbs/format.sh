@@ -48,6 +48,9 @@ expect_err 1 "umpath: show maps: the format ends in a lone '%'; supported map wi
 # create; a path with a space is one escaped word, above).
 expect_out "mp?" u show maps raw format $'%n\n'
 
+expect_err 1 "umpath: show paths: usage: show paths [raw] format FORMAT" u show paths format
+expect_err 1 "umpath: show maps: usage: show maps [raw] format FORMAT" u show maps raw "%n"
+
 # No maps: no header either, as multipathd.
 u remove mp >/dev/null
 expect_out "" u show paths format "%d"
