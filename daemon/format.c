@@ -18,7 +18,7 @@
 #include "util.h"
 #include "view.h"
 
-/* multipathd caps a column at UCHAR_MAX: a longer cell is not padded. */
+/* multipathd caps a column's width at UCHAR_MAX: a longer cell overflows. */
 #define FMT_MAX_WIDTH 255
 
 /* A cell: its text into f, for path i of v (maps: i is unused). */
@@ -290,11 +290,15 @@ static int add_row(struct fmt_run *run, const struct view *v, unsigned i)
 		if (!f)
 			return -ENOMEM;
 		run->fields[k]->cell(f, v, i);
-		if (fclose(f))
+		if (fclose(f)) {
+			free(s);
 			return -ENOMEM;
+		}
 		um_sanitize(s);
 		run->cells[run->ncells++] = s;
-		if (len > run->width[k] && len <= FMT_MAX_WIDTH)
+		if (len > FMT_MAX_WIDTH)
+			len = FMT_MAX_WIDTH;
+		if (len > run->width[k])
 			run->width[k] = len;
 	}
 	return 0;
