@@ -6,10 +6,16 @@
 
 . "$(dirname "${BASH_SOURCE[0]}")/../daemon/lib.sh"
 
+# ut ARGS...: umpath, bounded in time (a request that hangs fails the test).
+ut()
+{
+	timeout 30 "$UMPATH" -S "$SOCK" "$@"
+}
+
 # path_ios MAP PATH: the I/Os completed through PATH (show paths --json).
 path_ios()
 {
-	u show paths "$1" --json | python3 -c '
+	ut show paths "$1" --json | python3 -c '
 import json, sys
 p = [x for x in json.load(sys.stdin)["paths"] if x["path"] == sys.argv[1]]
 print(p[0]["ios"] if p else -1)' "$2"
@@ -31,7 +37,10 @@ fio_ok()
 {
 	local st=0
 
-	wait_for 60 exited "$FIO" || fail "fio did not end within 60 s"
+	if ! wait_for 60 exited "$FIO"; then
+		fail "fio did not end within 60 s: $(cat "$T/fio.out")"
+		kill -KILL "$FIO" 2>/dev/null || true
+	fi
 	wait "$FIO" || st=$?
 	[ "$st" = 0 ] || fail "fio exited $st: $(cat "$T/fio.out")"
 	if grep -qE 'err= *[1-9]|verify:|bad magic|crc32c' "$T/fio.out"; then
