@@ -76,11 +76,16 @@ static void p_checker(FILE *f, const struct view *v, unsigned i)
 	fputs(v->paths[i].checker_name, f);
 }
 
+/* The prio its prioritizer measured (umpath.conf's prio), else its
+ * group's as show topology derives it. */
 static void p_pri(FILE *f, const struct view *v, unsigned i)
 {
 	unsigned g = v->paths[i].group;
 
-	fprintf(f, "%u", g ? umd_group_prio(v, g - 1) : 0);
+	if (v->paths[i].has_prio)
+		fprintf(f, "%u", v->paths[i].prio);
+	else
+		fprintf(f, "%u", g ? umd_group_prio(v, g - 1) : 0);
 }
 
 static void p_size(FILE *f, const struct view *v, unsigned i)
