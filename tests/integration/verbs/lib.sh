@@ -12,13 +12,11 @@ ut()
 	timeout 30 "$UMPATH" -S "$SOCK" "$@"
 }
 
-# path_ios MAP PATH: the I/Os completed through PATH (show paths --json).
+# path_ios MAP PATH: the I/Os completed through PATH (show paths' ios
+# column; the tests' path strings have no space), -1 if it has none.
 path_ios()
 {
-	ut show paths "$1" --json | python3 -c '
-import json, sys
-p = [x for x in json.load(sys.stdin)["paths"] if x["path"] == sys.argv[1]]
-print(p[0]["ios"] if p else -1)' "$2"
+	ut show paths "$1" | awk -v p="$2" '$3 == p { n = $8 } END { print n == "" ? -1 : n }'
 }
 
 # run_fio URI NAME: fio writing and verifying through the NBD export, in
@@ -26,7 +24,7 @@ print(p[0]["ios"] if p else -1)' "$2"
 run_fio()
 {
 	fio --name="$2" --ioengine=nbd --uri="$1" --rw=randwrite --bs=4k --iodepth=8 \
-		--size=16M --time_based --runtime="${FIO_SECS:-4}" --verify=crc32c \
+		--size=16M --time_based --runtime="${FIO_SECS:-8}" --verify=crc32c \
 		--verify_backlog=64 --verify_fatal=1 --output="$T/fio.out" &
 	FIO=$!
 	BG_PIDS+=("$FIO")
