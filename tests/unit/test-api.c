@@ -267,6 +267,8 @@ static void check_io_stats(void)
 	umpath_snapshot_free(s);
 	umpath_map_free(map);
 	umpath_ctx_free(ctx);
+}
+
 /* umpath_map_resize over two files: refused while they disagree, the
  * map unchanged; then their new size, and I/O past the old end. */
 static void check_resize(void)
