@@ -616,7 +616,9 @@ int main(int argc, char **argv)
 		if (r < 0) {
 			char shown[128];
 
-			snprintf(shown, sizeof(shown), "%s", metrics);
+			/* A long argument is cut short, and says so. */
+			if (snprintf(shown, sizeof(shown), "%s", metrics) >= (int)sizeof(shown))
+				memcpy(shown + sizeof(shown) - 4, "...", 4);
 			um_sanitize(shown);
 			fprintf(stderr, "umpathd: metrics %s: %s\n", shown, *why ? why : strerror(-r));
 			goto out;
