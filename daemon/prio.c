@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "daemon.h"
 #include "prio.h"
+#include "wait.h"
 
 extern const struct umd_prioritizer umd_prio_const, umd_prio_weightedpath,
 	umd_prio_path_latency;
@@ -122,19 +122,14 @@ static void read_done(void *opaque, int err)
 int umd_prio_read_ns(struct umd_prio_handle *h, unsigned timeout_ms, uint64_t *ret_ns)
 {
 	struct prio_read *rd = calloc(1, sizeof(*rd));
-	struct timespec until;
-	uint64_t start;
+	uint64_t start, deadline;
 	bool freeit;
 	int r;
 
 	if (!rd)
 		return -ENOMEM;
 	pthread_mutex_init(&rd->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&rd->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	um_cond_init_monotonic(&rd->cond);
 	rd->refs = 2;
 	start = umpath_now_ns();
 	if (h->direct)
@@ -145,17 +140,10 @@ int umd_prio_read_ns(struct umd_prio_handle *h, unsigned timeout_ms, uint64_t *r
 		read_free(rd);
 		return r;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	deadline = start + (uint64_t)timeout_ms * 1000000u;
 	pthread_mutex_lock(&rd->lock);
-	r = 0;
-	while (!rd->done && r != ETIMEDOUT)
-		r = pthread_cond_timedwait(&rd->cond, &rd->lock, &until);
+	while (!rd->done && um_cond_wait_until(&rd->cond, &rd->lock, deadline) == 0)
+		;
 	r = rd->done ? rd->err : -ETIMEDOUT;
 	*ret_ns = umpath_now_ns() - start;
 	read_put_locked(rd, &freeit);
