@@ -127,12 +127,22 @@ static int heap_insert_locked(struct umpath_loop *loop, struct um_timer *t)
 	return 0;
 }
 
-/* Program the timerfd for the earliest deadline, if it changed. */
-static void loop_rearm_locked(struct umpath_loop *loop)
+/* Program the timerfd for the earliest deadline, if it changed.  A
+ * deadline already due is not programmed: the loop runs due timers at the
+ * end of every pass, and a thread other than the loop's wakes it through
+ * the eventfd, which costs one write instead of two timerfd_settime() (the
+ * zero-delay "run this on the loop" timers of the transports are armed
+ * once per batch of I/O). */
+static void loop_rearm_locked(struct umpath_loop *loop, uint64_t now)
 {
 	struct itimerspec its;
 	uint64_t d = loop->nheap ? loop->heap[0]->deadline_ns : 0;
 
+	if (d && d <= now) {
+		if (!um_loop_is_current(loop))
+			loop_kick(loop);
+		return;
+	}
 	if (d == loop->armed_ns)
 		return;
 	memset(&its, 0, sizeof(its));
@@ -144,12 +154,12 @@ static void loop_rearm_locked(struct umpath_loop *loop)
 	timerfd_settime(loop->tfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
+/* Run every timer that is due; then program the timerfd for the next. */
 static void loop_run_timers(struct umpath_loop *loop)
 {
 	uint64_t now = um_now_ns();
 
 	pthread_mutex_lock(&loop->lock);
-	loop->armed_ns = 0;	/* it fired */
 	while (loop->nheap && loop->heap[0]->deadline_ns <= now) {
 		struct um_timer *t = loop->heap[0];
 
@@ -161,7 +171,7 @@ static void loop_run_timers(struct umpath_loop *loop)
 		loop->running = NULL;
 		pthread_cond_broadcast(&loop->idle);
 	}
-	loop_rearm_locked(loop);
+	loop_rearm_locked(loop, now);
 	pthread_mutex_unlock(&loop->lock);
 }
 
@@ -197,7 +207,7 @@ static void *loop_thread(void *arg)
 	for (;;) {
 		int n = epoll_wait(loop->epfd, evs, (int)UM_ARRAY_SIZE(evs), -1);
 		uint64_t v;
-		bool stop;
+		bool stop, due, fired = false;
 
 		if (n < 0 && errno != EINTR)
 			break;
@@ -210,11 +220,22 @@ static void *loop_thread(void *arg)
 			} else if (fd == loop->tfd) {
 				ssize_t r = read(loop->tfd, &v, sizeof(v));
 				(void)r;
-				loop_run_timers(loop);
+				fired = true;
 			} else {
 				loop_dispatch_fd(loop, evs[i].data.u64, evs[i].events);
 			}
 		}
+		/* The timerfd's timers, and those due now that the handlers
+		 * above or another thread (which kicked the eventfd) armed.
+		 * After the timerfd fired, it is programmed again even if
+		 * nothing is due (its timer may have been cancelled). */
+		pthread_mutex_lock(&loop->lock);
+		if (fired)
+			loop->armed_ns = 0;
+		due = fired || (loop->nheap && loop->heap[0]->deadline_ns <= um_now_ns());
+		pthread_mutex_unlock(&loop->lock);
+		if (due)
+			loop_run_timers(loop);
 		pthread_mutex_lock(&loop->lock);
 		stop = loop->stop;
 		pthread_mutex_unlock(&loop->lock);
@@ -313,11 +334,10 @@ void um_timer_arm(struct umpath_loop *loop, struct um_timer *t, uint64_t delay_n
 		pthread_mutex_unlock(&loop->lock);
 		abort();
 	}
-	if (loop->heap[0] == t) {
-		loop_rearm_locked(loop);
-		if (!um_loop_is_current(loop))
-			loop_kick(loop);
-	}
+	/* A later deadline programmed in the timerfd wakes the loop by
+	 * itself; one due now kicks it (loop_rearm_locked). */
+	if (loop->heap[0] == t)
+		loop_rearm_locked(loop, t->deadline_ns - delay_ns);
 	pthread_mutex_unlock(&loop->lock);
 }
 

@@ -1,5 +1,8 @@
 /* Description: the event loop fires timers in deadline order (heap),
- * never fires a cancelled one, re-arms from inside a handler, dispatches
+ * never fires a cancelled one, re-arms from inside a handler, runs timers
+ * armed already due (zero delay) from another thread and from a handler on
+ * the loop (no timerfd programmed for them), still fires a later timer
+ * after the earlier one the timerfd was programmed for was cancelled, dispatches
  * events of many watched fds to their own handlers (fd table), and drops
  * an event for a watch removed before the loop got to it. */
 #undef NDEBUG
@@ -112,6 +115,83 @@ static void test_timers(struct umpath_loop *loop)
 	umpath_timer_free(rt);
 }
 
+/* ---- timers armed already due --------------------------------------- */
+
+static unsigned due_fired;
+static struct umpath_timer *due_t;
+
+static void due_fn(void *opaque)
+{
+	(void)opaque;
+	pthread_mutex_lock(&lock);
+	due_fired++;
+	pthread_cond_broadcast(&cond);
+	pthread_mutex_unlock(&lock);
+}
+
+/* Wait (at most 5 s) until due_fired reaches n. */
+static void wait_due(unsigned n)
+{
+	uint64_t end = umpath_now_ns() + 5000000000u;
+
+	pthread_mutex_lock(&lock);
+	while (due_fired < n && umpath_now_ns() < end) {
+		pthread_mutex_unlock(&lock);
+		usleep(100);
+		pthread_mutex_lock(&lock);
+	}
+	CHECK(due_fired >= n);
+	pthread_mutex_unlock(&lock);
+}
+
+/* On the loop thread: arm due_t with no delay. */
+static void arm_due_fn(void *opaque, uint32_t events)
+{
+	int *fd = opaque;
+	char b;
+
+	(void)events;
+	CHECK(read(*fd, &b, 1) == 1);
+	umpath_timer_arm(due_t, 0);
+}
+
+static void test_due_timers(struct umpath_loop *loop)
+{
+	struct umpath_timer *a, *b;
+	int p[2];
+
+	CHECK(umpath_timer_new(loop, due_fn, NULL, &due_t) == 0);
+	/* From this thread, one at a time: each must wake the loop. */
+	for (unsigned i = 1; i <= 1000; i++) {
+		umpath_timer_arm(due_t, 0);
+		wait_due(i);
+	}
+	/* From a handler on the loop thread. */
+	CHECK(pipe(p) == 0);
+	CHECK(umpath_loop_add_fd(loop, p[0], EPOLLIN, arm_due_fn, &p[0]) == 0);
+	for (unsigned i = 1; i <= 100; i++) {
+		CHECK(write(p[1], "x", 1) == 1);
+		wait_due(1000 + i);
+	}
+	umpath_loop_del_fd(loop, p[0]);
+	close(p[0]);
+	close(p[1]);
+	/* The timerfd programmed for a, a cancelled: b fires all the same. */
+	CHECK(umpath_timer_new(loop, due_fn, NULL, &a) == 0);
+	CHECK(umpath_timer_new(loop, due_fn, NULL, &b) == 0);
+	umpath_timer_arm(a, 20000000u);
+	umpath_timer_arm(b, 60000000u);
+	umpath_timer_cancel(a);
+	wait_due(1101);
+	usleep(100000);
+	pthread_mutex_lock(&lock);
+	CHECK(due_fired == 1101);
+	pthread_mutex_unlock(&lock);
+	umpath_timer_free(a);
+	umpath_timer_free(b);
+	umpath_timer_free(due_t);
+}
+
 struct fctx {
 	int fds[2];
 	unsigned hits;
@@ -178,6 +258,7 @@ int main(void)
 	CHECK(umpath_loop_new(&loop) == 0);
 	CHECK(!umpath_loop_is_current(loop));
 	test_timers(loop);
+	test_due_timers(loop);
 	test_fds(loop);
 	umpath_loop_free(loop);
 	return 0;
