@@ -7,6 +7,8 @@
 #   make demo     the main job: a live multipath device while paths fail
 #   make fuzz     every libFuzzer target for FUZZ_SECONDS each (build-fuzz/, clang)
 #   make chaos    the chaos soak for CHAOS_SECONDS (CHAOS_SEED to replay a run)
+#   make bench    the benchmarks: engine (ops/s, instructions per I/O),
+#                 1,000 maps' memory, NBD export and iSCSI vs their peers
 #   make bench-vm umpath-ublk vs umpath's NBD export + nbd-client vs
 #                 dm-multipath in the Linux 6.12 guest: ratios only
 BUILD ?= build
@@ -69,7 +71,10 @@ demo: all
 
 bench: all
 	$(BUILD)/bench/engine
+	bash bench/engine-ir.sh $(BUILD)
 	bash bench/scale.sh 1000 $(BUILD)
+	bash bench/export.sh $(BUILD)
+	bash bench/iscsi.sh $(BUILD)
 
 bench-vm: all
 	bash bench/ublk.sh $(BUILD)

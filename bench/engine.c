@@ -8,6 +8,10 @@
  * that is all the engine; 4 KiB reads add a 4 KiB memcpy from the store.
  *
  * Usage: engine [--quick]   (--quick: short runs, a smoke test)
+ *        engine --case SELECTOR PATHS BYTES OPS
+ *            (OPS reads of BYTES on one group of PATHS mem paths, untimed:
+ *            what bench/engine-ir.sh counts instructions of, under
+ *            valgrind --tool=callgrind --toggle-collect=umpath_map_submit)
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -204,28 +208,75 @@ static void pin_cpu(char *desc, size_t len)
 	snprintf(desc, len, "not pinned");
 }
 
-int main(int argc, char **argv)
-{
-	struct umpath_ctx *ctx;
-	char table[1024], pin[64], sp0[32], sp4[32];
-	static uint8_t buf[4096];
-	int r;
+static uint8_t buf[4096];
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--quick")) {
-			run_seconds = 0.02;
-			warmup_ops = 2000;
-		} else {
-			fprintf(stderr, "usage: %s [--quick]\n", argv[0]);
-			return 2;
-		}
-	}
+static void ring_init(void)
+{
 	for (unsigned i = 0; i < RING; i++) {
 		ring[i].io.op = UMPATH_OP_READ;
 		ring[i].io.buf = buf;
 		ring[i].io.done = io_done;
 	}
+}
 
+/* --case: ops reads of len bytes, after 1,000 to warm up, untimed. */
+static int run_case(const char *sel, unsigned n, uint64_t len, uint64_t ops)
+{
+	struct umpath_ctx *ctx;
+	struct umpath_map *map;
+	char table[1024];
+	uint64_t seq = 0;
+	size_t o;
+	int r;
+
+	if (n < 1 || n > NPATHS_MAX || len > sizeof(buf)) {
+		fprintf(stderr, "--case: 1 to %u paths, at most %zu bytes\n", NPATHS_MAX, sizeof(buf));
+		return 2;
+	}
+	ring_init();
+	r = umpath_ctx_new(NULL, &ctx);
+	if (!r)
+		r = umpath_mem_store_new(ctx, STORE_SIZE, NNAMES, names, 1);
+	if (r) {
+		fprintf(stderr, "setup: %s\n", strerror(-r));
+		return 1;
+	}
+	o = (size_t)snprintf(table, sizeof(table), "0 0 1 1 ");
+	group_words(table + o, sizeof(table) - o, sel, 0, n);
+	map = make_map(ctx, table);
+	run_ops(map, 1000, len, &seq);
+	run_ops(map, ops, len, &seq);
+	drain();
+	umpath_map_free(map);
+	umpath_ctx_free(ctx);
+	if (errors) {
+		fprintf(stderr, "%" PRIu64 " I/O errors (first %s)\n", errors, strerror(-first_error));
+		return 1;
+	}
+	printf("%" PRIu64 " ops\n", ops + 1000);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct umpath_ctx *ctx;
+	char table[1024], pin[64], sp0[32], sp4[32];
+	int r;
+
+	if (argc == 6 && !strcmp(argv[1], "--case"))
+		return run_case(argv[2], (unsigned)atoi(argv[3]), strtoull(argv[4], NULL, 0),
+				strtoull(argv[5], NULL, 0));
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick")) {
+			run_seconds = 0.02;
+			warmup_ops = 2000;
+		} else {
+			fprintf(stderr, "usage: %s [--quick]\n"
+				"       %s --case SELECTOR PATHS BYTES OPS\n", argv[0], argv[0]);
+			return 2;
+		}
+	}
+	ring_init();
 	pin_cpu(pin, sizeof(pin));
 	r = umpath_ctx_new(NULL, &ctx);
 	if (!r)

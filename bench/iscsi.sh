@@ -3,16 +3,17 @@
 # nbd engine, 2 jobs x iodepth 32) through umpathd's NBD export over two
 # iSCSI paths (the two portals of one private tgtd target), and in the same
 # run through `qemu-nbd -f raw iscsi://...` (QEMU's libiscsi driver) over
-# one portal of the same target.  Prints IOPS and umpath's ratio.
+# one portal of the same target.  Three rounds (the servers' order
+# alternating); prints each round's IOPS and ratio, and the median ratio.
 #
 # Then, for the same 4 KiB random reads (a fixed 32,768 I/Os), what each
 # server and tgtd spend per I/O: CPU time (from /proc) and, with strace
 # installed, system calls.
 #
-#   bench/iscsi.sh [--quick] [BUILD_DIR]      (default build/; --quick: 2 s runs)
+#   bench/iscsi.sh [--quick] [BUILD_DIR]      (default build/; --quick: one round of 2 s runs)
 set -euo pipefail
-RUNTIME=10 SIZE=256M
-if [ "${1:-}" = --quick ]; then RUNTIME=2 SIZE=64M; shift; fi
+RUNTIME=10 SIZE=256M ROUNDS=3
+if [ "${1:-}" = --quick ]; then RUNTIME=2 SIZE=64M ROUNDS=1; shift; fi
 B=$(cd "${1:-build}" && pwd)
 for c in fio qemu-nbd tgtd tgtadm python3; do
   command -v $c >/dev/null || { echo "bench/iscsi: $c is not installed" >&2; exit 77; }
@@ -66,21 +67,38 @@ fio_iops() {
     "$T/fio.json" "$([ "$2" = randread ] && echo read || echo write)"
 }
 
+# Rounds alternate which server goes first, so that a drift of the shared
+# machine's load (2 CPUs run fio, the server and tgtd) favours neither; the
+# ratio given is the median of the rounds' ratios.
 declare -A iops
-for rw in randread randwrite; do
-  iops[umpath,$rw]=$(fio_iops "nbd+unix:///bench?socket=$T/umpath.sock" $rw)
-  iops[qemu,$rw]=$(fio_iops "nbd+unix:///?socket=$T/qemu.sock" $rw)
-done
-
-printf '\n4 KiB random I/O, fio nbd engine, 2 jobs x iodepth 32, %ss each, %s LUN (tgtd, file backing), %s CPUs\n' \
-  "$RUNTIME" "$SIZE" "$(nproc)"
-printf '%-28s %12s %12s\n' server randread randwrite
-printf '%-28s %12s %12s\n' "umpath (2 iSCSI paths)" "${iops[umpath,randread]}" "${iops[umpath,randwrite]}"
-printf '%-28s %12s %12s\n' "qemu-nbd (1 iSCSI session)" "${iops[qemu,randread]}" "${iops[qemu,randwrite]}"
+ratios_read=() ratios_write=()
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
-printf '\numpath / qemu-nbd: randread %sx   randwrite %sx   (goal >= 1.2x)\n' \
-  "$(ratio "${iops[umpath,randread]}" "${iops[qemu,randread]}")" \
-  "$(ratio "${iops[umpath,randwrite]}" "${iops[qemu,randwrite]}")"
+for round in $(seq "$ROUNDS"); do
+  for rw in randread randwrite; do
+    if [ $((round % 2)) = 1 ]; then order="umpath qemu"; else order="qemu umpath"; fi
+    for s in $order; do
+      if [ "$s" = umpath ]; then
+        iops[umpath,$rw,$round]=$(fio_iops "nbd+unix:///bench?socket=$T/umpath.sock" $rw)
+      else
+        iops[qemu,$rw,$round]=$(fio_iops "nbd+unix:///?socket=$T/qemu.sock" $rw)
+      fi
+    done
+  done
+  ratios_read+=("$(ratio "${iops[umpath,randread,$round]}" "${iops[qemu,randread,$round]}")")
+  ratios_write+=("$(ratio "${iops[umpath,randwrite,$round]}" "${iops[qemu,randwrite,$round]}")")
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : sprintf("%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
+printf '\n4 KiB random I/O, fio nbd engine, 2 jobs x iodepth 32, %ss each, %s round(s), %s LUN (tgtd, file backing), %s CPUs\n' \
+  "$RUNTIME" "$ROUNDS" "$SIZE" "$(nproc)"
+printf '%-7s %-28s %12s %12s\n' round server randread randwrite
+for round in $(seq "$ROUNDS"); do
+  printf '%-7s %-28s %12s %12s\n' "$round" "umpath (2 iSCSI paths)" "${iops[umpath,randread,$round]}" "${iops[umpath,randwrite,$round]}"
+  printf '%-7s %-28s %12s %12s\n' "" "qemu-nbd (1 iSCSI session)" "${iops[qemu,randread,$round]}" "${iops[qemu,randwrite,$round]}"
+  printf '%-7s %-28s %11sx %11sx\n' "" "ratio" "${ratios_read[round - 1]}" "${ratios_write[round - 1]}"
+done
+printf '\numpath / qemu-nbd, median of %s round(s): randread %sx   randwrite %sx   (goal >= 1.2x)\n' \
+  "$ROUNDS" "$(median "${ratios_read[@]}")" "$(median "${ratios_write[@]}")"
 
 # cpu_ticks PID: user + system clock ticks of the process, all its threads.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }

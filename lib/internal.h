@@ -148,7 +148,7 @@ struct um_path {
 	_Atomic uint64_t write_gen;
 	_Atomic uint64_t flushed_gen;
 	/* Statistics, kept by the engine around every transport I/O. */
-	_Atomic uint64_t st_ios, st_bytes, st_errors, st_lat_ns_sum;
+	_Atomic uint64_t st_ios, st_errors, st_lat_ns_sum;	/* bytes: read + write */
 	_Atomic uint64_t st_read_bytes, st_write_bytes, st_path_errors;
 	_Atomic uint32_t st_inflight;
 	_Atomic uint64_t st_lat_hist[UM_LAT_BUCKETS];	/* by log2(ns) */

@@ -102,22 +102,21 @@ static void req_release_locked(struct umpath_map *map, struct mp_req *rq)
 	rq->io = NULL;
 	rq->pgpath = NULL;
 	list_add(&rq->node, &map->free_reqs);	/* LIFO: warm in cache */
-	map->completing++;	/* req_complete() follows, after the unlock */
-	if (!--map->busy)
-		pthread_cond_broadcast(&map->cond);
+	atomic_fetch_add_explicit(&map->completing, 1, memory_order_relaxed);
+	if (!--map->busy)	/* req_complete() follows, after the unlock */
+		map_wake_locked(map);
 }
 
 /* Call the client's done() for a request req_release_locked() retired,
  * without the lock.  Counted until it returns: umpath_map_free() promises
  * that no completion follows it (tests/fuzz/fuzz-message found one that
- * did, on another thread, after the map was gone). */
+ * did, on another thread, after the map was gone).  The count is lowered
+ * without the lock - a lock round per I/O less - and is the last touch of
+ * the map: umpath_map_free() polls it rather than being woken. */
 static void req_complete(struct umpath_map *map, struct umpath_io *io, int err)
 {
 	io->done(io, err);
-	map_lock(map);
-	if (!--map->completing)
-		pthread_cond_broadcast(&map->cond);
-	map_unlock(map);
+	atomic_fetch_sub_explicit(&map->completing, 1, memory_order_release);
 }
 
 static bool op_writes(enum umpath_op op)
@@ -174,7 +173,7 @@ static void path_account(struct um_path *p, const struct um_tio *tio, int err, u
 	atomic_fetch_sub_explicit(&p->st_inflight, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&p->st_ios, 1, memory_order_relaxed);
 	if (tio->op == UMPATH_OP_READ || tio->op == UMPATH_OP_WRITE) {
-		atomic_fetch_add_explicit(&p->st_bytes, tio->length, memory_order_relaxed);
+		/* st_bytes is their sum, added when read (path.c). */
 		atomic_fetch_add_explicit(tio->op == UMPATH_OP_READ ? &p->st_read_bytes :
 					  &p->st_write_bytes, tio->length, memory_order_relaxed);
 	}
@@ -401,7 +400,7 @@ static void req_tio_done(struct um_tio *tio, int err)
 	path_account(pgpath->path, tio, err, rq->start_ns);
 	map_lock(map);
 	if (!--map->inflight)
-		pthread_cond_broadcast(&map->cond);
+		map_wake_locked(map);
 
 	if (rq->kind == REQ_FLUSH_FANOUT) {
 		if (fanout_step_locked(map, rq, &err, &next_path, &requeue))

@@ -13,10 +13,12 @@
 
 /* ---- lock and events -------------------------------------------------- */
 
+_Thread_local char um_thread_tag __attribute__((tls_model("initial-exec")));
+
 void map_lock(struct umpath_map *map)
 {
 	pthread_mutex_lock(&map->lock);
-	map->lock_owner = pthread_self();
+	map->lock_owner = &um_thread_tag;
 	map->lock_held = true;
 }
 
@@ -31,8 +33,30 @@ void map_wait_locked(struct umpath_map *map)
 {
 	map_assert_locked(map);
 	map->lock_held = false;
+	map->waiters++;
 	pthread_cond_wait(&map->cond, &map->lock);
-	map->lock_owner = pthread_self();
+	map->waiters--;
+	map->lock_owner = &um_thread_tag;
+	map->lock_held = true;
+}
+
+/* The same, for at most ms milliseconds. */
+static void map_wait_locked_ms(struct umpath_map *map, unsigned ms)
+{
+	struct timespec ts;
+
+	map_assert_locked(map);
+	clock_gettime(CLOCK_REALTIME, &ts);	/* the cond's clock: the default */
+	ts.tv_nsec += (long)ms * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	map->lock_held = false;
+	map->waiters++;
+	pthread_cond_timedwait(&map->cond, &map->lock, &ts);
+	map->waiters--;
+	map->lock_owner = &um_thread_tag;
 	map->lock_held = true;
 }
 
@@ -131,7 +155,7 @@ static void pool_wake_locked(struct umpath_map *map)
 	}
 	map_lock(map);
 	if (!--map->pool_waking)
-		pthread_cond_broadcast(&map->cond);
+		map_wake_locked(map);
 }
 
 int umpath_map_pool_wait(struct umpath_map *map, struct umpath_pool_wait *w)
@@ -190,7 +214,7 @@ void map_unlock(struct umpath_map *map)
 			map_kick_queue(map);
 			map_lock(map);
 			if (!--map->kicking)
-				pthread_cond_broadcast(&map->cond);
+				map_wake_locked(map);
 			continue;
 		}
 		if ((map->npending || map->lost_events) && !map->delivering) {
@@ -219,7 +243,7 @@ void map_unlock(struct umpath_map *map)
 				fn(map, &lost, opaque);
 			map_lock(map);
 			map->delivering = false;
-			pthread_cond_broadcast(&map->cond);
+			map_wake_locked(map);
 			continue;
 		}
 		if (map->pool_waiters && (map_pool_room_locked(map) || map->dying)) {
@@ -609,7 +633,7 @@ static void pg_init_done(void *token, enum umpath_pg_init_result result)
 	}
 	m->flags &= ~MPATHF_QUEUE_IO;
 	map->kick = true;
-	pthread_cond_broadcast(&map->cond);	/* a suspend may wait for us */
+	map_wake_locked(map);	/* a suspend may wait for us */
 out:
 	map_unlock(map);
 }
@@ -658,7 +682,7 @@ static void cancel_pending_activations_locked(struct umpath_map *map, struct mul
 		}
 	}
 	if (!m->pg_init_in_progress)
-		pthread_cond_broadcast(&map->cond);
+		map_wake_locked(map);
 }
 
 /* Wait until no pg_init runs on table m (the kernel's flush_multipath_work).
@@ -1245,9 +1269,17 @@ void umpath_map_free(struct umpath_map *map)
 	 * or re-dispatching, no pg_init (whose end may kick again). */
 	map_lock(map);
 	for (;;) {
-		while (map->inflight || map->busy || map->completing || map->delivering ||
-		       map->kicking || map->pool_waking)
-			map_wait_locked(map);
+		for (;;) {
+			if (map->inflight || map->busy || map->delivering || map->kicking ||
+			    map->pool_waking)
+				map_wait_locked(map);
+			else if (atomic_load(&map->completing))
+				/* done() callbacks end without the lock and
+				 * wake nobody (req_complete): poll them. */
+				map_wait_locked_ms(map, 1);
+			else
+				break;
+		}
 		if (!map->live->pg_init_in_progress)
 			break;
 		flush_pg_init_locked(map, map->live, true);

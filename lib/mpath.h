@@ -150,9 +150,11 @@ struct umpath_map {
 					 * (umpath_map_resize) */
 	uint32_t block_size;		/* logical block, fixed at creation */
 	pthread_mutex_t lock;
-	pthread_t lock_owner;		/* for map_assert_locked() */
+	const void *lock_owner;		/* for map_assert_locked(): um_thread_tag */
 	bool lock_held;
 	pthread_cond_t cond;		/* in-flight drained / events delivered */
+	unsigned waiters;		/* guarded by lock: threads in map_wait_locked();
+					 * map_wake_locked() broadcasts only for them */
 	struct multipath *live;		/* guarded by lock */
 	struct multipath *inactive;	/* guarded by lock */
 	bool suspended;			/* guarded by lock: new I/O is held */
@@ -165,7 +167,10 @@ struct umpath_map {
 	struct list_head held;		/* guarded by lock: not mapped, map suspended */
 	unsigned inflight;		/* guarded by lock: reqs at a transport */
 	unsigned busy;			/* guarded by lock: reqs out of the pool */
-	unsigned completing;		/* guarded by lock: done() callbacks not yet returned */
+	_Atomic unsigned completing;	/* done() callbacks not yet returned: raised
+					 * under the lock, lowered without it, after
+					 * which the completer no longer touches the map
+					 * (umpath_map_free polls it, io.c) */
 	/* pool: grown on demand in chunks (io.c), up to pool_max requests,
 	 * kept until the map is freed */
 	struct mp_req_chunk *chunks;	/* guarded by lock */
@@ -192,9 +197,19 @@ struct umpath_map {
 	bool unsettled_lost;		/* guarded by lock: one went unrecorded (ENOMEM) */
 };
 
+/* One per thread: its address names the thread, cheaper than pthread_self(). */
+extern _Thread_local char um_thread_tag __attribute__((tls_model("initial-exec")));
+
 static inline void map_assert_locked(struct umpath_map *map)
 {
-	assert(map->lock_held && pthread_equal(map->lock_owner, pthread_self()));
+	assert(map->lock_held && map->lock_owner == &um_thread_tag);
+}
+
+/* Wake the threads in map_wait_locked(); none: no broadcast. */
+static inline void map_wake_locked(struct umpath_map *map)
+{
+	if (map->waiters)
+		pthread_cond_broadcast(&map->cond);
 }
 
 /* table.c */

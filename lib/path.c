@@ -194,7 +194,7 @@ void um_path_stats_read(struct um_path *p, struct umpath_path_stats *ret)
 	}
 	*ret = (struct umpath_path_stats){
 		.ios = ios,
-		.bytes = atomic_load(&p->st_bytes),
+		.bytes = atomic_load(&p->st_read_bytes) + atomic_load(&p->st_write_bytes),
 		.errors = atomic_load(&p->st_errors),
 		.inflight = atomic_load(&p->st_inflight),
 		.mean_latency_ns = ios ? atomic_load(&p->st_lat_ns_sum) / ios : 0,

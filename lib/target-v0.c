@@ -220,7 +220,7 @@ static void v0_test_done(struct um_tio *tio, int err)
 		reinstate_path_locked(st->pgpath);
 	}
 	if (!--t->testing)
-		pthread_cond_broadcast(&map->cond);
+		map_wake_locked(map);
 	/* A table on its way out may be freed as soon as the lock drops:
 	 * touch nothing after (no events or kicks were made). */
 	if (live)

@@ -52,6 +52,7 @@ cmd:cpio:cpio
 cmd:xz:xz-utils
 cmd:modprobe:kmod
 cmd:clang:clang
+cmd:valgrind:valgrind
 glob:/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-dev
 glob:/usr/lib/*/qemu/block-iscsi.so:qemu-block-extra
 "

@@ -14,7 +14,8 @@ struct mem_store;
 struct mem_path {
 	struct mem_store *store;
 	char *name;			/* without the "mem:" prefix */
-	enum umpath_mem_fault fault;	/* guarded by store->lock */
+	enum umpath_mem_fault fault;	/* written under store->lock (__atomic_store_n);
+					 * mem_submit() reads it without, for online */
 	unsigned arg;			/* delay in us, or errno; guarded by store->lock */
 	unsigned opens;			/* guarded by ctx->lock */
 	_Atomic uint64_t ios;
@@ -137,6 +138,12 @@ static void mem_submit(struct um_path *p, struct um_tio *tio)
 	enum umpath_mem_fault fault;
 
 	mp->ios++;
+	/* Online - the usual case - needs no lock: an I/O racing with a
+	 * fault being set met the state before it. */
+	if (__atomic_load_n(&mp->fault, __ATOMIC_ACQUIRE) == UMPATH_MEM_ONLINE) {
+		tio->done(tio, mem_do_io(mp, tio));
+		return;
+	}
 	pthread_mutex_lock(&s->lock);
 	fault = mp->fault;
 	if (fault == UMPATH_MEM_HANG) {
@@ -162,7 +169,7 @@ static void mem_submit(struct um_path *p, struct um_tio *tio)
 		if (arg)
 			mp->arg--;
 		if (!mp->arg)
-			mp->fault = UMPATH_MEM_ONLINE;
+			__atomic_store_n(&mp->fault, UMPATH_MEM_ONLINE, __ATOMIC_RELEASE);
 		fault = arg ? UMPATH_MEM_OFFLINE : UMPATH_MEM_ONLINE;
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -312,8 +319,8 @@ int umpath_mem_set_fault(struct umpath_ctx *ctx, const char *name,
 		return -ENOENT;
 	list_init(&release);
 	pthread_mutex_lock(&mp->store->lock);
-	mp->fault = fault;
 	mp->arg = arg;
+	__atomic_store_n(&mp->fault, fault, __ATOMIC_RELEASE);
 	if (fault != UMPATH_MEM_HANG)
 		list_splice_tail_init(&mp->held, &release);
 	pthread_mutex_unlock(&mp->store->lock);
