@@ -117,6 +117,8 @@ static void serve_one(const char *req, size_t len)
 			FZ_CHECK(rep);
 		}
 		n = recv(sv[0], rep + replen, cap - replen, 0);
+		if (n < 0 && errno == EINTR)
+			continue;	/* e.g. stopped and continued (SIGSTOP, SIGCONT) */
 		FZ_CHECK(n >= 0);
 		if (!n)
 			break;
