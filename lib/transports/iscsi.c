@@ -13,7 +13,10 @@
  * touched only on the loop thread (and by open() before the path is
  * published).  submit() and um_iscsi_command() run on any thread: they
  * queue a command on ip->incoming and arm a zero-delay timer that issues it
- * on the loop.  Completions are collected on ip->done and delivered after
+ * on the loop, corked (TCP_CORK) while a batch of several is written so
+ * that the target gets them in one segment and one wake-up (bench/iscsi.sh:
+ * tgtd's CPU per read fell from 90-99 to 57-69 us).  Completions are collected
+ * on ip->done and delivered after
  * the libiscsi call that produced them has returned, with no lock held (a
  * done() may submit again, or close the path).
  *
@@ -48,6 +51,8 @@
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include <iscsi/iscsi.h>
@@ -812,16 +817,25 @@ static void ip_kick_fire(struct um_timer *t)
 	struct list_head in;
 	struct icmd *c, *n;
 
+	int fd = ip->s && ip->s->ready ? ip->s->fd : -1, on = 1, off = 0;
+	bool cork;
+
 	list_init(&in);
 	pthread_mutex_lock(&ip->lock);
 	ip->kicked = false;
 	list_splice_tail_init(&ip->incoming, &in);
 	pthread_mutex_unlock(&ip->lock);
+	/* Several commands: one TCP segment for all of them rather than one
+	 * each (libiscsi writes a PDU a call), so the target is woken once. */
+	cork = fd >= 0 && !list_empty(&in) && in.next->next != &in &&
+	       !setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
 	list_for_each_entry_safe(c, n, &in, node) {
 		list_del_init(&c->node);
 		ip_issue(ip, c);
 	}
 	ip_flush(ip);
+	if (cork)
+		setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
 	if (ip->s)
 		ip_after_service(ip);
 	else
