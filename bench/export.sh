@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# export.sh - side-by-side NBD export benchmark: one fio job (fio's nbd
-# engine; 4 KiB random reads, 2 jobs x iodepth 32; then 4 KiB random
-# writes, same shape) against umpathd (two file paths to one image), and in
-# the same run against `nbdkit file` and `qemu-nbd` serving that image.
-# Prints IOPS per server and umpath's ratio to each.
+# export.sh - side-by-side NBD export benchmark: fio jobs (fio's nbd
+# engine, 2 jobs x iodepth 32: 4 KiB random reads, 4 KiB random writes,
+# 1 MiB sequential writes) against umpathd (two file paths to one image),
+# and in the same run against `nbdkit file` and `qemu-nbd` serving that
+# image.  Prints IOPS (MiB/s for 1 MiB) per server and umpath's ratios.
 #
 #   bench/export.sh [--quick] [BUILD_DIR]      (default build/)
 set -euo pipefail
@@ -31,32 +31,36 @@ qemu-nbd -f raw --cache=writeback -e 4 -t -k "$T/qemu.sock" "$IMG" &
 pids+=($!)
 wait_sock "$T/umpath.sock"; wait_sock "$T/nbdkit.sock"; wait_sock "$T/qemu.sock"
 
-# fio_iops URI RW: total IOPS of the job
-fio_iops() {
-  fio --name=b --ioengine=nbd --uri="$1" --rw="$2" --bs=4k --iodepth=32 --numjobs=2 \
+# fio_run URI RW BS: the job's total IOPS (4k) or MiB/s (1m)
+fio_run() {
+  fio --name=b --ioengine=nbd --uri="$1" --rw="$2" --bs="$3" --iodepth=32 --numjobs=2 \
       --time_based --runtime="$RUNTIME" --ramp_time=1 --group_reporting --output-format=json \
       --output="$T/fio.json" >/dev/null
-  python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); k=sys.argv[2]; print(int(j["jobs"][0][k]["iops"]))' \
-    "$T/fio.json" "$([ "$2" = randread ] && echo read || echo write)"
+  python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0][sys.argv[2]]; print(int(j["iops"]) if sys.argv[3] == "4k" else int(j["bw_bytes"] / 1048576))' \
+    "$T/fio.json" "$([ "$2" = randread ] && echo read || echo write)" "$3"
 }
 
-declare -A iops
-for rw in randread randwrite; do
-  iops[umpath,$rw]=$(fio_iops "nbd+unix:///bench?socket=$T/umpath.sock" $rw)
-  iops[nbdkit,$rw]=$(fio_iops "nbd+unix:///?socket=$T/nbdkit.sock" $rw)
-  iops[qemu,$rw]=$(fio_iops "nbd+unix:///?socket=$T/qemu.sock" $rw)
+declare -A res
+jobs="randread:4k randwrite:4k write:1m"
+for job in $jobs; do
+  rw=${job%:*} bs=${job#*:}
+  res[umpath,$job]=$(fio_run "nbd+unix:///bench?socket=$T/umpath.sock" $rw $bs)
+  res[nbdkit,$job]=$(fio_run "nbd+unix:///?socket=$T/nbdkit.sock" $rw $bs)
+  res[qemu,$job]=$(fio_run "nbd+unix:///?socket=$T/qemu.sock" $rw $bs)
 done
 
-printf '\n4 KiB random I/O, fio nbd engine, 2 jobs x iodepth 32, %ss each, %s image in page cache, %s CPUs\n' \
+printf '\nfio nbd engine, 2 jobs x iodepth 32, %ss each, %s image in page cache, %s CPUs\n' \
   "$RUNTIME" "$SIZE" "$(nproc)"
-printf '%-10s %14s %14s\n' server randread randwrite
+printf '%-10s %16s %16s %16s\n' server "4k randread IOPS" "4k randwrite IOPS" "1M write MiB/s"
 for s in umpath nbdkit qemu; do
-  printf '%-10s %14s %14s\n' "$s" "${iops[$s,randread]}" "${iops[$s,randwrite]}"
+  printf '%-10s %16s %16s %16s\n' "$s" "${res[$s,randread:4k]}" "${res[$s,randwrite:4k]}" "${res[$s,write:1m]}"
 done
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
-printf '\numpath / nbdkit:   randread %sx   randwrite %sx   (goal >= 1.10x on randread)\n' \
-  "$(ratio "${iops[umpath,randread]}" "${iops[nbdkit,randread]}")" \
-  "$(ratio "${iops[umpath,randwrite]}" "${iops[nbdkit,randwrite]}")"
-printf 'umpath / qemu-nbd: randread %sx   randwrite %sx   (goal >= 1.00x on randread)\n' \
-  "$(ratio "${iops[umpath,randread]}" "${iops[qemu,randread]}")" \
-  "$(ratio "${iops[umpath,randwrite]}" "${iops[qemu,randwrite]}")"
+printf '\numpath / nbdkit:   4k randread %sx (goal >= 1.10x)   4k randwrite %sx (goal >= 1.10x)   1M write %sx (goal >= 1.00x)\n' \
+  "$(ratio "${res[umpath,randread:4k]}" "${res[nbdkit,randread:4k]}")" \
+  "$(ratio "${res[umpath,randwrite:4k]}" "${res[nbdkit,randwrite:4k]}")" \
+  "$(ratio "${res[umpath,write:1m]}" "${res[nbdkit,write:1m]}")"
+printf 'umpath / qemu-nbd: 4k randread %sx   4k randwrite %sx   1M write %sx\n' \
+  "$(ratio "${res[umpath,randread:4k]}" "${res[qemu,randread:4k]}")" \
+  "$(ratio "${res[umpath,randwrite:4k]}" "${res[qemu,randwrite:4k]}")" \
+  "$(ratio "${res[umpath,write:1m]}" "${res[qemu,write:1m]}")"
