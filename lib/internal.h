@@ -152,6 +152,14 @@ struct um_path {
 	_Atomic uint64_t st_read_bytes, st_write_bytes, st_path_errors;
 	_Atomic uint32_t st_inflight;
 	_Atomic uint64_t st_lat_hist[UM_LAT_BUCKETS];	/* by log2(ns) */
+	/* Hedged reads (io.c, docs/read-hedge.md): hedges sent here that
+	 * answered first / did not; reads here that were hedged elsewhere. */
+	_Atomic uint64_t st_hedges_won, st_hedges_lost, st_hedged;
+	/* Recent reads' latencies: the window being filled (by log2(ns)),
+	 * its count, and the p99 of the last full window (0: none yet). */
+	_Atomic uint32_t rlat_win[UM_LAT_BUCKETS];
+	_Atomic uint64_t rlat_n;
+	_Atomic uint64_t read_p99_ns;
 };
 
 /* The open path of that name, opened now if no table has it.  new_user:
@@ -172,6 +180,13 @@ int um_path_check(struct umpath_ctx *ctx, const char *name);
 /* The path's counters as umpath_path_stats() gives them. */
 void um_path_stats_read(struct um_path *p, struct umpath_path_stats *ret);
 void um_path_io_stats_read(struct um_path *p, struct umpath_path_io_stats *ret);
+/* The bucket of a latency in the histograms above (by log2(ns)). */
+unsigned um_lat_bucket(uint64_t ns);
+/* The 99th percentile of a histogram of n buckets (the upper bound of its
+ * bucket), 0 if it is empty. */
+uint64_t um_lat_p99(const uint64_t *hist, unsigned n);
+/* Record a successful read's latency in the path's recent window. */
+void um_path_read_latency(struct um_path *p, uint64_t ns);
 static inline void um_path_submit(struct um_path *p, struct um_tio *tio)
 {
 	p->tp->submit(p, tio);

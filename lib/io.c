@@ -19,6 +19,10 @@ enum disposition {
 };
 
 static void req_tio_done(struct um_tio *tio, int err);
+static void hedge_timer_fn(struct um_timer *t);
+static void req_remap(struct mp_req *rq);
+static bool retry_on_path_locked(struct umpath_map *map, struct mp_req *rq,
+				 struct pgpath *pgpath);
 
 static void requeue_timer_fn(struct um_timer *t)
 {
@@ -36,6 +40,7 @@ static void requeue_timer_fn(struct um_timer *t)
 
 struct mp_req_chunk {
 	struct mp_req_chunk *next;
+	unsigned n;
 	struct mp_req reqs[];
 };
 
@@ -70,8 +75,10 @@ static int pool_grow_locked(struct umpath_map *map)
 		rq->map = map;
 		rq->tio.done = req_tio_done;
 		list_init(&rq->tio.tp_node);
+		um_timer_init(&rq->hedge_timer, hedge_timer_fn);
 		list_add_tail(&rq->node, &map->free_reqs);
 	}
+	c->n = n;
 	c->next = map->chunks;
 	map->chunks = c;
 	map->nreqs += n;
@@ -89,22 +96,40 @@ void map_pool_free(struct umpath_map *map)
 		struct mp_req_chunk *c = map->chunks;
 
 		map->chunks = c->next;
+		for (unsigned i = 0; i < c->n; i++)
+			free(c->reqs[i].bounce);
 		free(c);
 	}
 	map->nreqs = 0;
 }
 
-static void req_release_locked(struct umpath_map *map, struct mp_req *rq)
+/* A large read's own buffer is not kept for the next request. */
+#define BOUNCE_KEEP_MAX (1u << 20)
+
+/* rq back to the pool, its client answered already (or about to be). */
+static void req_retire_locked(struct umpath_map *map, struct mp_req *rq)
 {
 	map_assert_locked(map);
 	if (!list_empty(&map->unsettled))
 		unsettled_release_locked(map, rq);
+	if (rq->bounce_len > BOUNCE_KEEP_MAX) {
+		free(rq->bounce);
+		rq->bounce = NULL;
+		rq->bounce_len = 0;
+	}
 	rq->io = NULL;
 	rq->pgpath = NULL;
 	list_add(&rq->node, &map->free_reqs);	/* LIFO: warm in cache */
-	atomic_fetch_add_explicit(&map->completing, 1, memory_order_relaxed);
-	if (!--map->busy)	/* req_complete() follows, after the unlock */
+	if (!--map->busy)
 		map_wake_locked(map);
+}
+
+static void req_release_locked(struct umpath_map *map, struct mp_req *rq)
+{
+	/* Counted before rq leaves busy: umpath_map_free() never finds
+	 * neither while a done() is still to come. */
+	atomic_fetch_add_explicit(&map->completing, 1, memory_order_relaxed);
+	req_retire_locked(map, rq);	/* req_complete() follows, after the unlock */
 }
 
 /* Call the client's done() for a request req_release_locked() retired,
@@ -164,6 +189,7 @@ static void dispatch_to_locked(struct umpath_map *map, struct mp_req *rq, struct
 {
 	rq->pgpath = pgpath;
 	rq->start_ns = um_now_ns();
+	rq->tio_out = true;
 	map->inflight++;
 	atomic_fetch_add_explicit(&pgpath->path->st_inflight, 1, memory_order_relaxed);
 }
@@ -183,11 +209,11 @@ static void path_account(struct um_path *p, const struct um_tio *tio, int err, u
 			atomic_fetch_add_explicit(&p->st_path_errors, 1, memory_order_relaxed);
 	}
 	uint64_t lat = um_now_ns() - start_ns;
-	unsigned b = lat ? 64 - (unsigned)__builtin_clzll(lat) : 0;
 
 	atomic_fetch_add_explicit(&p->st_lat_ns_sum, lat, memory_order_relaxed);
-	atomic_fetch_add_explicit(&p->st_lat_hist[b < UM_LAT_BUCKETS ? b : UM_LAT_BUCKETS - 1], 1,
-				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->st_lat_hist[um_lat_bucket(lat)], 1, memory_order_relaxed);
+	if (!err && tio->op == UMPATH_OP_READ)
+		um_path_read_latency(p, lat);
 }
 
 /* The kernel's multipath_clone_and_map.  remap: the request was mapped
@@ -276,6 +302,241 @@ static void req_prepare_tio(struct mp_req *rq)
 	rq->tio.length = io->op == UMPATH_OP_FLUSH ? 0 : io->length;
 	rq->tio.buf = io->buf;
 	rq->tio.unsettled = 0;
+	if (rq->hedge_ms && rq->bounce_len < io->length) {
+		free(rq->bounce);
+		rq->bounce_len = 0;
+		/* Aligned as a client's O_DIRECT buffer would be (the file
+		 * transport may read with O_DIRECT). */
+		if (posix_memalign(&rq->bounce, 4096, (size_t)io->length)) {
+			rq->bounce = NULL;
+			rq->hedge_ms = 0;	/* no memory: this read is not hedged */
+		} else {
+			rq->bounce_len = io->length;
+		}
+	}
+	if (rq->hedge_ms)
+		rq->tio.buf = rq->bounce;
+}
+
+/* ---- hedged reads (docs/read-hedge.md) -------------------------------- */
+
+#define HEDGE_AUTO_FACTOR 4u
+#define HEDGE_AUTO_FLOOR_NS (5u * 1000000u)
+
+static uint64_t hedge_delay_ns(int ms, struct um_path *p)
+{
+	uint64_t ns;
+
+	if (ms > 0)
+		return (uint64_t)ms * 1000000u;
+	ns = HEDGE_AUTO_FACTOR * atomic_load_explicit(&p->read_p99_ns, memory_order_relaxed);
+	return ns > HEDGE_AUTO_FLOOR_NS ? ns : HEDGE_AUTO_FLOOR_NS;
+}
+
+/* Hand rq->tio to path; a hedged read's timer starts first (the answer
+ * may come before submit returns, and cancels it). */
+static void req_submit(struct mp_req *rq, struct um_path *path)
+{
+	if (rq->hedge_ms)
+		um_timer_arm(rq->map->ctx->loop, &rq->hedge_timer, hedge_delay_ns(rq->hedge_ms, path));
+	um_path_submit(path, &rq->tio);
+}
+
+static bool hedge_candidate(const struct pgpath *p, const struct pgpath *from)
+{
+	return p->is_active && p->path != from->path;
+}
+
+/* Where a read stuck on `from` is hedged: the path its group's selector
+ * picks, or else the next active one of the group in table order; else,
+ * without a hardware handler (whose other groups need activating first),
+ * an active path of another group that is not bypassed.  Never from's own
+ * path, also when the table names it twice. */
+static struct pgpath *hedge_path_locked(struct multipath *m, struct pgpath *from, size_t nr_bytes)
+{
+	struct priority_group *pg = from->pg;
+	struct ps_path *sel = pg->ps.type->select_path(&pg->ps, nr_bytes);
+	struct pgpath *p;
+
+	map_assert_locked(m->map);
+	if (sel) {
+		p = container_of(sel, struct pgpath, ps);
+		if (hedge_candidate(p, from))
+			return p;
+	}
+	list_for_each_entry(p, &pg->pgpaths, list)
+		if (hedge_candidate(p, from))
+			return p;
+	if (m->hwh)
+		return NULL;
+	list_for_each_entry(pg, &m->priority_groups, list) {
+		if (pg == from->pg || pg->bypassed)
+			continue;
+		list_for_each_entry(p, &pg->pgpaths, list)
+			if (hedge_candidate(p, from))
+				return p;
+	}
+	return NULL;
+}
+
+static void hedge_tio_done(struct um_tio *tio, int err);
+
+static void hedge_free(struct mp_hedge *h)
+{
+	if (h) {
+		free(h->tio.buf);
+		free(h);
+	}
+}
+
+static struct mp_hedge *hedge_new(struct mp_req *rq)
+{
+	struct mp_hedge *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->rq = rq;
+	h->tio = (struct um_tio){
+		.op = UMPATH_OP_READ,
+		.flags = rq->tio.flags,
+		.offset = rq->tio.offset,
+		.length = rq->tio.length,
+		.done = hedge_tio_done,
+	};
+	list_init(&h->tio.tp_node);
+	if (posix_memalign(&h->tio.buf, 4096, (size_t)h->tio.length)) {
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+/* The read rq is still at its path after the hedge delay: send it to
+ * another path too.  On the loop thread. */
+static void hedge_timer_fn(struct um_timer *t)
+{
+	struct mp_req *rq = container_of(t, struct mp_req, hedge_timer);
+	struct umpath_map *map = rq->map;
+	/* Allocated before the lock (rq->tio is not changed while it is
+	 * out, and its answer cancels this timer first). */
+	struct mp_hedge *h = hedge_new(rq);
+	struct pgpath *to = NULL;
+
+	if (!h)
+		return;
+	map_lock(map);
+	if (rq->tio_out && !rq->hedge && !map->dying && !map->suspended)
+		to = hedge_path_locked(map->live, rq->pgpath, (size_t)rq->tio.length);
+	if (to) {
+		h->pgpath = to;
+		h->start_ns = um_now_ns();
+		to->pg->ps.type->start_io(&to->pg->ps, &to->ps, (size_t)h->tio.length);
+		map->inflight++;
+		atomic_fetch_add_explicit(&to->path->st_inflight, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&rq->pgpath->path->st_hedged, 1, memory_order_relaxed);
+		rq->hedge = h;
+	}
+	map_unlock(map);
+	if (!to) {
+		hedge_free(h);
+		return;
+	}
+	um_path_submit(to->path, &h->tio);
+}
+
+/* Whether both legs of hedged read rq have ended, and no winner's data is
+ * still being copied: then rq->hedge goes to *ret_dead (to free), and rq
+ * is retired (its client was answered), or released with *ret_io and
+ * *ret_err to complete, or - both legs failed with path errors - left to
+ * be mapped again (true). */
+static bool hedge_settle_locked(struct umpath_map *map, struct mp_req *rq,
+				struct mp_hedge **ret_dead, struct umpath_io **ret_io, int *ret_err)
+{
+	if (rq->tio_out || !rq->hedge->done || rq->copying)
+		return false;
+	*ret_dead = rq->hedge;
+	rq->hedge = NULL;
+	if (rq->answered) {
+		req_retire_locked(map, rq);
+		return false;
+	}
+	if (umpath_is_path_error(rq->leg_err)) {
+		rq->leg_err = 0;
+		rq->hedge_counted = false;
+		return true;
+	}
+	*ret_io = rq->io;
+	*ret_err = rq->leg_err;
+	req_release_locked(map, rq);
+	return false;
+}
+
+/* One leg of a hedged read ended: h the hedge, or NULL for rq->tio.  The
+ * first success answers the client, from that leg's own buffer; an error
+ * waits for the other leg.  The request is retired only when both legs
+ * have ended (a loser's buffer is written until its path answers). */
+static void hedge_leg_done(struct mp_req *rq, struct mp_hedge *h, int err)
+{
+	struct umpath_map *map = rq->map;
+	struct um_tio *tio = h ? &h->tio : &rq->tio;
+	struct pgpath *pgpath = h ? h->pgpath : rq->pgpath;
+	uint64_t start_ns = h ? h->start_ns : rq->start_ns;
+	struct umpath_io *io = NULL, *won = NULL;
+	struct mp_hedge *dead = NULL;
+	bool requeue;
+	int final = 0;
+
+	path_account(pgpath->path, tio, err, start_ns);
+	map_lock(map);
+	if (!--map->inflight)
+		map_wake_locked(map);
+	if (h)
+		h->done = true;
+	else
+		rq->tio_out = false;
+	if (err && umpath_is_path_error(err) && !retry_on_path_locked(map, rq, pgpath))
+		fail_path_locked(pgpath);
+	pgpath->pg->ps.type->end_io(&pgpath->pg->ps, &pgpath->ps, (size_t)tio->length, start_ns);
+
+	if (!err && !rq->answered) {
+		rq->answered = true;
+		rq->copying = true;
+		won = rq->io;
+		/* req_complete() below */
+		atomic_fetch_add_explicit(&map->completing, 1, memory_order_relaxed);
+	} else if (err && (!rq->leg_err || !umpath_is_path_error(err))) {
+		rq->leg_err = err;	/* a target error is the request's answer */
+	}
+	if (!rq->hedge_counted && (won || (h && err))) {
+		struct um_path *hp = rq->hedge->pgpath->path;
+
+		rq->hedge_counted = true;
+		atomic_fetch_add_explicit(won && h ? &hp->st_hedges_won : &hp->st_hedges_lost, 1,
+					  memory_order_relaxed);
+	}
+	requeue = hedge_settle_locked(map, rq, &dead, &io, &final);
+	map_unlock(map);
+
+	if (won) {
+		memcpy(won->buf, tio->buf, (size_t)tio->length);
+		map_lock(map);
+		rq->copying = false;
+		hedge_settle_locked(map, rq, &dead, &io, &final);	/* answered: no requeue */
+		map_unlock(map);
+		req_complete(map, won, 0);
+	}
+	if (io)
+		req_complete(map, io, final);
+	hedge_free(dead);
+	if (requeue)
+		req_remap(rq);
+}
+
+static void hedge_tio_done(struct um_tio *tio, int err)
+{
+	struct mp_hedge *h = container_of(tio, struct mp_hedge, tio);
+
+	hedge_leg_done(h->rq, h, err);
 }
 
 /* Act on a mapping decision, without the lock. */
@@ -287,7 +548,7 @@ static void req_act(struct mp_req *rq, enum disposition d, struct um_path *path,
 	switch (d) {
 	case DISP_SUBMIT:
 		req_prepare_tio(rq);
-		um_path_submit(path, &rq->tio);
+		req_submit(rq, path);
 		break;
 	case DISP_QUEUED:
 		break;
@@ -397,10 +658,21 @@ static void req_tio_done(struct um_tio *tio, int err)
 	struct fence_call fence = { 0 };
 	bool requeue = false, retry = false;
 
+	if (rq->hedge_ms) {
+		/* After this, rq->hedge is stable: only the timer sets it. */
+		um_timer_cancel(map->ctx->loop, &rq->hedge_timer);
+		if (rq->hedge) {
+			hedge_leg_done(rq, NULL, err);
+			return;
+		}
+		if (!err)	/* no other leg: the data is the client's now */
+			memcpy(rq->io->buf, tio->buf, (size_t)tio->length);
+	}
 	path_account(pgpath->path, tio, err, rq->start_ns);
 	map_lock(map);
 	if (!--map->inflight)
 		map_wake_locked(map);
+	rq->tio_out = false;
 
 	if (rq->kind == REQ_FLUSH_FANOUT) {
 		if (fanout_step_locked(map, rq, &err, &next_path, &requeue))
@@ -444,7 +716,7 @@ out:
 	if (retry)
 		req_prepare_tio(rq);
 	if (next_path)
-		um_path_submit(next_path, tio);
+		req_submit(rq, next_path);
 	else if (requeue)
 		req_remap(rq);
 	else
@@ -497,6 +769,13 @@ int umpath_map_submit(struct umpath_map *map, struct umpath_io *io)
 	rq->kind = io->op == UMPATH_OP_FLUSH ? REQ_FLUSH_FANOUT : REQ_NORMAL;
 	rq->flush_cover = false;
 	rq->flush_err = 0;
+	rq->hedge_ms = io->op == UMPATH_OP_READ && io->length ? atomic_load(&map->read_hedge_ms) : 0;
+	rq->tio_out = false;
+	rq->hedge = NULL;
+	rq->answered = false;
+	rq->hedge_counted = false;
+	rq->copying = false;
+	rq->leg_err = 0;
 	d = map_io_locked(map, rq, false, &path, &err);
 	map_unlock(map);
 	req_act(rq, d, path, err);

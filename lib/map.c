@@ -886,6 +886,19 @@ uint32_t umpath_map_block_size(const struct umpath_map *map)
 	return map->block_size;
 }
 
+int umpath_map_set_read_hedge(struct umpath_map *map, int ms)
+{
+	if (ms < UMPATH_READ_HEDGE_AUTO || ms > 3600 * 1000)
+		return -EINVAL;
+	atomic_store(&map->read_hedge_ms, ms);
+	return 0;
+}
+
+int umpath_map_read_hedge(const struct umpath_map *map)
+{
+	return atomic_load(&map->read_hedge_ms);
+}
+
 /* ---- resize ----------------------------------------------------------- */
 
 int umpath_map_resize(struct umpath_map *map, uint64_t *ret_size)

@@ -131,6 +131,30 @@ struct mp_req {
 	uint64_t flush_gen;		/* write_gen of the path being flushed */
 	bool flush_cover;		/* a path's flush failed: flush via another */
 	int flush_err;			/* first target error of the fan-out */
+	/* hedged reads (io.c, docs/read-hedge.md) */
+	int hedge_ms;			/* the map's read_hedge at submit; 0: none */
+	void *bounce;			/* tio's own buffer when hedge_ms (the
+					 * loser may answer after the client has
+					 * its data: never into the client's) */
+	uint64_t bounce_len;
+	struct um_timer hedge_timer;	/* sends the hedge when it fires */
+	bool tio_out;			/* guarded by map lock: tio at a transport */
+	struct mp_hedge *hedge;		/* guarded by map lock: the hedge sent, or NULL */
+	bool answered;			/* guarded by map lock: the client has its answer */
+	bool hedge_counted;		/* guarded by map lock: won or lost counted */
+	bool copying;			/* guarded by map lock: the winner's data is
+					 * being copied to the client */
+	int leg_err;			/* guarded by map lock: a failed leg's error */
+};
+
+/* The second leg of a hedged read: its own tio and buffer, on another
+ * path; kept, like its request, until that path answers or fails. */
+struct mp_hedge {
+	struct um_tio tio;
+	struct mp_req *rq;
+	struct pgpath *pgpath;
+	uint64_t start_ns;
+	bool done;			/* guarded by map lock */
 };
 
 /* Events waiting for delivery while the callback runs: beyond this many
@@ -195,6 +219,7 @@ struct umpath_map {
 	struct list_head fences;	/* guarded by lock: struct path_fence */
 	uint64_t fence_seq;		/* guarded by lock: last fence token */
 	bool unsettled_lost;		/* guarded by lock: one went unrecorded (ENOMEM) */
+	_Atomic int read_hedge_ms;	/* umpath_map_set_read_hedge() */
 };
 
 /* One per thread: its address names the thread, cheaper than pthread_self(). */

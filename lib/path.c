@@ -178,20 +178,58 @@ const char *umpath_transport_name(unsigned i)
 	return i < UM_ARRAY_SIZE(transports) ? transports[i]->name : NULL;
 }
 
+unsigned um_lat_bucket(uint64_t ns)
+{
+	unsigned b = ns ? 64 - (unsigned)__builtin_clzll(ns) : 0;
+
+	return b < UM_LAT_BUCKETS ? b : UM_LAT_BUCKETS - 1;
+}
+
+uint64_t um_lat_p99(const uint64_t *hist, unsigned n)
+{
+	uint64_t total = 0, seen = 0;
+
+	for (unsigned b = 0; b < n; b++)
+		total += hist[b];
+	for (unsigned b = 0; b < n && total; b++) {
+		seen += hist[b];
+		if (seen * 100 >= total * 99)
+			return b ? 1ull << b : 1;	/* bucket b: [2^(b-1), 2^b) */
+	}
+	return 0;
+}
+
+/* Windows of 256 reads (the first ones of 16 and 48, so that a new path
+ * soon has a figure): recent enough to follow a path that slows down,
+ * large enough for a p99. */
+#define RLAT_WINDOW 256u
+
+void um_path_read_latency(struct um_path *p, uint64_t ns)
+{
+	uint64_t n;
+
+	atomic_fetch_add_explicit(&p->rlat_win[um_lat_bucket(ns)], 1, memory_order_relaxed);
+	n = atomic_fetch_add_explicit(&p->rlat_n, 1, memory_order_relaxed) + 1;
+	if (n == 16 || n == 64 || n % RLAT_WINDOW == 0) {
+		uint64_t hist[UM_LAT_BUCKETS];
+
+		/* A read counted meanwhile lands in this window or the next:
+		 * either is right for an estimate. */
+		for (unsigned b = 0; b < UM_LAT_BUCKETS; b++)
+			hist[b] = atomic_exchange_explicit(&p->rlat_win[b], 0, memory_order_relaxed);
+		atomic_store_explicit(&p->read_p99_ns, um_lat_p99(hist, UM_LAT_BUCKETS),
+				      memory_order_relaxed);
+	}
+}
+
 void um_path_stats_read(struct um_path *p, struct umpath_path_stats *ret)
 {
 	uint64_t ios = atomic_load(&p->st_ios);
-	uint64_t hist[UM_LAT_BUCKETS], total = 0, seen = 0, p99 = 0;
+	uint64_t hist[UM_LAT_BUCKETS], p99;
 
 	for (unsigned b = 0; b < UM_LAT_BUCKETS; b++)
-		total += hist[b] = atomic_load(&p->st_lat_hist[b]);
-	for (unsigned b = 0; b < UM_LAT_BUCKETS && total; b++) {
-		seen += hist[b];
-		if (seen * 100 >= total * 99) {
-			p99 = b ? 1ull << b : 1;	/* bucket b: [2^(b-1), 2^b) */
-			break;
-		}
-	}
+		hist[b] = atomic_load(&p->st_lat_hist[b]);
+	p99 = um_lat_p99(hist, UM_LAT_BUCKETS);
 	*ret = (struct umpath_path_stats){
 		.ios = ios,
 		.bytes = atomic_load(&p->st_read_bytes) + atomic_load(&p->st_write_bytes),
@@ -214,6 +252,9 @@ void um_path_io_stats_read(struct um_path *p, struct umpath_path_io_stats *ret)
 		/* errors is read first: never below path_errors read after */
 		.target_errors = errors > path_errors ? errors - path_errors : 0,
 		.lat_sum_ns = atomic_load(&p->st_lat_ns_sum),
+		.hedges_won = atomic_load(&p->st_hedges_won),
+		.hedges_lost = atomic_load(&p->st_hedges_lost),
+		.hedged_reads = atomic_load(&p->st_hedged),
 	};
 	/* lat_count from the buckets read, not st_ios: a histogram's count
 	 * is the sum of its buckets. */

@@ -86,6 +86,20 @@ uint32_t umpath_map_block_size(const struct umpath_map *map);
  * *ret_size; I/O checks against it from then on. */
 int umpath_map_resize(struct umpath_map *map, uint64_t *ret_size);
 
+/* Hedged reads (UMPATH_1.8, docs/read-hedge.md): a read still outstanding
+ * on its path after the hedge delay is also sent to another usable path
+ * (never the same one), at most once; the first success completes it, and
+ * the loser is retired when its path answers or fails (io_timeout).
+ * Writes, flushes, trims and write-zeroes are never hedged.  ms: 0 off
+ * (the default), UMPATH_READ_HEDGE_AUTO (4 x the path's recent p99 read
+ * latency, at least 5 ms), or a delay in milliseconds up to 3,600,000.
+ * -EINVAL otherwise.  Reads submitted from then on follow it. */
+#define UMPATH_READ_HEDGE_OFF 0
+#define UMPATH_READ_HEDGE_AUTO (-1)
+int umpath_map_set_read_hedge(struct umpath_map *map, int ms);
+/* The setting as umpath_map_set_read_hedge() took it. */
+int umpath_map_read_hedge(const struct umpath_map *map);
+
 /* Load an inactive table; it replaces the live one at the next resume. */
 int umpath_map_load(struct umpath_map *map, const char *table, char *err, size_t errlen);
 /* The same with a table of that target type (NULL: "multipath"). */
@@ -230,7 +244,12 @@ struct umpath_path_io_stats {
 	/* lat_buckets[b]: completions that took [2^(b-1), 2^b) ns (b = 0:
 	 * under 1 ns); the last bucket also holds every longer one. */
 	uint64_t lat_buckets[UMPATH_LAT_BUCKETS];
-	uint64_t reserved[8];		/* 0 for now */
+	/* Hedged reads (UMPATH_1.8; 0 from a library before it): */
+	uint64_t hedges_won;		/* hedges sent to this path that answered first */
+	uint64_t hedges_lost;		/* hedges sent to this path that did not: the
+					 * original answered first, or the hedge failed */
+	uint64_t hedged_reads;		/* reads on this path that were hedged elsewhere */
+	uint64_t reserved[5];		/* 0 for now */
 };
 /* 0, or -ENOENT if no map has path open. */
 int umpath_path_io_stats(struct umpath_ctx *ctx, const char *path,
