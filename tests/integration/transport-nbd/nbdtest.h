@@ -191,6 +191,27 @@ static inline void t_srv_restart(struct t_srv *s)
 	t_srv_spawn(s);
 }
 
+/* Send nbdkit's pause filter (pause-control=ctl) a command, 'p' to pause
+ * or 'r' to resume, and wait for its answer: 'P' comes once the requests
+ * it had already received are done. */
+static inline void t_pause_ctl(const char *ctl, char cmd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 5 };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	char c = cmd;
+
+	CHECK(fd >= 0);
+	CHECK(strlen(ctl) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, ctl, strlen(ctl) + 1);
+	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CHECK(write(fd, &c, 1) == 1);
+	CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0);
+	CHECK(read(fd, &c, 1) == 1);
+	CHECK_EQ_INT(c, cmd - 'a' + 'A');
+	close(fd);
+}
+
 /* Counters of an open path. */
 static inline struct umpath_path_stats t_stats(struct umpath_ctx *ctx, const char *path)
 {

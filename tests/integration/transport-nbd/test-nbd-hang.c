@@ -15,29 +15,9 @@
 #define TIMEOUT_MS 1000u
 #define MARGIN_S 0.5
 
-/* Send the pause filter a command ('p' or 'r'), wait for its answer. */
-static void pause_ctl(const char *ctl, char cmd)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = 5 };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	char c = cmd;
-
-	CHECK(fd >= 0);
-	CHECK(strlen(ctl) < sizeof(sa.sun_path));
-	memcpy(sa.sun_path, ctl, strlen(ctl) + 1);
-	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-	CHECK(write(fd, &c, 1) == 1);
-	/* 'P' comes once the requests it had already received are done. */
-	CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0);
-	CHECK(read(fd, &c, 1) == 1);
-	CHECK_EQ_INT(c, cmd - 'a' + 'A');
-	close(fd);
-}
-
 static void pause_server(void *opaque)
 {
-	pause_ctl(opaque, 'p');
+	t_pause_ctl(opaque, 'p');
 }
 
 /* n paths (the second one pausable) over one image, depth I/Os in flight
@@ -104,7 +84,7 @@ static void run(unsigned n, unsigned depth, const char *tag)
 
 	/* Resumed, the server answers the new connection the transport made
 	 * after the timeout: the path can be reinstated and carries I/O. */
-	pause_ctl(ctl, 'r');
+	t_pause_ctl(ctl, 'r');
 	CHECK(t_reinstate_when_back(ctx, map, &ld, s[1]->uri, 2, 15));
 	uint64_t ios = t_stats(ctx, s[1]->uri).ios;
 	t_verify_all(&ld, NBLOCKS, 2);
@@ -143,7 +123,7 @@ static void stale_read(void)
 	t_pattern(want, 0, 7);
 	CHECK_EQ_INT(t_sync(map, UMPATH_OP_WRITE, 0, T_BS, want), 0);
 
-	pause_ctl(ctl, 'p');
+	t_pause_ctl(ctl, 'p');
 	t_io_init(&t, UMPATH_OP_READ, 0, T_BS, buf);
 	t0 = t_now();
 	CHECK_EQ_INT(umpath_map_submit(map, &t.io), 0);
@@ -156,7 +136,7 @@ static void stale_read(void)
 	/* (libnbd zeroes a read buffer when the read is sent.) */
 	memcpy(snap, buf, T_BS);
 	CHECK(memcmp(snap, want, T_BS));
-	pause_ctl(ctl, 'r');	/* the server answers the read now */
+	t_pause_ctl(ctl, 'r');	/* the server answers the read now */
 	usleep(300000);
 	CHECK(!memcmp(buf, snap, T_BS));
 
