@@ -85,6 +85,7 @@ static const struct cfg_keyword {
 	{ "reservation_key",      KW_POLICY,     IN_DEFAULTS | IN_MAP },
 	{ "fence_command",        KW_POLICY,     IN_DEFAULTS | IN_MAP },
 	{ "fence_timeout",        KW_POLICY,     IN_DEFAULTS | IN_MAP },
+	{ "read_hedge",           KW_POLICY,     IN_DEFAULTS | IN_MAP },
 	{ "path_grouping_policy", KW_PGPOLICY,   IN_DEFAULTS | IN_MAP },
 	{ "path_selector",        KW_SELECTOR,   IN_DEFAULTS | IN_MAP },
 	{ "features",             KW_FEATURES,   IN_DEFAULTS | IN_MAP },
@@ -281,7 +282,8 @@ static bool policy_equal(const struct umd_policy *a, const struct umd_policy *b)
 	       a->checker_kind == b->checker_kind &&
 	       a->reservation_key == b->reservation_key &&
 	       a->fence_command == b->fence_command &&	/* interned */
-	       a->fence_timeout_ms == b->fence_timeout_ms;
+	       a->fence_timeout_ms == b->fence_timeout_ms &&
+	       a->read_hedge_ms == b->read_hedge_ms;
 }
 
 /* ---- freeing -------------------------------------------------------------- */

@@ -175,6 +175,18 @@ int umd_policy_set(struct umd_policy *p, const char *key, const char *v, char *e
 	} else if (!strcmp(key, "fence_timeout")) {
 		if (parse_seconds(v, &p->fence_timeout_ms, false))
 			goto seconds;
+	} else if (!strcmp(key, "read_hedge")) {
+		if (!strcmp(v, "off")) {
+			p->read_hedge_ms = UMPATH_READ_HEDGE_OFF;
+		} else if (!strcmp(v, "auto")) {
+			p->read_hedge_ms = UMPATH_READ_HEDGE_AUTO;
+		} else if (!parse_count(v, &n) && n >= 1 && n <= 3600000) {
+			p->read_hedge_ms = (int)n;
+		} else {
+			snprintf(err, errlen, "read_hedge: expected off, auto or a number of "
+				 "milliseconds (1 to 3600000)");
+			return -EINVAL;
+		}
 	} else {
 		snprintf(err, errlen, "unknown policy keyword '%s'", key);
 		return -ENOENT;

@@ -39,12 +39,16 @@ struct umd_policy {
 	 * %m the map.  Interned (compare pointers, never free); NULL: none. */
 	const char *fence_command;
 	unsigned fence_timeout_ms;	/* it is killed after this; default 30000 */
+	/* read_hedge (docs/read-hedge.md): UMPATH_READ_HEDGE_OFF (default),
+	 * _AUTO, or a delay in ms; umpath_map_set_read_hedge() takes it. */
+	int read_hedge_ms;
 };
 
 void umd_policy_defaults(struct umd_policy *p);
 /* Set one policy keyword (polling_interval, max_polling_interval,
  * checker_timeout, failback, no_path_retry, flap_threshold, flap_window,
- * flap_recovery, path_checker, reservation_key, fence_command, fence_timeout) from its text; times in seconds.  -ENOENT
+ * flap_recovery, path_checker, reservation_key, fence_command, fence_timeout,
+ * read_hedge) from its text; times in seconds (read_hedge's in ms).  -ENOENT
  * for an unknown keyword, -EINVAL for a bad value, err says why. */
 int umd_policy_set(struct umd_policy *p, const char *key, const char *value, char *err, size_t errlen);
 

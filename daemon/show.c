@@ -452,6 +452,8 @@ static int paths_text(struct view *v, void *opaque)
 		cell(t, "%s", p99);
 		cell(t, "%s", p->fence);
 		cell(t, "%u", p->unsettled.writes);
+		cell(t, "%llu", (unsigned long long)p->io.hedges_won);
+		cell(t, "%llu", (unsigned long long)p->io.hedges_lost);
 		if (p->has_prio)
 			cell(t, "%u", p->prio);
 		else
@@ -494,6 +496,9 @@ static int paths_json(struct view *v, void *opaque)
 		json_uint(j, "inflight", p->st.inflight);
 		json_uint(j, "mean_latency_ns", p->st.mean_latency_ns);
 		json_uint(j, "p99_latency_ns", p->st.p99_latency_ns);
+		json_uint(j, "hedges_won", p->io.hedges_won);
+		json_uint(j, "hedges_lost", p->io.hedges_lost);
+		json_uint(j, "hedged_reads", p->io.hedged_reads);
 		json_object_end(j);
 	}
 	return 0;
@@ -535,7 +540,7 @@ int umd_show_paths(struct umd *d, const char *name, bool json, FILE *out,
 	static const char *const head[] = {
 		"map", "group", "path", "dm_st", "checker", "chk_st", "failures", "ios", "bytes",
 		"errors", "inflight", "lat_mean", "lat_p99", "fence", "unsettled",
-		"prio",
+		"hedge_won", "hedge_lost", "prio",
 	};
 
 	return show_list(d, name, json, out, err, errlen, "paths", head,
@@ -917,7 +922,7 @@ enum {
 	MF_MAP_QUEUE_IF_NO_PATH, MF_MAP_QUEUED, MF_MAP_INFLIGHT,
 	MF_PATH_ACTIVE, MF_PATH_FAILURES, MF_PATH_CHECKER_STATE, MF_PATH_CHECKER_TIME,
 	MF_PATH_IOS, MF_PATH_READ, MF_PATH_WRITTEN, MF_PATH_ERRORS, MF_PATH_ABORTS,
-	MF_PATH_INFLIGHT, MF_PATH_LATENCY,
+	MF_PATH_INFLIGHT, MF_PATH_LATENCY, MF_PATH_HEDGES, MF_PATH_HEDGED,
 	MF_NR
 };
 
@@ -973,6 +978,11 @@ static const struct {
 			       "I/Os at the path's transport now." },
 	[MF_PATH_LATENCY] = { "umpath_path_io_seconds", "histogram",
 			      "Completion time of the path's I/Os." },
+	[MF_PATH_HEDGES] = { "umpath_path_hedges_total", "counter",
+			     "Hedged reads sent to the path, by outcome (won: it answered "
+			     "first; lost: the original did, or the hedge failed)." },
+	[MF_PATH_HEDGED] = { "umpath_path_hedged_reads_total", "counter",
+			     "Reads on the path that were hedged to another path." },
 };
 
 /* The checker states a path may be in (umpath show paths' chk_st). */
@@ -1132,6 +1142,9 @@ static int metrics_map(struct view *v, void *opaque)
 		prom_uint(mt, MF_PATH_ABORTS, map, p->name, NULL, NULL, p->st.aborts);
 		prom_uint(mt, MF_PATH_INFLIGHT, map, p->name, NULL, NULL, p->st.inflight);
 		prom_histogram(mt, map, p->name, &p->io);
+		prom_uint(mt, MF_PATH_HEDGES, map, p->name, "outcome", "won", p->io.hedges_won);
+		prom_uint(mt, MF_PATH_HEDGES, map, p->name, "outcome", "lost", p->io.hedges_lost);
+		prom_uint(mt, MF_PATH_HEDGED, map, p->name, NULL, NULL, p->io.hedged_reads);
 	}
 	return 0;
 }

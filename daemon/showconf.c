@@ -31,13 +31,13 @@ static void put_seconds(FILE *f, unsigned ms)
 enum pol_key {
 	PK_POLLING, PK_MAX_POLLING, PK_CHECKER_TIMEOUT, PK_FAILBACK, PK_NO_PATH_RETRY,
 	PK_FLAP_THRESHOLD, PK_FLAP_WINDOW, PK_FLAP_RECOVERY, PK_CHECKER, PK_RESKEY,
-	PK_FENCE_COMMAND, PK_FENCE_TIMEOUT, PK_COUNT,
+	PK_FENCE_COMMAND, PK_FENCE_TIMEOUT, PK_READ_HEDGE, PK_COUNT,
 };
 
 static const char *const pol_names[PK_COUNT] = {
 	"polling_interval", "max_polling_interval", "checker_timeout", "failback",
 	"no_path_retry", "flap_threshold", "flap_window", "flap_recovery", "path_checker",
-	"reservation_key", "fence_command", "fence_timeout",
+	"reservation_key", "fence_command", "fence_timeout", "read_hedge",
 };
 
 /* One keyword's value as text, malloc'd; NULL: not written (the default
@@ -89,6 +89,14 @@ static char *pol_value(const struct umd_policy *p, enum pol_key k)
 			fprintf(f, "\"%s\"", p->fence_command);
 		break;
 	case PK_FENCE_TIMEOUT: put_seconds(f, p->fence_timeout_ms); break;
+	case PK_READ_HEDGE:
+		if (p->read_hedge_ms == UMPATH_READ_HEDGE_OFF)
+			fputs("off", f);
+		else if (p->read_hedge_ms == UMPATH_READ_HEDGE_AUTO)
+			fputs("auto", f);
+		else
+			fprintf(f, "%d", p->read_hedge_ms);
+		break;
 	case PK_COUNT: break;
 	}
 	if (fclose(f))

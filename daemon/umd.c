@@ -261,6 +261,7 @@ int umd_map_set_policy(struct umd *d, const char *name, const struct umd_policy 
 	pthread_mutex_lock(&d->lock);
 	m->policy = *policy;
 	pthread_mutex_unlock(&d->lock);
+	umpath_map_set_read_hedge(m->map, policy->read_hedge_ms);	/* checked at parse */
 	notify(d, m, UMD_MAP_CHANGED, NULL);
 	umd_map_put(m, false);
 	return 0;
@@ -312,6 +313,7 @@ static int map_create(struct umd *d, const char *name, const char *target, const
 	pthread_mutex_unlock(&d->lock);
 	r = umpath_map_new_target(d->ctx, name, target, table, size_bytes, err, errlen, &m->map);
 	if (!r) {
+		umpath_map_set_read_hedge(m->map, m->policy.read_hedge_ms);	/* checked at parse */
 		/* A checker its paths' transports cannot run (tur on a file). */
 		r = umd_checker_validate(d, m->map, &m->policy, err, errlen);
 		if (r < 0)

@@ -85,7 +85,7 @@ P = dict(map=str, group=int, index=int, path=str, dm_state=str, checker=str, che
          failures=int, ios=int, bytes=int, read_bytes=int, write_bytes=int, errors=int,
          path_errors=int, target_errors=int, aborts=int, inflight=int, mean_latency_ns=int,
          p99_latency_ns=int, fence=str, fence_detail=str, unsettled_writes=int,
-         held_writes=int)
+         held_writes=int, hedges_won=int, hedges_lost=int, hedged_reads=int)
 paths = load("paths")["paths"]
 for p in paths:
     fields(p, P, "paths[%s]" % p.get("path"))
