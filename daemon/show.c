@@ -450,10 +450,10 @@ static int paths_text(struct view *v, void *opaque)
 		cell(t, "%u", (unsigned)p->st.inflight);
 		cell(t, "%s", mean);
 		cell(t, "%s", p99);
-		cell(t, "%s", p->fence);
-		cell(t, "%u", p->unsettled.writes);
 		cell(t, "%llu", (unsigned long long)p->io.hedges_won);
 		cell(t, "%llu", (unsigned long long)p->io.hedges_lost);
+		cell(t, "%s", p->fence);
+		cell(t, "%u", p->unsettled.writes);
 		if (p->has_prio)
 			cell(t, "%u", p->prio);
 		else
@@ -539,8 +539,8 @@ int umd_show_paths(struct umd *d, const char *name, bool json, FILE *out,
 {
 	static const char *const head[] = {
 		"map", "group", "path", "dm_st", "checker", "chk_st", "failures", "ios", "bytes",
-		"errors", "inflight", "lat_mean", "lat_p99", "fence", "unsettled",
-		"hedge_won", "hedge_lost", "prio",
+		"errors", "inflight", "lat_mean", "lat_p99", "hedge_won", "hedge_lost", "fence",
+		"unsettled", "prio",
 	};
 
 	return show_list(d, name, json, out, err, errlen, "paths", head,

@@ -10,7 +10,8 @@ set -eu
 # linux-vm/run fetches with apt on its first run; nbd-client, dmsetup and
 # the rest are what the guest runs, from this machine's file system;
 # libmicrohttpd serves --metrics, and prometheus and its Python client are
-# the peers of tests/integration/metrics)
+# the peers of tests/integration/metrics; gnuplot-nox draws
+# bench/failover.sh's plot)
 need="
 cmd:cc:gcc
 cmd:meson:meson
@@ -33,6 +34,7 @@ cmd:nbdkit:nbdkit
 cmd:qemu-img:qemu-utils
 cmd:qemu-io:qemu-utils
 cmd:fio:fio
+cmd:gnuplot:gnuplot-nox
 cmd:nbdinfo:libnbd-bin
 cmd:nbdcopy:libnbd-bin
 cmd:python3:python3

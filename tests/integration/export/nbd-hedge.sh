@@ -54,7 +54,7 @@ cmp "$T/through.img" "$IMG" || fail "the device shows other data than the image"
 
 u show paths lun >"$T/paths"
 cat "$T/paths"
-won=$(awk -v p="$A" '$3 == p { print $16 }' "$T/paths")
+won=$(awk -v p="$A" '$3 == p { print $14 }' "$T/paths")
 [ "${won:-0}" -gt 0 ] || fail "show paths: no hedge won on path a"
 u show paths lun --json | python3 -c '
 import json, sys

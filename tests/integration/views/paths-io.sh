@@ -14,11 +14,11 @@ start_daemon --policy path_checker=none --mem-store 64M:a,b,c --nbd "unix:$T/nbd
 URI="nbd+unix:///mp?socket=$T/nbd.sock"
 
 u show paths >"$T/before"
-head -1 "$T/before" | grep -qE '^map +group +path +dm_st +checker +chk_st +failures +ios +bytes +errors +inflight +lat_mean +lat_p99 +fence +unsettled +hedge_won +hedge_lost +prio$' ||
+head -1 "$T/before" | grep -qE '^map +group +path +dm_st +checker +chk_st +failures +ios +bytes +errors +inflight +lat_mean +lat_p99 +hedge_won +hedge_lost +fence +unsettled +prio$' ||
 	fail "show paths header: $(head -1 "$T/before")"
 [ "$(wc -l <"$T/before")" = 4 ] || fail "show paths: want a header and 3 lines: $(cat "$T/before")"
 for p in a b c; do
-	has_line "$T/before" "^mp +[12] +mem:$p +active +none +unchecked +0 +0 +0 +0 +0 +- +- +- +0 +0 +0 +-$" ||
+	has_line "$T/before" "^mp +[12] +mem:$p +active +none +unchecked +0 +0 +0 +0 +0 +- +- +0 +0 +- +0 +-$" ||
 		fail "show paths before I/O, mem:$p: $(cat "$T/before")"
 done
 
