@@ -62,7 +62,9 @@ a, b = sys.argv[1:]
 paths = {p["path"]: p for p in json.load(sys.stdin)["paths"]}
 pa, pb = paths[a], paths[b]
 assert pa["hedges_won"] > 0 and pa["hedges_won"] + pa["hedges_lost"] == pb["hedged_reads"], (pa, pb)
-assert pb["hedges_won"] == pb["hedges_lost"] == pa["hedged_reads"] == 0, (pa, pb)
+# (A read on a can be slow too on a loaded machine: its hedge to the
+# paused b then loses.)
+assert pb["hedges_won"] + pb["hedges_lost"] == pa["hedged_reads"], (pa, pb)
 ' "$A" "$B" || fail "show paths --json: hedge counters"
 python3 - "$T/metrics.sock" "$A" <<'PY' || fail "metrics: no hedge won on path a"
 import http.client, re, socket, sys

@@ -101,8 +101,10 @@ static void hedge_fixed(void)
 	CHECK(b.hedged_reads >= 1);
 	CHECK_EQ_INT(a.hedges_won, b.hedged_reads);
 	CHECK_EQ_INT(a.hedges_lost, 0);
-	CHECK_EQ_INT(a.hedged_reads, 0);
-	CHECK_EQ_INT(b.hedges_won + b.hedges_lost, 0);
+	/* A read on s0 may be slow too on a loaded machine: its hedge to the
+	 * paused s1 then loses. */
+	CHECK_EQ_INT(b.hedges_won, 0);
+	CHECK_EQ_INT(b.hedges_lost, a.hedged_reads);
 	map_done(ctx, map, true);
 }
 
@@ -179,7 +181,7 @@ static void late_loser(void)
 	}
 	hedged = io_stats(ctx, s1->uri).hedged_reads;
 	CHECK_EQ_INT(hedged, 1);
-	CHECK_EQ_INT(t_stats(ctx, s1->uri).inflight, 1);	/* the loser, still out */
+	CHECK(t_stats(ctx, s1->uri).inflight >= 1);	/* the loser, still out */
 	memset(sentinel, 0xa5, T_BS);
 	memcpy(buf[0], sentinel, T_BS);
 	memcpy(buf[1], sentinel, T_BS);
