@@ -69,12 +69,15 @@ chaos: all
 demo: all
 	bash scripts/demo.sh $(BUILD)
 
+# bench/failover.sh draws into the build directory here; run it by hand
+# (bash bench/failover.sh build) to redraw docs/failover.png.
 bench: all
 	$(BUILD)/bench/engine
 	bash bench/engine-ir.sh $(BUILD)
 	bash bench/scale.sh 1000 $(BUILD)
 	bash bench/export.sh $(BUILD)
 	bash bench/iscsi.sh $(BUILD)
+	FAILOVER_PNG=$(BUILD)/failover.png bash bench/failover.sh $(BUILD)
 
 bench-vm: all
 	bash bench/ublk.sh $(BUILD)
