@@ -33,3 +33,17 @@ start_daemon()
 	wait_for test -S "$SOCK" || fail "umpathd did not start"
 	grep -q ready "$LOG" || wait_for grep -q ready "$LOG" || fail "umpathd not ready"
 }
+
+# pause_ctl SOCKET p|r: nbdkit's pause filter (pause-control=SOCKET) told
+# to pause or resume; prints its answer (P or R).
+pause_ctl()
+{
+	python3 - "$1" "$2" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode())
+print(s.recv(1).decode())
+PY
+}

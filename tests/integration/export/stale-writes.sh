@@ -31,19 +31,6 @@ VB="$(dirname "$0")/versioned_blocks.py"
 BLOCKS=64
 
 
-# pause_ctl SOCKET p|r: the pause filter's answer (P or R).
-pause_ctl()
-{
-	python3 - "$1" "$2" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(10)
-s.connect(sys.argv[1])
-s.sendall(sys.argv[2].encode())
-print(s.recv(1).decode())
-PY
-}
-
 IMG=$T/lun.img
 truncate -s 1M "$IMG"
 if [ "$MODE" = exit ]; then
