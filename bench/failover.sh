@@ -3,8 +3,8 @@
 # reads (nbd engine, umpathd's NBD export) over four nbdkit paths to one
 # image, IOPS and the slowest read logged every 100 ms, while one path
 # (a) fails every I/O with EIO (nbdkit error filter, its error-file),
-# (b) dies (SIGKILL), (c) hangs (nbdkit pause filter).  Twice: read_hedge
-# off, then on (docs/read-hedge.md), both with --io-timeout 1.  Prints the
+# (b) dies (SIGKILL), (c) hangs (nbdkit pause filter).  With read_hedge
+# off, then 20 ms, then auto (docs/read-hedge.md), all with --io-timeout 1.  Prints the
 # read stall (the slowest read) in each phase against issue 12's goals
 # (a hang stalls reads <= 50 ms with hedging, against 1,000 ms =
 # io_timeout without; <= 1 % extra reads on healthy paths) and draws
@@ -15,7 +15,8 @@
 #
 # --quick: shorter phases and no plot unless FAILOVER_PNG names one (a
 # smoke run).  Otherwise the plot goes to FAILOVER_PNG, default
-# docs/failover.png.  HEDGE (default auto) is the hedged run's read_hedge.
+# docs/failover.png.  HEDGE (default "20 auto"): the hedged runs'
+# read_hedge values, one run each after the run without.
 set -euo pipefail
 QUICK=0
 if [ "${1:-}" = --quick ]; then
@@ -24,7 +25,7 @@ if [ "${1:-}" = --quick ]; then
 fi
 B=$(cd "${1:-build}" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
-HEDGE=${HEDGE:-auto}
+HEDGE=${HEDGE:-20 auto}
 if [ $QUICK = 1 ]; then
   PHASE=1.5 PNG=${FAILOVER_PNG:-}
 else
@@ -102,11 +103,11 @@ run()
   fio --name="$name" --ioengine=nbd --uri="nbd+unix:///lun?socket=$d/nbd.sock" \
     --rw=randread --bs=4k --iodepth=16 --size=256M --time_based --runtime="$runtime" \
     --write_iops_log="$T/$name" --write_lat_log="$T/$name" --log_avg_msec=100 \
-    --log_max_value=1 --output="$d/fio.out" &
+    --log_max_value=1 --log_unix_epoch=1 --output="$d/fio.out" &
   fpid=$!
   coproc PAUSE { pause_ctl "$d/hang.ctl"; }
-  # fio's clock starts with its job, which takes a while to come up on a
-  # loaded machine: the faults are timed from its first read.
+  # fio takes a while to come up on a loaded machine: the faults are
+  # timed from its first read (fio's logs carry wall-clock times).
   while ! "$B/umpath" -S "$d/ctl" show paths lun | awk 'NR > 1 { n += $8 } END { exit !n }'; do
     sleep 0.02
   done
@@ -124,7 +125,7 @@ run()
   at "$t_hang"
   f_hang=$(now)
   echo p >&"${PAUSE[1]}"
-  echo "$f_eio $f_kill $f_hang" >"$T/$name.faults"
+  echo "$t0 $f_eio $f_kill $f_hang" >"$T/$name.faults"
   wait "$fpid" || { echo "bench/failover: fio failed:"; cat "$d/fio.out"; exit 1; }
   "$B/umpath" -S "$d/ctl" show paths lun --json >"$T/$name.end.json"
   echo r >&"${PAUSE[1]}"
@@ -136,87 +137,105 @@ run()
 
 echo "bench/failover: 4 paths, fio randread 4k iodepth 16; EIO at ${t_eio}s, SIGKILL at" \
   "${t_kill}s, hang at ${t_hang}s; io_timeout 1 s"
+runs=(off)
 run off off
-run hedge "$HEDGE"
+for h in $HEDGE; do
+  runs+=("$h")
+  run "$h" "$h"
+done
 
-python3 - "$T" "$runtime" "$HEDGE" "${PNG:-}" <<'PY'
+python3 - "$T" "$runtime" "${PNG:-}" "${runs[@]}" <<'PY'
 import json, os, shutil, subprocess, sys
-T, runtime, hedge, png = sys.argv[1:]
-runtime = float(runtime)
+T, runtime, png, runs = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4:]
 
-def log(path):
-    # fio's log: msec, value, direction, bs, ... (one line per 100 ms)
+def log(path, t0):
+    # fio's log: Unix time in ms, value, direction, bs, ... (one line per
+    # 100 ms); the time made seconds from the run's first read
     rows = []
     for line in open(path):
         f = [x.strip() for x in line.split(",")]
-        rows.append((int(f[0]) / 1000.0, int(f[1])))
+        rows.append((int(f[0]) / 1000.0 - t0, int(f[1])))
     return rows
 
-# When each fault struck, in seconds from the run's first read (about
-# fio's own clock: its job starts just before).
-faults = {run: [float(x) for x in open(os.path.join(T, run + ".faults")).read().split()]
-          for run in ("off", "hedge")}
 names = ("healthy", "EIO", "SIGKILL", "hang")
-stall, series = {}, {}
-for run in ("off", "hedge"):
-    edges = [0] + faults[run] + [runtime + 1]
-    phases = [(names[i], edges[i], edges[i + 1]) for i in range(4)]
-    lat = log(os.path.join(T, run + "_clat.1.log"))	# ns: the slowest read of each 100 ms
-    iops = log(os.path.join(T, run + "_iops.1.log"))
-    series[run] = (iops, lat)
-    for name, a, b in phases:
-        stall[run, name] = max([v for t, v in lat if a <= t < b] or [0]) / 1e6
+faults, stall, series = {}, {}, {}
+for run in runs:
+    # When the run's first read was seen (Unix time), then when each
+    # fault struck, in seconds from then.
+    t = [float(x) for x in open(os.path.join(T, run + ".faults")).read().split()]
+    t0, faults[run] = t[0], t[1:]
+    edges = [0] + faults[run] + [runtime + 2]
+    lat = log(os.path.join(T, run + "_clat.1.log"), t0)	# ns: each 100 ms's slowest read
+    series[run] = (log(os.path.join(T, run + "_iops.1.log"), t0), lat)
+    for i, name in enumerate(names):
+        stall[run, name] = max([v for t, v in lat if edges[i] <= t < edges[i + 1]] or [0]) / 1e6
 
 def hedges(run, which):
     paths = json.load(open(os.path.join(T, "%s.%s.json" % (run, which))))["paths"]
     return (sum(p["hedges_won"] + p["hedges_lost"] for p in paths),
             sum(p["ios"] for p in paths))
 
-print("%-8s %18s %18s" % ("phase", "read_hedge off", "read_hedge " + hedge))
+title = lambda run: "read_hedge " + run
+print("slowest read in each phase:")
+print("%-8s" % "phase" + "".join("%18s" % title(r) for r in runs))
 for name in names:
-    print("%-8s %15.1f ms %15.1f ms" % (name, stall["off", name], stall["hedge", name]))
-h, ios = hedges("hedge", "before")
-extra = 100.0 * h / ios if ios else 0.0
-print("hang stall with hedging: %.1f ms (goal <= 50 ms); without: %.1f ms (io_timeout 1,000 ms);"
-      " %.0fx shorter" % (stall["hedge", "hang"], stall["off", "hang"],
-                          stall["off", "hang"] / max(stall["hedge", "hang"], 0.001)))
-print("extra reads on healthy paths: %d hedges for %d reads before the first fault = %.2f %%"
-      " (goal <= 1 %%)" % (h, ios, extra))
-h_end, ios_end = hedges("hedge", "end")
-print("whole hedged run: %d hedges for %d reads" % (h_end, ios_end))
+    print("%-8s" % name + "".join("%15.1f ms" % stall[r, name] for r in runs))
+off = stall["off", "hang"]
+print("hang: without hedging %.1f ms (io_timeout 1,000 ms); goal with hedging <= 50 ms" % off)
+for run in runs[1:]:
+    h, ios = hedges(run, "before")
+    h_end, ios_end = hedges(run, "end")
+    print("read_hedge %s: hang stall %.1f ms (%.0fx shorter); extra reads on healthy paths %.2f %%"
+          " (%d hedges for %d reads before the first fault; goal <= 1 %%); %d hedges for %d"
+          " reads in all" % (run, stall[run, "hang"], off / max(stall[run, "hang"], 0.001),
+                             100.0 * h / max(ios, 1), h, ios, h_end, ios_end))
 
 if not png:
     sys.exit(0)
 if not shutil.which("gnuplot"):
     print("bench/failover: gnuplot is missing (scripts/deps.sh): no plot")
     sys.exit(0)
+def dat(name, rows, scale, gap):
+    # A window without a completed read has no line in fio's log: 0 reads/s
+    # there (gap "0"), or a break in the latency curve (gap "": a blank
+    # line; no read finished).
+    with open(os.path.join(T, name), "w") as f:
+        prev = None
+        for t, v in rows:
+            if prev is not None and t - prev > 0.15:
+                f.write("%.2f %s\n%.2f %s\n" % (prev + 0.1, gap, t - 0.1, gap) if gap else "\n")
+            f.write("%.2f %.3f\n" % (t, v / scale))
+            prev = t
 for run, (iops, lat) in series.items():
-    with open(os.path.join(T, run + ".dat"), "w") as f:
-        for (t, v), (_, l) in zip(iops, lat):
-            f.write("%.1f %d %.3f\n" % (t, v, l / 1e6))
+    dat(run + "-iops.dat", iops, 1, "0")
+    dat(run + "-lat.dat", lat, 1e6, "")
+esc = lambda s: s.replace("_", "\\\\_")
 marks = "\n".join(
-    'set arrow from %g, graph 0 to %g, graph 1 nohead dt 2 lt %d\n' % (t, t, lt) +
-    ('set label "%s" at %g, graph 0.95 offset 0.3,0 font ",9"' % (n, t) if lt == 2 else "")
-    for lt, run in ((1, "off"), (2, "hedge")) for n, t in zip(names[1:], faults[run]))
+    'set arrow from %g, graph 0 to %g, graph 1 nohead dt 2 lt %d\n' % (t, t, i + 1) +
+    ('set label "%s" at %g, graph 0.95 offset 0.3,0 font ",9"' % (n, t) if i == 0 else "")
+    for i, run in enumerate(runs) for n, t in zip(names[1:], faults[run]))
+plot = lambda kind, style: ", ".join(
+    '"%s/%s-%s.dat" using 1:2 with %s lw 2 lt %d title "%s"' % (T, run, kind, style, i + 1,
+                                                              esc(title(run)))
+    for i, run in enumerate(runs))
 script = """
 set terminal pngcairo size 1000,640 font ",10"
 set output "%(png)s"
-set multiplot layout 2,1 title "umpath failover: fio 4 KiB random reads over 4 NBD paths, io\\\\_timeout 1 s"
+set multiplot layout 2,1 title "umpath failover: fio 4 KiB random reads over 4 NBD paths, %(it)s 1 s; dashed: EIO, SIGKILL, hang"
 set grid
 set xrange [0:%(end)g]
 %(marks)s
 set ylabel "reads/s"
 set key bottom right
-plot "%(T)s/off.dat" using 1:2 with lines lw 2 title "read\\\\_hedge off", \\
-     "%(T)s/hedge.dat" using 1:2 with lines lw 2 title "read\\\\_hedge %(hedge)s"
+plot %(iops)s
 set xlabel "seconds"
 set ylabel "slowest read per 100 ms (ms)"
 set logscale y
 set key top left
-plot "%(T)s/off.dat" using 1:3 with lines lw 2 title "read\\\\_hedge off", \\
-     "%(T)s/hedge.dat" using 1:3 with lines lw 2 title "read\\\\_hedge %(hedge)s"
+plot %(lat)s
 unset multiplot
-""" % dict(png=png, end=runtime + 1.5, marks=marks, T=T, hedge=hedge)
+""" % dict(png=png, end=runtime + 1.5, marks=marks, iops=plot("iops", "lines"),
+           lat=plot("lat", "linespoints pt 7 ps 0.4"), it=esc("io_timeout"))
 subprocess.run(["gnuplot"], input=script.encode(), check=True)
 print("plot:", png)
 PY
