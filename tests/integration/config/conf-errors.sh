@@ -52,6 +52,20 @@ multipaths {
 	}
 }
 X
+bad 4 "read_hedge: expected off, auto or a number of milliseconds (1 to 3600000)" <<'X'
+multipaths {
+	multipath {
+		alias a
+		read_hedge 0
+		paths mem:a
+	}
+}
+X
+bad 2 "read_hedge: expected off, auto or a number of milliseconds (1 to 3600000)" <<'X'
+defaults {
+	read_hedge soon
+}
+X
 bad 2 "polling_interval: expected a number of seconds" <<'X'
 defaults {
 	polling_interval soon

@@ -14,12 +14,13 @@ A=$T/a.img
 B="file:$T/a.img?direct"
 C=$T/c.img
 start_daemon --policy polling_interval=0.5 --policy failback=immediate \
-	--policy 'fence_command=logger -t fence %p' \
+	--policy 'fence_command=logger -t fence %p' --policy read_hedge=auto \
 	--map "mp=1 queue_if_no_path 0 2 1 round-robin 0 2 1 $A 1 $B 1 round-robin 0 1 1 $C 1" \
 	--map "odd=0 0 2 1 round-robin 0 1 1 $T/b.img 1 service-time 0 1 2 $C 1 1"
 u show config >"$T/umpath.conf" || fail "show config: $(cat "$T/umpath.conf")"
 grep -q '^	polling_interval 0.500$' "$T/umpath.conf" || fail "no polling_interval: $(cat "$T/umpath.conf")"
 grep -q '^	fence_command "logger -t fence %p"$' "$T/umpath.conf" || fail "no fence_command"
+grep -q '^	read_hedge auto$' "$T/umpath.conf" || fail "no read_hedge: $(cat "$T/umpath.conf")"
 grep -q '^		# group 2 has selector "service-time 0": here the first group.s$' "$T/umpath.conf" ||
 	fail "the odd map's selector is not explained: $(cat "$T/umpath.conf")"
 mp_table=$(u table mp)
