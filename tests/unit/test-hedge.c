@@ -49,6 +49,18 @@ static struct umpath_map *setup(struct umpath_ctx **ret_ctx, unsigned char *want
 	return map;
 }
 
+/* A read of block 1 submitted with p0 hung and p1 in fault/arg; returns
+ * once it has been hedged to p1. */
+static void hedged_read(struct umpath_ctx *ctx, struct umpath_map *map, struct t_io *t,
+			unsigned char *buf, enum umpath_mem_fault fault, unsigned arg)
+{
+	CHECK(umpath_mem_set_fault(ctx, "p0", UMPATH_MEM_HANG, 0) == 0);
+	CHECK(umpath_mem_set_fault(ctx, "p1", fault, arg) == 0);
+	t_io_init(t, UMPATH_OP_READ, BS, BS, buf);
+	CHECK_EQ_INT(umpath_map_submit(map, &t->io), 0);
+	wait_hedged(ctx, 1);
+}
+
 static void done(struct umpath_ctx *ctx, struct umpath_map *map)
 {
 	umpath_map_free(map);
@@ -63,11 +75,7 @@ static void test_hedge_fails_original_wins(void)
 	struct umpath_map *map = setup(&ctx, want);
 	struct t_io t;
 
-	CHECK(umpath_mem_set_fault(ctx, "p0", UMPATH_MEM_HANG, 0) == 0);
-	CHECK(umpath_mem_set_fault(ctx, "p1", UMPATH_MEM_ERROR, EIO) == 0);
-	t_io_init(&t, UMPATH_OP_READ, BS, BS, buf);
-	CHECK_EQ_INT(umpath_map_submit(map, &t.io), 0);
-	wait_hedged(ctx, 1);
+	hedged_read(ctx, map, &t, buf, UMPATH_MEM_ERROR, EIO);
 	for (double until = t_now() + 5; st(ctx, "p1").hedges_lost < 1 && t_now() < until;)
 		usleep(1000);
 	CHECK_EQ_INT(st(ctx, "p1").hedges_lost, 1);
@@ -90,11 +98,7 @@ static void test_both_fail_over(void)
 	struct umpath_map *map = setup(&ctx, want);
 	struct t_io t;
 
-	CHECK(umpath_mem_set_fault(ctx, "p0", UMPATH_MEM_HANG, 0) == 0);
-	CHECK(umpath_mem_set_fault(ctx, "p1", UMPATH_MEM_ERROR, EIO) == 0);
-	t_io_init(&t, UMPATH_OP_READ, BS, BS, buf);
-	CHECK_EQ_INT(umpath_map_submit(map, &t.io), 0);
-	wait_hedged(ctx, 1);
+	hedged_read(ctx, map, &t, buf, UMPATH_MEM_ERROR, EIO);
 	CHECK(umpath_mem_set_fault(ctx, "p0", UMPATH_MEM_ERROR, EIO) == 0);	/* releases it: EIO */
 	CHECK(t_io_wait(&t, 5));
 	CHECK_EQ_INT(t.err, 0);
@@ -112,11 +116,7 @@ static void test_target_errors(void)
 	struct umpath_map *map = setup(&ctx, want);
 	struct t_io t;
 
-	CHECK(umpath_mem_set_fault(ctx, "p0", UMPATH_MEM_HANG, 0) == 0);
-	CHECK(umpath_mem_set_fault(ctx, "p1", UMPATH_MEM_ERROR, ENOSPC) == 0);
-	t_io_init(&t, UMPATH_OP_READ, BS, BS, buf);
-	CHECK_EQ_INT(umpath_map_submit(map, &t.io), 0);
-	wait_hedged(ctx, 1);
+	hedged_read(ctx, map, &t, buf, UMPATH_MEM_ERROR, ENOSPC);
 	CHECK(umpath_mem_set_fault(ctx, "p0", UMPATH_MEM_ERROR, ENOSPC) == 0);
 	CHECK(t_io_wait(&t, 5));
 	CHECK_EQ_INT(t.err, -ENOSPC);
@@ -133,11 +133,7 @@ static void test_original_wins(void)
 	struct umpath_map *map = setup(&ctx, want);
 	struct t_io t;
 
-	CHECK(umpath_mem_set_fault(ctx, "p0", UMPATH_MEM_HANG, 0) == 0);
-	CHECK(umpath_mem_set_fault(ctx, "p1", UMPATH_MEM_HANG, 0) == 0);
-	t_io_init(&t, UMPATH_OP_READ, BS, BS, buf);
-	CHECK_EQ_INT(umpath_map_submit(map, &t.io), 0);
-	wait_hedged(ctx, 1);
+	hedged_read(ctx, map, &t, buf, UMPATH_MEM_HANG, 0);
 	CHECK(umpath_mem_set_fault(ctx, "p0", UMPATH_MEM_ONLINE, 0) == 0);
 	CHECK(t_io_wait(&t, 5));
 	CHECK_EQ_INT(t.err, 0);
