@@ -194,7 +194,10 @@ static void dispatch_to_locked(struct umpath_map *map, struct mp_req *rq, struct
 	atomic_fetch_add_explicit(&pgpath->path->st_inflight, 1, memory_order_relaxed);
 }
 
-static void path_account(struct um_path *p, const struct um_tio *tio, int err, uint64_t start_ns)
+/* p99: the read feeds the path's window of recent read latencies, which
+ * only read_hedge auto reads (it costs two atomic operations a read). */
+static void path_account(struct um_path *p, const struct um_tio *tio, int err, uint64_t start_ns,
+			 bool p99)
 {
 	atomic_fetch_sub_explicit(&p->st_inflight, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&p->st_ios, 1, memory_order_relaxed);
@@ -212,7 +215,7 @@ static void path_account(struct um_path *p, const struct um_tio *tio, int err, u
 
 	atomic_fetch_add_explicit(&p->st_lat_ns_sum, lat, memory_order_relaxed);
 	atomic_fetch_add_explicit(&p->st_lat_hist[um_lat_bucket(lat)], 1, memory_order_relaxed);
-	if (!err && tio->op == UMPATH_OP_READ)
+	if (p99 && !err && tio->op == UMPATH_OP_READ)
 		um_path_read_latency(p, lat);
 }
 
@@ -486,7 +489,7 @@ static void hedge_leg_done(struct mp_req *rq, struct mp_hedge *h, int err)
 	bool requeue;
 	int final = 0;
 
-	path_account(pgpath->path, tio, err, start_ns);
+	path_account(pgpath->path, tio, err, start_ns, rq->hedge_ms == UMPATH_READ_HEDGE_AUTO);
 	map_lock(map);
 	if (!--map->inflight)
 		map_wake_locked(map);
@@ -668,7 +671,7 @@ static void req_tio_done(struct um_tio *tio, int err)
 		if (!err)	/* no other leg: the data is the client's now */
 			memcpy(rq->io->buf, tio->buf, (size_t)tio->length);
 	}
-	path_account(pgpath->path, tio, err, rq->start_ns);
+	path_account(pgpath->path, tio, err, rq->start_ns, rq->hedge_ms == UMPATH_READ_HEDGE_AUTO);
 	map_lock(map);
 	if (!--map->inflight)
 		map_wake_locked(map);
