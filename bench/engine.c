@@ -219,6 +219,23 @@ static void ring_init(void)
 	}
 }
 
+/* The I/O ring and a context with the mem store b0..b8; exits on failure. */
+static struct umpath_ctx *setup(void)
+{
+	struct umpath_ctx *ctx;
+	int r;
+
+	ring_init();
+	r = umpath_ctx_new(NULL, &ctx);
+	if (!r)
+		r = umpath_mem_store_new(ctx, STORE_SIZE, NNAMES, names, 1);
+	if (r) {
+		fprintf(stderr, "setup: %s\n", strerror(-r));
+		exit(1);
+	}
+	return ctx;
+}
+
 /* --case: ops reads of len bytes, after 1,000 to warm up, untimed. */
 static int run_case(const char *sel, unsigned n, uint64_t len, uint64_t ops)
 {
@@ -227,20 +244,12 @@ static int run_case(const char *sel, unsigned n, uint64_t len, uint64_t ops)
 	char table[1024];
 	uint64_t seq = 0;
 	size_t o;
-	int r;
 
 	if (n < 1 || n > NPATHS_MAX || len > sizeof(buf)) {
 		fprintf(stderr, "--case: 1 to %u paths, at most %zu bytes\n", NPATHS_MAX, sizeof(buf));
 		return 2;
 	}
-	ring_init();
-	r = umpath_ctx_new(NULL, &ctx);
-	if (!r)
-		r = umpath_mem_store_new(ctx, STORE_SIZE, NNAMES, names, 1);
-	if (r) {
-		fprintf(stderr, "setup: %s\n", strerror(-r));
-		return 1;
-	}
+	ctx = setup();
 	o = (size_t)snprintf(table, sizeof(table), "0 0 1 1 ");
 	group_words(table + o, sizeof(table) - o, sel, 0, n);
 	map = make_map(ctx, table);
@@ -261,7 +270,6 @@ int main(int argc, char **argv)
 {
 	struct umpath_ctx *ctx;
 	char table[1024], pin[64], sp0[32], sp4[32];
-	int r;
 
 	if (argc == 6 && !strcmp(argv[1], "--case"))
 		return run_case(argv[2], (unsigned)atoi(argv[3]), strtoull(argv[4], NULL, 0),
@@ -276,15 +284,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	ring_init();
 	pin_cpu(pin, sizeof(pin));
-	r = umpath_ctx_new(NULL, &ctx);
-	if (!r)
-		r = umpath_mem_store_new(ctx, STORE_SIZE, NNAMES, names, 1);
-	if (r) {
-		fprintf(stderr, "setup: %s\n", strerror(-r));
-		return 1;
-	}
+	ctx = setup();
 
 	printf("umpath engine benchmark: one thread (%s), mem paths of one store, one group.\n"
 	       "One op = umpath_map_submit() of a READ: pool, selector choice, dispatch to a\n"
