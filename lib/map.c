@@ -46,7 +46,7 @@ static void map_wait_locked_ms(struct umpath_map *map, unsigned ms)
 	struct timespec ts;
 
 	map_assert_locked(map);
-	clock_gettime(CLOCK_REALTIME, &ts);	/* the cond's clock: the default */
+	clock_gettime(CLOCK_MONOTONIC, &ts);	/* the cond's clock (map_new) */
 	ts.tv_nsec += (long)ms * 1000000;
 	if (ts.tv_nsec >= 1000000000) {
 		ts.tv_sec++;
@@ -1063,6 +1063,7 @@ int umpath_map_new_target(struct umpath_ctx *ctx, const char *name, const char *
 {
 	struct umpath_map *map;
 	struct multipath *m = NULL;
+	pthread_condattr_t ca;
 	int r;
 
 	if (!name || !*name)
@@ -1072,7 +1073,12 @@ int umpath_map_new_target(struct umpath_ctx *ctx, const char *name, const char *
 		return -ENOMEM;
 	map->ctx = ctx;
 	pthread_mutex_init(&map->lock, NULL);
-	pthread_cond_init(&map->cond, NULL);
+	/* CLOCK_MONOTONIC for map_wait_locked_ms: a step of the wall clock
+	 * must not stretch its 1 ms. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&map->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	list_init(&map->queued);
 	list_init(&map->held);
 	list_init(&map->free_reqs);
