@@ -3,12 +3,13 @@
 # engine, 2 jobs x iodepth 32: 4 KiB random reads, 4 KiB random writes,
 # 1 MiB sequential writes) against umpathd (two file paths to one image),
 # and in the same run against `nbdkit file` and `qemu-nbd` serving that
-# image.  Prints IOPS (MiB/s for 1 MiB) per server and umpath's ratios.
+# image.  Prints IOPS (MiB/s for 1 MiB) per server and umpath's ratios,
+# medians of ROUNDS rounds (3; --quick: 1 round of 2 s runs).
 #
-#   bench/export.sh [--quick] [BUILD_DIR]      (default build/)
+#   [ROUNDS=N] bench/export.sh [--quick] [BUILD_DIR]      (default build/)
 set -euo pipefail
-RUNTIME=10 SIZE=512M
-if [ "${1:-}" = --quick ]; then RUNTIME=2 SIZE=64M; shift; fi
+RUNTIME=10 SIZE=512M ROUNDS=${ROUNDS:-3}
+if [ "${1:-}" = --quick ]; then RUNTIME=2 SIZE=64M ROUNDS=1; shift; fi
 B=$(cd "${1:-build}" && pwd)
 for c in fio nbdkit qemu-nbd; do command -v $c >/dev/null || { echo "bench/export: $c is not installed" >&2; exit 77; }; done
 T=$(mktemp -d)
@@ -40,22 +41,42 @@ fio_run() {
     "$T/fio.json" "$([ "$2" = randread ] && echo read || echo write)" "$3"
 }
 
+# Rounds: every server runs every job once a round, in an order that
+# rotates from round to round (page-cache writeback and the other CPU's
+# neighbours come and go; a fixed order would hand one server the quiet
+# slot).  The figure is each server's median over the rounds, the ratio
+# the median of the rounds' ratios.
 declare -A res
 jobs="randread:4k randwrite:4k write:1m"
+servers=(umpath nbdkit qemu)
+declare -A uri=([umpath]="nbd+unix:///bench?socket=$T/umpath.sock"
+                [nbdkit]="nbd+unix:///?socket=$T/nbdkit.sock"
+                [qemu]="nbd+unix:///?socket=$T/qemu.sock")
 for job in $jobs; do
   rw=${job%:*} bs=${job#*:}
-  res[umpath,$job]=$(fio_run "nbd+unix:///bench?socket=$T/umpath.sock" $rw $bs)
-  res[nbdkit,$job]=$(fio_run "nbd+unix:///?socket=$T/nbdkit.sock" $rw $bs)
-  res[qemu,$job]=$(fio_run "nbd+unix:///?socket=$T/qemu.sock" $rw $bs)
+  for r in $(seq "$ROUNDS"); do
+    for i in 0 1 2; do
+      s=${servers[$(( (i + r) % 3 ))]}
+      res[$s,$job]+="$(fio_run "${uri[$s]}" $rw $bs) "
+    done
+  done
 done
 
-printf '\nfio nbd engine, 2 jobs x iodepth 32, %ss each, %s image in page cache, %s CPUs\n' \
-  "$RUNTIME" "$SIZE" "$(nproc)"
+median() { python3 -c 'import statistics,sys; print(int(statistics.median(map(float, sys.argv[1:]))))' $1; }
+# ratio A B: the median over rounds of A[i] / B[i]
+ratio() { python3 -c 'import statistics,sys; a,b=sys.argv[1].split(),sys.argv[2].split(); print("%.2f" % statistics.median(float(x)/float(y) for x,y in zip(a,b)))' "$1" "$2"; }
+
+printf '\nfio nbd engine, 2 jobs x iodepth 32, %ss each, %s image in page cache, %s CPUs, median of %s rounds\n' \
+  "$RUNTIME" "$SIZE" "$(nproc)" "$ROUNDS"
 printf '%-10s %16s %16s %16s\n' server "4k randread IOPS" "4k randwrite IOPS" "1M write MiB/s"
 for s in umpath nbdkit qemu; do
-  printf '%-10s %16s %16s %16s\n' "$s" "${res[$s,randread:4k]}" "${res[$s,randwrite:4k]}" "${res[$s,write:1m]}"
+  printf '%-10s %16s %16s %16s\n' "$s" "$(median "${res[$s,randread:4k]}")" \
+    "$(median "${res[$s,randwrite:4k]}")" "$(median "${res[$s,write:1m]}")"
 done
-ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
+for job in $jobs; do
+  printf '  rounds %-12s umpath [%s]  nbdkit [%s]  qemu [%s]\n' "$job" "${res[umpath,$job]% }" \
+    "${res[nbdkit,$job]% }" "${res[qemu,$job]% }"
+done
 printf '\numpath / nbdkit:   4k randread %sx (goal >= 1.10x)   4k randwrite %sx (goal >= 1.10x)   1M write %sx (goal >= 1.00x)\n' \
   "$(ratio "${res[umpath,randread:4k]}" "${res[nbdkit,randread:4k]}")" \
   "$(ratio "${res[umpath,randwrite:4k]}" "${res[nbdkit,randwrite:4k]}")" \

@@ -5,6 +5,10 @@
 #include "internal.h"
 
 #define UMPATH_DEFAULT_IO_TIMEOUT_MS 10000u
+/* Threads for buffered file writes, shared by every path of the context
+ * (file.c caps each path's share): enough to keep two CPUs' page-cache
+ * copies busy while some wait on the file's lock. */
+#define UMPATH_WRITERS 16u
 
 int umpath_ctx_new(const struct umpath_ctx_opts *opts, struct umpath_ctx **ret_ctx)
 {
@@ -22,7 +26,12 @@ int umpath_ctx_new(const struct umpath_ctx_opts *opts, struct umpath_ctx **ret_c
 	ctx->io_timeout_ms = opts && opts->io_timeout_ms ? opts->io_timeout_ms
 							 : UMPATH_DEFAULT_IO_TIMEOUT_MS;
 	ctx->pool_size = opts && opts->pool_size ? opts->pool_size : UMPATH_DEFAULT_POOL;
-	r = um_loop_new(&ctx->loop);
+	r = um_workers_new(UMPATH_WRITERS, &ctx->writers);
+	if (r == 0) {
+		r = um_loop_new(&ctx->loop);
+		if (r < 0)
+			um_workers_free(ctx->writers);
+	}
 	if (r < 0) {
 		pthread_mutex_destroy(&ctx->maps_lock);
 		pthread_mutex_destroy(&ctx->lock);
@@ -39,6 +48,7 @@ void umpath_ctx_free(struct umpath_ctx *ctx)
 		return;
 	/* The loop goes first: no timer or transport callback runs after. */
 	um_loop_free(ctx->loop);
+	um_workers_free(ctx->writers);
 	um_mem_stores_free(ctx);
 	um_hw_handlers_free(ctx);
 	pthread_mutex_destroy(&ctx->maps_lock);

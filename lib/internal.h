@@ -219,6 +219,24 @@ struct um_hw_entry {
 	char *name;
 };
 
+/* ---- worker threads for blocking calls (workers.c) ---------------------- */
+
+struct um_work {
+	struct list_head node;		/* in the pool's queue */
+	void (*fn)(struct um_work *work);
+};
+
+struct um_workers;
+
+/* A pool of at most max threads, started as work needs them. */
+int um_workers_new(unsigned max, struct um_workers **ret_w);
+/* Queue work->fn(work) to run on a pool thread; false (work untouched)
+ * only if the pool has no thread and cannot start one. */
+bool um_workers_queue(struct um_workers *w, struct um_work *work);
+unsigned um_workers_threads(struct um_workers *w);
+/* Joins the threads: no work may be given after, and what is queued runs. */
+void um_workers_free(struct um_workers *w);
+
 struct umpath_ctx {
 	pthread_mutex_t lock;
 	struct list_head paths;		/* guarded by lock */
@@ -232,6 +250,8 @@ struct umpath_ctx {
 	struct umpath_loop *loop;
 	unsigned io_timeout_ms;
 	unsigned pool_size;
+	/* Buffered file writes (file.c, docs/writes.md). */
+	struct um_workers *writers;
 };
 
 const struct umpath_hw_handler *um_hw_handler_find(struct umpath_ctx *ctx, const char *name);

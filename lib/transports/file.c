@@ -93,6 +93,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -118,6 +119,11 @@
  * probe: one) holds one chunk, a busy one up to FILE_QUEUE_DEPTH. */
 #define FILE_SLOT_CHUNK 8u
 #define FILE_SLOT_CHUNKS (FILE_QUEUE_DEPTH / FILE_SLOT_CHUNK)
+/* Writer threads one path may keep busy at once (file_submit_pool): a
+ * few, so that a path that hangs holds no more than these. */
+#define FILE_WRITERS 2u
+/* Writes a writer thread does for one path before it lets others go first. */
+#define FILE_WRITER_BATCH 32u
 #define FILE_MAX_CHUNK (1u << 30)		/* SQE lengths are 32 bits */
 #define FILE_RETRY_NS 1000000u			/* back-off for EAGAIN, refused submissions */
 #define FILE_CANCEL_GRACE_NS 100000000u	/* then cancel what the link timeout missed */
@@ -163,6 +169,7 @@ struct file_path {
 	bool bdev, ro;
 	bool force_async;		/* IOSQE_ASYNC on every op (file_trusts_nowait) */
 	bool try_nowait;		/* page-cache fast path (file_submit_nowait) */
+	bool pool_writes;		/* buffered writes on writer threads (file_submit_pool) */
 	bool has_rw;			/* IORING_OP_READ/WRITE */
 	bool has_fallocate;		/* IORING_OP_FALLOCATE */
 	bool has_uring_cmd;		/* IORING_OP_URING_CMD */
@@ -183,6 +190,11 @@ struct file_path {
 	uint64_t timer_due;		/* when timer is armed for, 0 if not; guarded by lock */
 	struct file_slot *slot_chunk[FILE_SLOT_CHUNKS];	/* guarded by lock */
 	unsigned nchunks;		/* guarded by lock */
+	/* Buffered writes for the writer threads (file_submit_pool). */
+	struct list_head wq;		/* um_tio waiting, by deadline; guarded by lock */
+	struct um_work wwork;		/* this path in the writers' queue */
+	bool wqueued;			/* wwork is in the writers' queue; guarded by lock */
+	unsigned wrunning;		/* writes in pwritev2; guarded by lock */
 };
 
 /* Written once, then only read: the source of STEP_ZERO_WRITE.  Touched at
@@ -303,7 +315,8 @@ static void file_timer_at_locked(struct file_path *fp, uint64_t due_ns)
 static bool file_idle_locked(struct file_path *fp)
 {
 	file_assert_locked(fp);
-	return !fp->busy && list_empty(&fp->fifo);
+	return !fp->busy && list_empty(&fp->fifo) &&
+	       list_empty(&fp->wq) && !fp->wqueued && !fp->wrunning;
 }
 
 static void file_slot_put_locked(struct file_path *fp, struct file_slot *slot)
@@ -785,6 +798,14 @@ static void file_timer_fn(struct um_timer *t)
 		list_del_init(&tio->tp_node);
 		file_finish(&out, tio, -ETIMEDOUT);
 	}
+	while (!list_empty(&fp->wq)) {
+		struct um_tio *tio = list_first_entry(&fp->wq, struct um_tio, tp_node);
+
+		if (tio->tp_time_ns > now)
+			break;
+		list_del_init(&tio->tp_node);
+		file_finish(&out, tio, -ETIMEDOUT);
+	}
 	/* Taken off first: a slot that must wait again goes back on it. */
 	list_init(&retry);
 	list_splice_tail_init(&fp->retry, &retry);
@@ -806,6 +827,12 @@ static void file_timer_fn(struct um_timer *t)
 	file_flush_sq_locked(fp);
 	if (!list_empty(&fp->fifo)) {
 		uint64_t head = list_first_entry(&fp->fifo, struct um_tio, tp_node)->tp_time_ns;
+
+		if (!due || head < due)
+			due = head;
+	}
+	if (!list_empty(&fp->wq)) {
+		uint64_t head = list_first_entry(&fp->wq, struct um_tio, tp_node)->tp_time_ns;
 
 		if (!due || head < due)
 			due = head;
@@ -842,6 +869,163 @@ static bool file_submit_nowait(struct file_path *fp, struct um_tio *tio)
 		return false;
 	tio->done(tio, 0);
 	return true;
+}
+
+/* ---- buffered writes on writer threads ------------------------------------
+ *
+ * Buffered writes to ext4 (and any file system without RWF_NOWAIT for
+ * them) cannot complete inline in io_uring: every one goes to an io-wq
+ * worker, whose completion then wakes the loop thread, which calls done().
+ * Two thread hops an I/O; io-wq also runs the buffered writes of one file
+ * one at a time.  A writer thread of the context's pool makes it one hop:
+ * it calls pwritev2 and then done() itself.  docs/writes.md has the
+ * measurements.
+ *
+ * Deadlines: a write in pwritev2 cannot be cancelled, as a buffered write
+ * that io_uring runs on io-wq cannot be either; like that one, it keeps
+ * the caller's buffer until the call returns, and ends with -ETIMEDOUT if
+ * that is past its deadline (the data is in the file then; the engine's
+ * retry elsewhere writes it again, harmlessly).  A write whose deadline
+ * passed before a writer took it is never started.  Only file systems
+ * trusted not to block a non-blocking attempt (file_trusts_nowait) get
+ * writers: on the others (FUSE, NFS) a write may hang, and the ring's
+ * cancellation is the better tool. */
+
+/* The write, on a writer thread, no lock held: 0 or -errno. */
+static int file_write_sync(struct file_path *fp, struct um_tio *tio)
+{
+	int flags = tio->flags & UMPATH_IO_FUA ? RWF_DSYNC : 0, err = 0;
+	uint64_t done = 0;
+
+	while (done < tio->length) {
+		struct iovec iov = { .iov_base = (char *)tio->buf + done,
+				     .iov_len = tio->length - done };
+		ssize_t n;
+
+		if (um_now_ns() >= tio->tp_time_ns) {
+			err = -ETIMEDOUT;
+			break;
+		}
+		n = pwritev2(fp->fd, &iov, 1, (off_t)(tio->offset + done), flags);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0) {
+			/* No progress: the file shrank below the map. */
+			err = n < 0 ? -errno : -EIO;
+			break;
+		}
+		done += (uint64_t)n;
+	}
+	if ((!err || umpath_is_path_error(err)) && um_now_ns() > tio->tp_time_ns)
+		err = -ETIMEDOUT;
+	return err;
+}
+
+/* Put the path in the writers' queue if it has writes waiting and room for
+ * one more writer.  true: the caller calls um_workers_queue after
+ * unlocking (the path cannot be closed meanwhile: file_idle_locked). */
+static bool file_wkick_locked(struct file_path *fp)
+{
+	file_assert_locked(fp);
+	if (fp->wqueued || fp->wrunning >= FILE_WRITERS || list_empty(&fp->wq))
+		return false;
+	fp->wqueued = true;
+	return true;
+}
+
+/* The writers' queue refused (no thread could be started): the waiting
+ * writes go through the ring instead.  Called after unlocking. */
+static void file_wqueue(struct file_path *fp)
+{
+	struct list_head out;
+
+	if (um_workers_queue(fp->ctx->writers, &fp->wwork))
+		return;
+	list_init(&out);
+	file_lock(fp);
+	fp->wqueued = false;
+	list_splice_tail_init(&fp->wq, &fp->fifo);
+	file_fill_locked(fp, &out);
+	file_flush_sq_locked(fp);
+	if (!list_empty(&fp->fifo))
+		file_timer_at_locked(fp, list_first_entry(&fp->fifo, struct um_tio, tp_node)->tp_time_ns);
+	file_reap_unlock(fp, &out);
+}
+
+/* A writer thread's turn with the path: its writes one after the other
+ * while more wait (up to FILE_WRITER_BATCH, then the path goes to the back
+ * of the writers' queue, behind other paths).  Each done() is called after
+ * the next write is taken: an I/O of the path still in hand keeps the path
+ * open (the engine closes a path only once its I/O has ended). */
+static void file_write_work(struct um_work *work)
+{
+	struct file_path *fp = container_of(work, struct file_path, wwork);
+	struct um_tio *tio = NULL, *next;
+	unsigned n = 0;
+	bool more;
+	int err;
+
+	file_lock(fp);
+	fp->wqueued = false;
+	if (!list_empty(&fp->wq)) {
+		tio = list_first_entry(&fp->wq, struct um_tio, tp_node);
+		list_del_init(&tio->tp_node);
+		fp->wrunning++;
+	}
+	/* The rest to the next writer, while this one writes. */
+	more = file_wkick_locked(fp);
+	if (!tio && file_idle_locked(fp))
+		pthread_cond_broadcast(&fp->idle);
+	file_unlock(fp);
+	if (more)
+		file_wqueue(fp);
+
+	while (tio) {
+		err = file_write_sync(fp, tio);
+
+		next = NULL;
+		file_lock(fp);
+		if (++n < FILE_WRITER_BATCH && !list_empty(&fp->wq)) {
+			next = list_first_entry(&fp->wq, struct um_tio, tp_node);
+			list_del_init(&next->tp_node);
+		} else {
+			fp->wrunning--;
+		}
+		more = file_wkick_locked(fp);
+		if (file_idle_locked(fp))
+			pthread_cond_broadcast(&fp->idle);
+		file_unlock(fp);
+		if (more)
+			file_wqueue(fp);
+		/* Without a next one, nothing of fp after this: done() may
+		 * close the path. */
+		tio->done(tio, err);
+		tio = next;
+	}
+}
+
+/* Give a buffered write to the writer threads: it waits in the path's wq
+ * (its deadline kept by the path's timer, as in the FIFO) until one takes
+ * it. */
+static void file_submit_pool(struct file_path *fp, struct um_tio *tio)
+{
+	struct list_head out;
+	bool kick = false;
+
+	list_init(&out);
+	tio->tp_time_ns = um_now_ns() + (uint64_t)fp->ctx->io_timeout_ms * 1000000u;
+	file_lock(fp);
+	if (fp->closing) {
+		file_finish(&out, tio, -ENXIO);
+	} else {
+		list_add_tail(&tio->tp_node, &fp->wq);
+		file_timer_at_locked(fp, tio->tp_time_ns);
+		kick = file_wkick_locked(fp);
+	}
+	file_unlock(fp);
+	if (kick)
+		file_wqueue(fp);
+	file_complete(&out);
 }
 
 /* The O_DIRECT descriptor of the directio checker, opened at first use:
@@ -889,6 +1073,10 @@ static void file_submit(struct um_path *p, struct um_tio *tio)
 	}
 	if (fp->try_nowait && !(tio->flags & UM_TIO_DIRECT) && file_submit_nowait(fp, tio))
 		return;
+	if (tio->op == UMPATH_OP_WRITE && fp->pool_writes) {
+		file_submit_pool(fp, tio);
+		return;
+	}
 
 	list_init(&out);
 	tio->tp_time_ns = um_now_ns() + (uint64_t)fp->ctx->io_timeout_ms * 1000000u;
@@ -1040,6 +1228,7 @@ static int file_open(struct umpath_ctx *ctx, struct um_path *p)
 	list_init(&fp->free_slots);
 	list_init(&fp->retry);
 	list_init(&fp->fifo);
+	list_init(&fp->wq);
 	um_timer_init(&fp->timer, file_timer_fn);
 
 	fp->fd = open(spec.path, flags);
@@ -1088,6 +1277,8 @@ static int file_open(struct umpath_ctx *ctx, struct um_path *p)
 	/* O_DIRECT never hits the page cache; untrusted file systems may
 	 * block even when asked not to. */
 	fp->try_nowait = !spec.direct && !fp->force_async;
+	fp->pool_writes = fp->try_nowait && !spec.ro;
+	fp->wwork.fn = file_write_work;
 	pthread_once(&file_zeroes_once, file_zeroes_init);
 
 	fp->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -1163,8 +1354,19 @@ static void file_drain(struct file_path *fp)
 		struct pollfd pfd = { .fd = fp->efd, .events = POLLIN };
 
 		if (!on_loop) {
+			struct timespec ts;
+
+			/* Writer threads give their slots back without the
+			 * lock and without a signal (file_write_work), so
+			 * look again each millisecond. */
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
 			fp->lock_held = false;
-			pthread_cond_wait(&fp->idle, &fp->lock);
+			pthread_cond_timedwait(&fp->idle, &fp->lock, &ts);
 			fp->lock_owner = pthread_self();
 			fp->lock_held = true;
 			continue;

@@ -127,14 +127,15 @@ static void ft_cleanup(void)
 {
 	ft_resume_raw();
 	ft_paused[0] = 0;
-	if (ft_fuse_pid)
-		ft_fuse_stop();
+	/* The loop device first: one over the FUSE file keeps it busy. */
 	if (ft_loop[0]) {
 		const char *argv[] = { "losetup", "-d", ft_loop, NULL };
 
 		ft_run(argv, NULL, 0);
 		ft_loop[0] = 0;
 	}
+	if (ft_fuse_pid)
+		ft_fuse_stop();
 	if (ft_dir[0]) {
 		nftw(ft_dir, ft_rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 		ft_dir[0] = 0;
