@@ -93,7 +93,6 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -119,9 +118,10 @@
  * probe: one) holds one chunk, a busy one up to FILE_QUEUE_DEPTH. */
 #define FILE_SLOT_CHUNK 8u
 #define FILE_SLOT_CHUNKS (FILE_QUEUE_DEPTH / FILE_SLOT_CHUNK)
-/* Writer threads one path may keep busy at once (file_submit_pool): a
- * few, so that a path that hangs holds no more than these. */
-#define FILE_WRITERS 2u
+/* Writer threads one path may keep busy at once (file_submit_pool): a path
+ * that hangs holds no more.  One: writes to a file are serialised by its
+ * inode lock anyway, and a second writer measured slower (docs/writes.md). */
+#define FILE_WRITERS 1u
 /* Writes a writer thread does for one path before it lets others go first. */
 #define FILE_WRITER_BATCH 32u
 #define FILE_MAX_CHUNK (1u << 30)		/* SQE lengths are 32 bits */
@@ -949,6 +949,8 @@ static void file_wqueue(struct file_path *fp)
 	file_flush_sq_locked(fp);
 	if (!list_empty(&fp->fifo))
 		file_timer_at_locked(fp, list_first_entry(&fp->fifo, struct um_tio, tp_node)->tp_time_ns);
+	if (file_idle_locked(fp))
+		pthread_cond_broadcast(&fp->idle);
 	file_reap_unlock(fp, &out);
 }
 
@@ -1354,19 +1356,8 @@ static void file_drain(struct file_path *fp)
 		struct pollfd pfd = { .fd = fp->efd, .events = POLLIN };
 
 		if (!on_loop) {
-			struct timespec ts;
-
-			/* Writer threads give their slots back without the
-			 * lock and without a signal (file_write_work), so
-			 * look again each millisecond. */
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
 			fp->lock_held = false;
-			pthread_cond_timedwait(&fp->idle, &fp->lock, &ts);
+			pthread_cond_wait(&fp->idle, &fp->lock);
 			fp->lock_owner = pthread_self();
 			fp->lock_held = true;
 			continue;
