@@ -1,6 +1,8 @@
 /* file.c - the file transport: regular files and block devices through
  * io_uring, completions reaped on the context's event loop thread, no
- * thread per request.
+ * thread per request; buffered writes through the context's writer
+ * threads instead where the file system trusts a non-blocking attempt
+ * (see "buffered writes on writer threads" below, docs/writes.md).
  *
  * Path strings (this transport is last in path.c's list: it claims every
  * string the others leave):
