@@ -10,61 +10,12 @@
  * data on the image.  Skipped (77) without nbdfuse, nbdkit or FUSE. */
 #include "filetest.h"
 
-#include "internal.h"
+#include "tiotest.h"
 
 #define SIZE (8u << 20)
 #define BS 4096u
 #define NR 200u		/* more than a path's slots: some wait in its FIFO */
 #define TIMEOUT_MS 1000u
-
-struct w_tio {
-	struct um_tio tio;
-	pthread_mutex_t *lock;
-	pthread_cond_t *cond;
-	bool done;
-	int err;
-	double done_at;
-	unsigned char *buf;
-};
-
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-
-static void w_done(struct um_tio *tio, int err)
-{
-	struct w_tio *w = container_of(tio, struct w_tio, tio);
-
-	pthread_mutex_lock(&lock);
-	CHECK(!w->done);
-	w->done = true;
-	w->err = err;
-	w->done_at = t_now();
-	pthread_cond_broadcast(&cond);
-	pthread_mutex_unlock(&lock);
-}
-
-static unsigned count_done(struct w_tio *w, unsigned nr)
-{
-	unsigned n = 0;
-
-	pthread_mutex_lock(&lock);
-	for (unsigned i = 0; i < nr; i++)
-		n += w[i].done;
-	pthread_mutex_unlock(&lock);
-	return n;
-}
-
-static bool wait_all(struct w_tio *w, unsigned nr, double secs)
-{
-	double end = t_now() + secs;
-
-	while (count_done(w, nr) < nr) {
-		if (t_now() > end)
-			return false;
-		usleep(10000);
-	}
-	return true;
-}
 
 static void test_direct(struct umpath_ctx *ctx, const char *fuse, const char *img,
 			const char *sock)
@@ -75,17 +26,8 @@ static void test_direct(struct umpath_ctx *ctx, const char *fuse, const char *im
 	double t0, t1;
 
 	CHECK_EQ_INT(um_path_get(ctx, fuse, true, &p), 0);
-	for (unsigned i = 0; i < NR; i++) {
-		memset(&w[i], 0, sizeof(w[i]));
-		w[i].buf = ft_alloc(BS);
-		memset(w[i].buf, 0xee, BS);
-		list_init(&w[i].tio.tp_node);
-		w[i].tio.op = UMPATH_OP_READ;
-		w[i].tio.offset = (uint64_t)i * BS;
-		w[i].tio.length = BS;
-		w[i].tio.buf = w[i].buf;
-		w[i].tio.done = w_done;
-	}
+	for (unsigned i = 0; i < NR; i++)
+		w_init(&w[i], UMPATH_OP_READ, (uint64_t)i * BS, BS, 0, 0xee);
 	ft_pause_cmd(sock, 'p');
 	t0 = t_now();
 	for (unsigned i = 0; i < NR; i++)
@@ -94,7 +36,7 @@ static void test_direct(struct umpath_ctx *ctx, const char *fuse, const char *im
 
 	/* Past the deadline: what never reached the kernel has ended, what
 	 * did is still held, with its buffer. */
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&w_lock);
 	for (unsigned i = 0; i < NR; i++) {
 		if (!w[i].done)
 			continue;
@@ -103,12 +45,12 @@ static void test_direct(struct umpath_ctx *ctx, const char *fuse, const char *im
 		CHECK(w[i].done_at - t0 >= TIMEOUT_MS / 1000.0 - 0.01);
 		CHECK(w[i].buf[0] == 0xee && w[i].buf[BS - 1] == 0xee);
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&w_lock);
 	CHECK(early > 0 && early < NR);
 
 	t1 = t_now();
 	ft_pause_cmd(sock, 'r');
-	CHECK(wait_all(w, NR, 10));
+	CHECK(w_wait_done(w, NR, NR, 10));
 	for (unsigned i = 0; i < NR; i++) {
 		if (w[i].done_at < t1)
 			continue;

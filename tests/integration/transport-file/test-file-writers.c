@@ -12,7 +12,7 @@
  * nbdfuse, nbdkit or FUSE. */
 #include "filetest.h"
 
-#include "internal.h"
+#include "tiotest.h"
 
 #define SIZE (8u << 20)
 #define BS 4096u
@@ -20,67 +20,6 @@
 #define OK_NR 64u	/* writes to the healthy path meanwhile */
 #define TIMEOUT_MS 1000u
 #define SHARE 1u	/* file.c's FILE_WRITERS: writers a path may hold */
-
-struct w_tio {
-	struct um_tio tio;
-	bool done;
-	int err;
-	double done_at;
-	pthread_t thread;
-	unsigned char *buf;
-};
-
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void w_done(struct um_tio *tio, int err)
-{
-	struct w_tio *w = container_of(tio, struct w_tio, tio);
-
-	pthread_mutex_lock(&lock);
-	CHECK(!w->done);
-	w->done = true;
-	w->err = err;
-	w->done_at = t_now();
-	w->thread = pthread_self();
-	pthread_mutex_unlock(&lock);
-}
-
-static void w_init(struct w_tio *w, uint64_t off, unsigned flags, unsigned char fill)
-{
-	memset(w, 0, sizeof(*w));
-	w->buf = ft_alloc(BS);
-	memset(w->buf, fill, BS);
-	list_init(&w->tio.tp_node);
-	w->tio.op = UMPATH_OP_WRITE;
-	w->tio.flags = flags;
-	w->tio.offset = off;
-	w->tio.length = BS;
-	w->tio.buf = w->buf;
-	w->tio.done = w_done;
-}
-
-static unsigned count_done(struct w_tio *w, unsigned nr)
-{
-	unsigned n = 0;
-
-	pthread_mutex_lock(&lock);
-	for (unsigned i = 0; i < nr; i++)
-		n += w[i].done;
-	pthread_mutex_unlock(&lock);
-	return n;
-}
-
-static bool wait_done(struct w_tio *w, unsigned nr, unsigned want, double secs)
-{
-	double end = t_now() + secs;
-
-	while (count_done(w, nr) < want) {
-		if (t_now() > end)
-			return false;
-		usleep(2000);
-	}
-	return true;
-}
 
 int main(void)
 {
@@ -113,9 +52,9 @@ int main(void)
 	CHECK_EQ_INT(um_workers_threads(ctx->writers), 0);
 
 	/* A buffered write: done() on a writer thread. */
-	w_init(&first, 0, 0, 0x11);
+	w_init(&first, UMPATH_OP_WRITE, 0, BS, 0, 0x11);
 	um_path_submit(pa, &first.tio);
-	CHECK(wait_done(&first, 1, 1, 10));
+	CHECK(w_wait_done(&first, 1, 1, 10));
 	CHECK_EQ_INT(first.err, 0);
 	CHECK(!pthread_equal(first.thread, pthread_self()));
 	CHECK(um_workers_threads(ctx->writers) >= 1);
@@ -124,7 +63,7 @@ int main(void)
 	 * nbdkit. */
 	ft_pause_cmd(sock, 'p');
 	for (unsigned i = 0; i < HUNG; i++)
-		w_init(&hung[i], (uint64_t)(i + 1) * BS, UMPATH_IO_FUA, (unsigned char)(0x20 + i));
+		w_init(&hung[i], UMPATH_OP_WRITE, (uint64_t)(i + 1) * BS, BS, UMPATH_IO_FUA, (unsigned char)(0x20 + i));
 	t0 = t_now();
 	for (unsigned i = 0; i < HUNG; i++)
 		um_path_submit(pa, &hung[i].tio);
@@ -132,13 +71,13 @@ int main(void)
 
 	/* The healthy path keeps its writers. */
 	for (unsigned i = 0; i < OK_NR; i++)
-		w_init(&ok[i], (uint64_t)i * BS, i % 2 ? UMPATH_IO_FUA : 0, (unsigned char)i);
+		w_init(&ok[i], UMPATH_OP_WRITE, (uint64_t)i * BS, BS, i % 2 ? UMPATH_IO_FUA : 0, (unsigned char)i);
 	for (unsigned i = 0; i < OK_NR; i++)
 		um_path_submit(pb, &ok[i].tio);
-	if (!wait_done(ok, OK_NR, OK_NR, 0.5))
+	if (!w_wait_done(ok, OK_NR, OK_NR, 0.5))
 		fprintf(stderr, "healthy path: %u of %u done after 0.5 s (%.3f s after the hang)\n",
-			count_done(ok, OK_NR), OK_NR, t_now() - t0);
-	CHECK(wait_done(ok, OK_NR, OK_NR, 0.5));
+			w_count_done(ok, OK_NR), OK_NR, t_now() - t0);
+	CHECK(w_wait_done(ok, OK_NR, OK_NR, 0.5));
 	for (unsigned i = 0; i < OK_NR; i++) {
 		CHECK_EQ_INT(ok[i].err, 0);
 		CHECK(ok[i].done_at - t0 < TIMEOUT_MS / 1000.0);
@@ -147,9 +86,9 @@ int main(void)
 
 	/* Past the deadline: the writes queued behind the path's share have
 	 * ended, unstarted; the ones in pwritev2 are still held. */
-	CHECK(wait_done(hung, HUNG, HUNG - SHARE, 2 * TIMEOUT_MS / 1000.0));
+	CHECK(w_wait_done(hung, HUNG, HUNG - SHARE, 2 * TIMEOUT_MS / 1000.0));
 	usleep(200000);
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&w_lock);
 	for (unsigned i = 0; i < HUNG; i++) {
 		if (!hung[i].done)
 			continue;
@@ -157,12 +96,12 @@ int main(void)
 		CHECK_EQ_INT(hung[i].err, -ETIMEDOUT);
 		CHECK(hung[i].done_at - t0 >= TIMEOUT_MS / 1000.0 - 0.01);
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&w_lock);
 	CHECK_EQ_INT(early, HUNG - SHARE);
 
 	t1 = t_now();
 	ft_pause_cmd(sock, 'r');
-	CHECK(wait_done(hung, HUNG, HUNG, 20));
+	CHECK(w_wait_done(hung, HUNG, HUNG, 20));
 	for (unsigned i = 0; i < HUNG; i++) {
 		if (hung[i].done_at < t1)
 			continue;
