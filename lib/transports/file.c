@@ -782,6 +782,31 @@ static uint64_t file_sweep_locked(struct file_path *fp, uint64_t now)
 }
 
 /* FIFO deadlines, EAGAIN retries, refused submissions, the sweep. */
+/* End with -ETIMEDOUT the I/O of a by-deadline list (the FIFO, the
+ * writers' wq) whose deadline has passed: none of it has started. */
+static void file_expire(struct list_head *list, uint64_t now, struct list_head *out)
+{
+	while (!list_empty(list)) {
+		struct um_tio *tio = list_first_entry(list, struct um_tio, tp_node);
+
+		if (tio->tp_time_ns > now)
+			break;
+		list_del_init(&tio->tp_node);
+		file_finish(out, tio, -ETIMEDOUT);
+	}
+}
+
+/* due (0: none), or the first deadline of a by-deadline list if earlier. */
+static uint64_t file_earliest(struct list_head *list, uint64_t due)
+{
+	uint64_t head;
+
+	if (list_empty(list))
+		return due;
+	head = list_first_entry(list, struct um_tio, tp_node)->tp_time_ns;
+	return !due || head < due ? head : due;
+}
+
 static void file_timer_fn(struct um_timer *t)
 {
 	struct file_path *fp = container_of(t, struct file_path, timer);
@@ -792,22 +817,8 @@ static void file_timer_fn(struct um_timer *t)
 	list_init(&out);
 	file_lock(fp);
 	fp->timer_due = 0;
-	while (!list_empty(&fp->fifo)) {
-		struct um_tio *tio = list_first_entry(&fp->fifo, struct um_tio, tp_node);
-
-		if (tio->tp_time_ns > now)
-			break;
-		list_del_init(&tio->tp_node);
-		file_finish(&out, tio, -ETIMEDOUT);
-	}
-	while (!list_empty(&fp->wq)) {
-		struct um_tio *tio = list_first_entry(&fp->wq, struct um_tio, tp_node);
-
-		if (tio->tp_time_ns > now)
-			break;
-		list_del_init(&tio->tp_node);
-		file_finish(&out, tio, -ETIMEDOUT);
-	}
+	file_expire(&fp->fifo, now, &out);
+	file_expire(&fp->wq, now, &out);
 	/* Taken off first: a slot that must wait again goes back on it. */
 	list_init(&retry);
 	list_splice_tail_init(&fp->retry, &retry);
@@ -827,18 +838,8 @@ static void file_timer_fn(struct um_timer *t)
 	file_fill_locked(fp, &out);
 	due = file_sweep_locked(fp, now);
 	file_flush_sq_locked(fp);
-	if (!list_empty(&fp->fifo)) {
-		uint64_t head = list_first_entry(&fp->fifo, struct um_tio, tp_node)->tp_time_ns;
-
-		if (!due || head < due)
-			due = head;
-	}
-	if (!list_empty(&fp->wq)) {
-		uint64_t head = list_first_entry(&fp->wq, struct um_tio, tp_node)->tp_time_ns;
-
-		if (!due || head < due)
-			due = head;
-	}
+	due = file_earliest(&fp->fifo, due);
+	due = file_earliest(&fp->wq, due);
 	if (due)
 		file_timer_at_locked(fp, due);
 	if (file_idle_locked(fp))
