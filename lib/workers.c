@@ -37,14 +37,13 @@ struct um_workers {
 	unsigned max;
 	bool watching;			/* an idle thread waits with a timeout; guarded by lock */
 	bool stop;			/* guarded by lock */
-	pthread_t *threads;		/* max of them, nthreads started */
-	/* When thread i took its work; 0 while it has none.  Guarded by lock. */
-	uint64_t *busy_since;
+	struct worker *thr;		/* max of them, nthreads started */
 };
 
-struct workers_arg {
+struct worker {
 	struct um_workers *w;
-	unsigned i;
+	pthread_t thread;
+	uint64_t busy_since;		/* when it took its work, 0: none; guarded by w->lock */
 };
 
 /* Threads busy with work they took less than UM_WORKERS_FRESH_NS ago. */
@@ -53,7 +52,7 @@ static unsigned workers_fresh_locked(struct um_workers *w, uint64_t now)
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < w->nthreads; i++)
-		if (w->busy_since[i] && now - w->busy_since[i] < UM_WORKERS_FRESH_NS)
+		if (w->thr[i].busy_since && now - w->thr[i].busy_since < UM_WORKERS_FRESH_NS)
 			n++;
 	return n;
 }
@@ -85,11 +84,9 @@ static bool workers_start_locked(struct um_workers *w);
 
 static void *workers_thread(void *opaque)
 {
-	struct workers_arg *arg = opaque;
-	struct um_workers *w = arg->w;
-	unsigned self = arg->i;
+	struct worker *self = opaque;
+	struct um_workers *w = self->w;
 
-	free(arg);
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		struct um_work *work;
@@ -101,7 +98,7 @@ static void *workers_thread(void *opaque)
 		work = list_first_entry(&w->queue, struct um_work, node);
 		list_del_init(&work->node);
 		w->queued--;
-		w->busy_since[self] = um_now_ns();
+		self->busy_since = um_now_ns();
 		/* Busy now: another thread must keep watch, an idle one or
 		 * a new one (which is idle at first). */
 		bool watch = !w->watching && w->idle;
@@ -112,7 +109,7 @@ static void *workers_thread(void *opaque)
 			pthread_cond_signal(&w->cond);
 		work->fn(work);
 		pthread_mutex_lock(&w->lock);
-		w->busy_since[self] = 0;
+		self->busy_since = 0;
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
@@ -126,11 +123,8 @@ int um_workers_new(unsigned max, struct um_workers **ret_w)
 	if (!w)
 		return -ENOMEM;
 	w->max = max ? max : 1;
-	w->threads = calloc(w->max, sizeof(*w->threads));
-	w->busy_since = calloc(w->max, sizeof(*w->busy_since));
-	if (!w->threads || !w->busy_since) {
-		free(w->threads);
-		free(w->busy_since);
+	w->thr = calloc(w->max, sizeof(*w->thr));
+	if (!w->thr) {
 		free(w);
 		return -ENOMEM;
 	}
@@ -148,22 +142,21 @@ int um_workers_new(unsigned max, struct um_workers **ret_w)
  * signal: it may be started from any thread of the application. */
 static bool workers_start_locked(struct um_workers *w)
 {
-	struct workers_arg *arg;
+	struct worker *t;
 	sigset_t all, old;
 	int r;
 
-	if (w->nthreads == w->max || !(arg = malloc(sizeof(*arg))))
+	if (w->nthreads == w->max)
 		return false;
-	arg->w = w;
-	arg->i = w->nthreads;
+	t = &w->thr[w->nthreads];
+	t->w = w;
+	t->busy_since = 0;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	r = pthread_create(&w->threads[w->nthreads], NULL, workers_thread, arg);
+	r = pthread_create(&t->thread, NULL, workers_thread, t);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r) {
-		free(arg);
+	if (r)
 		return false;
-	}
 	w->nthreads++;
 	return true;
 }
@@ -219,10 +212,9 @@ void um_workers_free(struct um_workers *w)
 	pthread_mutex_unlock(&w->lock);
 	/* Work still queued runs first: the threads leave an empty queue. */
 	for (unsigned i = 0; i < w->nthreads; i++)
-		pthread_join(w->threads[i], NULL);
+		pthread_join(w->thr[i].thread, NULL);
 	pthread_cond_destroy(&w->cond);
 	pthread_mutex_destroy(&w->lock);
-	free(w->busy_since);
-	free(w->threads);
+	free(w->thr);
 	free(w);
 }

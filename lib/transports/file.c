@@ -196,7 +196,7 @@ struct file_path {
 	struct list_head wq;		/* um_tio waiting, by deadline; guarded by lock */
 	struct um_work wwork;		/* this path in the writers' queue */
 	bool wqueued;			/* wwork is in the writers' queue; guarded by lock */
-	unsigned wrunning;		/* writes in pwritev2; guarded by lock */
+	unsigned wrunning;		/* writers taking their turn with it; guarded by lock */
 };
 
 /* Written once, then only read: the source of STEP_ZERO_WRITE.  Touched at
@@ -947,11 +947,10 @@ static void file_wqueue(struct file_path *fp)
 	list_init(&out);
 	file_lock(fp);
 	fp->wqueued = false;
+	/* Their deadlines are armed already (file_submit_pool). */
 	list_splice_tail_init(&fp->wq, &fp->fifo);
 	file_fill_locked(fp, &out);
 	file_flush_sq_locked(fp);
-	if (!list_empty(&fp->fifo))
-		file_timer_at_locked(fp, list_first_entry(&fp->fifo, struct um_tio, tp_node)->tp_time_ns);
 	if (file_idle_locked(fp))
 		pthread_cond_broadcast(&fp->idle);
 	file_reap_unlock(fp, &out);
@@ -968,34 +967,20 @@ static void file_write_work(struct um_work *work)
 	struct um_tio *tio = NULL, *next;
 	unsigned n = 0;
 	bool more;
-	int err;
+	int err = 0;
 
 	file_lock(fp);
 	fp->wqueued = false;
-	if (!list_empty(&fp->wq)) {
-		tio = list_first_entry(&fp->wq, struct um_tio, tp_node);
-		list_del_init(&tio->tp_node);
-		fp->wrunning++;
-	}
-	/* The rest to the next writer, while this one writes. */
-	more = file_wkick_locked(fp);
-	if (!tio && file_idle_locked(fp))
-		pthread_cond_broadcast(&fp->idle);
-	file_unlock(fp);
-	if (more)
-		file_wqueue(fp);
-
-	while (tio) {
-		err = file_write_sync(fp, tio);
-
+	fp->wrunning++;
+	for (;;) {
 		next = NULL;
-		file_lock(fp);
-		if (++n < FILE_WRITER_BATCH && !list_empty(&fp->wq)) {
+		if (n++ < FILE_WRITER_BATCH && !list_empty(&fp->wq)) {
 			next = list_first_entry(&fp->wq, struct um_tio, tp_node);
 			list_del_init(&next->tp_node);
 		} else {
 			fp->wrunning--;
 		}
+		/* The rest to another writer, if the path may have one more. */
 		more = file_wkick_locked(fp);
 		if (file_idle_locked(fp))
 			pthread_cond_broadcast(&fp->idle);
@@ -1004,8 +989,13 @@ static void file_write_work(struct um_work *work)
 			file_wqueue(fp);
 		/* Without a next one, nothing of fp after this: done() may
 		 * close the path. */
-		tio->done(tio, err);
+		if (tio)
+			tio->done(tio, err);
+		if (!next)
+			return;
 		tio = next;
+		err = file_write_sync(fp, tio);
+		file_lock(fp);
 	}
 }
 
