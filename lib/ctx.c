@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "ioclock.h"
 
 #define UMPATH_DEFAULT_IO_TIMEOUT_MS 10000u
 /* Threads for buffered file writes, shared by every path of the context
@@ -17,6 +18,7 @@ int umpath_ctx_new(const struct umpath_ctx_opts *opts, struct umpath_ctx **ret_c
 
 	if (!ctx)
 		return -ENOMEM;
+	um_ioclock_init();	/* not at the first I/O */
 	pthread_mutex_init(&ctx->lock, NULL);
 	list_init(&ctx->paths);
 	list_init(&ctx->hw_handlers);

@@ -188,7 +188,7 @@ static struct pgpath *next_dirty_locked(struct multipath *m, struct pgpath *afte
 static void dispatch_to_locked(struct umpath_map *map, struct mp_req *rq, struct pgpath *pgpath)
 {
 	rq->pgpath = pgpath;
-	rq->start_ns = um_now_ns();
+	rq->start_ns = um_io_ns();
 	rq->tio_out = true;
 	map->inflight++;
 	atomic_fetch_add_explicit(&pgpath->path->st_inflight, 1, memory_order_relaxed);
@@ -211,7 +211,7 @@ static void path_account(struct um_path *p, const struct um_tio *tio, int err, u
 		if (umpath_is_path_error(err))
 			atomic_fetch_add_explicit(&p->st_path_errors, 1, memory_order_relaxed);
 	}
-	uint64_t lat = um_now_ns() - start_ns;
+	uint64_t lat = um_io_since(start_ns);
 
 	atomic_fetch_add_explicit(&p->st_lat_ns_sum, lat, memory_order_relaxed);
 	atomic_fetch_add_explicit(&p->st_lat_hist[um_lat_bucket(lat)], 1, memory_order_relaxed);
@@ -432,7 +432,7 @@ static void hedge_timer_fn(struct um_timer *t)
 		to = hedge_path_locked(map->live, rq->pgpath, (size_t)rq->tio.length);
 	if (to) {
 		h->pgpath = to;
-		h->start_ns = um_now_ns();
+		h->start_ns = um_io_ns();
 		to->pg->ps.type->start_io(&to->pg->ps, &to->ps, (size_t)h->tio.length);
 		map->inflight++;
 		atomic_fetch_add_explicit(&to->path->st_inflight, 1, memory_order_relaxed);

@@ -15,6 +15,7 @@
 #include <assert.h>
 
 #include "internal.h"
+#include "ioclock.h"
 #include "selector.h"
 
 enum {

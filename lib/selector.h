@@ -73,8 +73,11 @@ int um_parse_uint(const char *arg, unsigned *ret_value);
  * int is -ERANGE.  0 on success, -EINVAL if no number starts arg. */
 int um_parse_int_prefix(const char *arg, int *ret_value);
 
-/* CLOCK_MONOTONIC in nanoseconds. */
+/* CLOCK_MONOTONIC in nanoseconds: deadlines and timers.  I/O durations
+ * are measured with um_io_ns() (ioclock.h). */
 uint64_t um_now_ns(void);
+
+#include "ioclock.h"
 
 extern const struct path_selector_type ps_round_robin;
 extern const struct path_selector_type ps_queue_length;

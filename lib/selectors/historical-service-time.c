@@ -22,12 +22,14 @@
  *
  * Time: the kernel reads ktime_get_ns() both when selecting and when an I/O
  * ends, and gets the dispatch time from the caller.  Here both reads go
- * through hst_now_ns, CLOCK_MONOTONIC by default; unit tests point it at a
+ * through hst_now_ns, the I/O clock by default (ioclock.h: the dispatch
+ * time is on it); unit tests point it at a
  * fake clock (declare it "extern uint64_t (*hst_now_ns)(void);").
  */
 #include <errno.h>
 #include <stdlib.h>
 
+#include "ioclock.h"
 #include "list.h"
 #include "selector.h"
 
@@ -42,7 +44,7 @@
 #define HST_WEIGHT_COUNT	64
 
 extern uint64_t (*hst_now_ns)(void);
-uint64_t (*hst_now_ns)(void) = um_now_ns;
+uint64_t (*hst_now_ns)(void) = um_io_ns_fn;
 
 struct selector {
 	struct list_head valid_paths;

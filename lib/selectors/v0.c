@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "ioclock.h"
 #include "selector.h"
 
 #define V0_PRIORITY_MAX	8192
@@ -204,7 +205,7 @@ static int v0_end_io(struct path_selector *ps, struct ps_path *path, size_t nr_b
 		     uint64_t start_time_ns)
 {
 	struct v0_path *p = path->pscontext;
-	uint64_t now = um_now_ns(), ms, w;
+	uint64_t now = um_io_ns(), ms, w;
 
 	if (p->mode != 'M')
 		return 0;

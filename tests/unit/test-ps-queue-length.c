@@ -85,7 +85,7 @@ static int dispatch(struct path_selector *ps)
 
 static void complete(struct path_selector *ps, int i)
 {
-	CHECK(type->end_io(ps, &paths[i], 4096, um_now_ns()) == 0);
+	CHECK(type->end_io(ps, &paths[i], 4096, um_io_ns()) == 0);
 }
 
 static void test_registry(void)

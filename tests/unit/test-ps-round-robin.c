@@ -93,7 +93,7 @@ static void test_rotation(void)
 	static const int seq1[] = { 0, 1, 2, 0, 1, 2, 0 };
 	expect_sequence(&ps, seq1, 7);
 	CHECK(type->start_io(&ps, &paths[1], 4096) == 0);
-	CHECK(type->end_io(&ps, &paths[1], 4096, um_now_ns()) == 0);
+	CHECK(type->end_io(&ps, &paths[1], 4096, um_io_ns()) == 0);
 
 	/* Order now p1 p2 p0; failing p1 leaves p2 p0 taking turns. */
 	type->fail_path(&ps, &paths[1]);

@@ -65,7 +65,7 @@ static void start(struct path_selector *ps, int i, size_t bytes)
 
 static void end(struct path_selector *ps, int i, size_t bytes)
 {
-	CHECK(type->end_io(ps, &paths[i], bytes, um_now_ns()) == 0);
+	CHECK(type->end_io(ps, &paths[i], bytes, um_io_ns()) == 0);
 }
 
 static int pick(struct path_selector *ps, size_t bytes)

@@ -201,7 +201,7 @@ static void test_min_ios(void)
 static void fake_io(struct path_selector *ps, struct ps_path *p, unsigned ms)
 {
 	ps_v0.start_io(ps, p, BS);
-	ps_v0.end_io(ps, p, BS, um_now_ns() - (uint64_t)ms * 1000000u);
+	ps_v0.end_io(ps, p, BS, um_io_ns() - (uint64_t)ms * 1000000u);
 }
 
 static void test_latency4_fake_clock(void)
