@@ -128,20 +128,20 @@ static void req_release_locked(struct umpath_map *map, struct mp_req *rq)
 {
 	/* Counted before rq leaves busy: umpath_map_free() never finds
 	 * neither while a done() is still to come. */
-	atomic_fetch_add_explicit(&map->completing, 1, memory_order_relaxed);
+	map->completions_begun++;
 	req_retire_locked(map, rq);	/* req_complete() follows, after the unlock */
 }
 
 /* Call the client's done() for a request req_release_locked() retired,
  * without the lock.  Counted until it returns: umpath_map_free() promises
  * that no completion follows it (tests/fuzz/fuzz-message found one that
- * did, on another thread, after the map was gone).  The count is lowered
+ * did, on another thread, after the map was gone).  The end is counted
  * without the lock - a lock round per I/O less - and is the last touch of
- * the map: umpath_map_free() polls it rather than being woken. */
+ * the map: umpath_map_free() polls the two counts rather than being woken. */
 static void req_complete(struct umpath_map *map, struct umpath_io *io, int err)
 {
 	io->done(io, err);
-	atomic_fetch_sub_explicit(&map->completing, 1, memory_order_release);
+	atomic_fetch_add_explicit(&map->completions_ended, 1, memory_order_release);
 }
 
 static bool op_writes(enum umpath_op op)
@@ -191,7 +191,7 @@ static void dispatch_to_locked(struct umpath_map *map, struct mp_req *rq, struct
 	rq->start_ns = um_io_ns();
 	rq->tio_out = true;
 	map->inflight++;
-	atomic_fetch_add_explicit(&pgpath->path->st_inflight, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&pgpath->path->st_started, 1, memory_order_relaxed);
 }
 
 /* p99: the read feeds the path's window of recent read latencies, which
@@ -199,8 +199,6 @@ static void dispatch_to_locked(struct umpath_map *map, struct mp_req *rq, struct
 static void path_account(struct um_path *p, const struct um_tio *tio, int err, uint64_t start_ns,
 			 bool p99)
 {
-	atomic_fetch_sub_explicit(&p->st_inflight, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&p->st_ios, 1, memory_order_relaxed);
 	if (tio->op == UMPATH_OP_READ || tio->op == UMPATH_OP_WRITE) {
 		/* st_bytes is their sum, added when read (path.c). */
 		atomic_fetch_add_explicit(tio->op == UMPATH_OP_READ ? &p->st_read_bytes :
@@ -435,7 +433,7 @@ static void hedge_timer_fn(struct um_timer *t)
 		h->start_ns = um_io_ns();
 		to->pg->ps.type->start_io(&to->pg->ps, &to->ps, (size_t)h->tio.length);
 		map->inflight++;
-		atomic_fetch_add_explicit(&to->path->st_inflight, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&to->path->st_started, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&rq->pgpath->path->st_hedged, 1, memory_order_relaxed);
 		rq->hedge = h;
 	}
@@ -506,7 +504,7 @@ static void hedge_leg_done(struct mp_req *rq, struct mp_hedge *h, int err)
 		rq->copying = true;
 		won = rq->io;
 		/* req_complete() below */
-		atomic_fetch_add_explicit(&map->completing, 1, memory_order_relaxed);
+		map->completions_begun++;
 	} else if (err && (!rq->leg_err || !umpath_is_path_error(err))) {
 		rq->leg_err = err;	/* a target error is the request's answer */
 	}

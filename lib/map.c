@@ -15,46 +15,26 @@
 
 _Thread_local char um_thread_tag __attribute__((tls_model("initial-exec")));
 
-void map_lock(struct umpath_map *map)
-{
-	pthread_mutex_lock(&map->lock);
-	map->lock_owner = &um_thread_tag;
-	map->lock_held = true;
-}
-
-void map_unlock_raw(struct umpath_map *map)
-{
-	map->lock_held = false;
-	pthread_mutex_unlock(&map->lock);
-}
-
 /* Wait on map->cond; the caller holds the lock. */
 void map_wait_locked(struct umpath_map *map)
 {
 	map_assert_locked(map);
 	map->lock_held = false;
 	map->waiters++;
-	pthread_cond_wait(&map->cond, &map->lock);
+	um_cond_wait(&map->cond, &map->lock, 0);
 	map->waiters--;
 	map->lock_owner = &um_thread_tag;
 	map->lock_held = true;
 }
 
-/* The same, for at most ms milliseconds. */
+/* The same, for at most ms milliseconds (on CLOCK_MONOTONIC: a step of
+ * the wall clock does not stretch it). */
 static void map_wait_locked_ms(struct umpath_map *map, unsigned ms)
 {
-	struct timespec ts;
-
 	map_assert_locked(map);
-	clock_gettime(CLOCK_MONOTONIC, &ts);	/* the cond's clock (map_new) */
-	ts.tv_nsec += (long)ms * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
 	map->lock_held = false;
 	map->waiters++;
-	pthread_cond_timedwait(&map->cond, &map->lock, &ts);
+	um_cond_wait(&map->cond, &map->lock, ms);
 	map->waiters--;
 	map->lock_owner = &um_thread_tag;
 	map->lock_held = true;
@@ -199,10 +179,10 @@ int umpath_map_pool_cancel(struct umpath_map *map, struct umpath_pool_wait *w)
 	return r;
 }
 
-/* Unlock; first re-dispatch queued I/O if something asked for it, then
- * deliver pending events, in order, from one thread at a time, then tell
- * pool waiters about freed requests. */
-void map_unlock(struct umpath_map *map)
+/* map_unlock()'s work: queued I/O re-dispatched, then pending events
+ * delivered, in order, from one thread at a time, then pool waiters told
+ * about freed requests. */
+void map_unlock_work(struct umpath_map *map)
 {
 	for (;;) {
 		if (map->kick) {
@@ -1063,7 +1043,6 @@ int umpath_map_new_target(struct umpath_ctx *ctx, const char *name, const char *
 {
 	struct umpath_map *map;
 	struct multipath *m = NULL;
-	pthread_condattr_t ca;
 	int r;
 
 	if (!name || !*name)
@@ -1072,13 +1051,6 @@ int umpath_map_new_target(struct umpath_ctx *ctx, const char *name, const char *
 	if (!map)
 		return -ENOMEM;
 	map->ctx = ctx;
-	pthread_mutex_init(&map->lock, NULL);
-	/* CLOCK_MONOTONIC for map_wait_locked_ms: a step of the wall clock
-	 * must not stretch its 1 ms. */
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&map->cond, &ca);
-	pthread_condattr_destroy(&ca);
 	list_init(&map->queued);
 	list_init(&map->held);
 	list_init(&map->free_reqs);
@@ -1142,8 +1114,6 @@ fail:
 	mp_table_free(m);
 	map_pool_free(map);
 	free(map->name);
-	pthread_mutex_destroy(&map->lock);
-	pthread_cond_destroy(&map->cond);
 	free(map);
 	return r;
 }
@@ -1292,7 +1262,8 @@ void umpath_map_free(struct umpath_map *map)
 			if (map->inflight || map->busy || map->delivering || map->kicking ||
 			    map->pool_waking)
 				map_wait_locked(map);
-			else if (atomic_load(&map->completing))
+			else if (atomic_load_explicit(&map->completions_ended, memory_order_acquire) !=
+				 map->completions_begun)
 				/* done() callbacks end without the lock and
 				 * wake nobody (req_complete): poll them. */
 				map_wait_locked_ms(map, 1);
@@ -1316,8 +1287,6 @@ void umpath_map_free(struct umpath_map *map)
 	free(map->pending);
 	map_pool_free(map);
 	free(map->name);
-	pthread_mutex_destroy(&map->lock);
-	pthread_cond_destroy(&map->cond);
 	free(map);
 }
 

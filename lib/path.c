@@ -224,17 +224,20 @@ void um_path_read_latency(struct um_path *p, uint64_t ns)
 
 void um_path_stats_read(struct um_path *p, struct umpath_path_stats *ret)
 {
-	uint64_t ios = atomic_load(&p->st_ios);
+	uint64_t ios = 0, started;
 	uint64_t hist[UM_LAT_BUCKETS], p99;
 
+	/* The completed first: an I/O is started before it completes, so
+	 * started read after them is never below their count. */
 	for (unsigned b = 0; b < UM_LAT_BUCKETS; b++)
-		hist[b] = atomic_load(&p->st_lat_hist[b]);
+		ios += hist[b] = atomic_load(&p->st_lat_hist[b]);
+	started = atomic_load(&p->st_started);
 	p99 = um_lat_p99(hist, UM_LAT_BUCKETS);
 	*ret = (struct umpath_path_stats){
 		.ios = ios,
 		.bytes = atomic_load(&p->st_read_bytes) + atomic_load(&p->st_write_bytes),
 		.errors = atomic_load(&p->st_errors),
-		.inflight = atomic_load(&p->st_inflight),
+		.inflight = started > ios ? (uint32_t)(started - ios) : 0,
 		.mean_latency_ns = ios ? atomic_load(&p->st_lat_ns_sum) / ios : 0,
 		.p99_latency_ns = p99,
 		.aborts = um_iscsi_aborts(p),
