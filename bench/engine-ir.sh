@@ -8,8 +8,10 @@
 # time; callgrind counts what runs inside umpath_map_submit() (pool,
 # selector, dispatch, the mem path's inline completion, end_io, release,
 # done()), divided by the number of submits.  The goal of 10 M ops/s per
-# core leaves 100 ns an op: at ~3 instructions a ns, ~300 instructions,
-# less what the atomic operations and locks cost beyond their count.
+# core leaves 100 ns an op.  Instructions are not all of it: a clock read
+# or an atomic read-modify-write costs far more than its count (585
+# instructions took ~87 ns, 736 took ~160 ns; docs/engine.md), so
+# build/bench/engine's wall-clock figures are the goal's measure.
 #
 #   bench/engine-ir.sh [--quick] [BUILD_DIR]     (default build/)
 set -euo pipefail
