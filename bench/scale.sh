@@ -9,9 +9,9 @@
 set -euo pipefail
 N=${1:-1000}
 B=$(cd "${2:-build}" && pwd)
-# Four descriptors a file path (file, O_DIRECT probe, ring, eventfd):
-# raised as root, else as far as the hard limit allows.
-want=$((16 * N + 1024))
+# Three descriptors a file path (file, the directio checker's O_DIRECT
+# one, ring): raised as root, else as far as the hard limit allows.
+want=$((12 * N + 1024))
 if [ "$(ulimit -n)" -lt "$want" ] && ! ulimit -n "$want" 2>/dev/null; then
   ulimit -n "$(ulimit -Hn)"
   echo "bench/scale: $N maps need $want descriptors, the limit is $(ulimit -n)" >&2
