@@ -17,8 +17,11 @@ int umpath_ctx_new(const struct umpath_ctx_opts *opts, struct umpath_ctx **ret_c
 
 	if (!ctx)
 		return -ENOMEM;
+	if (name_hash_init(&ctx->paths) < 0) {
+		free(ctx);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&ctx->lock, NULL);
-	list_init(&ctx->paths);
 	list_init(&ctx->hw_handlers);
 	list_init(&ctx->mem_stores);
 	pthread_mutex_init(&ctx->maps_lock, NULL);
@@ -33,6 +36,7 @@ int umpath_ctx_new(const struct umpath_ctx_opts *opts, struct umpath_ctx **ret_c
 			um_workers_free(ctx->writers);
 	}
 	if (r < 0) {
+		name_hash_free(&ctx->paths);
 		pthread_mutex_destroy(&ctx->maps_lock);
 		pthread_mutex_destroy(&ctx->lock);
 		free(ctx);
@@ -51,6 +55,7 @@ void umpath_ctx_free(struct umpath_ctx *ctx)
 	um_workers_free(ctx->writers);
 	um_mem_stores_free(ctx);
 	um_hw_handlers_free(ctx);
+	name_hash_free(&ctx->paths);
 	pthread_mutex_destroy(&ctx->maps_lock);
 	pthread_mutex_destroy(&ctx->lock);
 	free(ctx);
