@@ -17,7 +17,8 @@ int umpath_ctx_new(const struct umpath_ctx_opts *opts, struct umpath_ctx **ret_c
 
 	if (!ctx)
 		return -ENOMEM;
-	if (name_hash_init(&ctx->paths) < 0) {
+	if (name_hash_init(&ctx->paths) < 0 || name_hash_init(&ctx->mem_names) < 0) {
+		name_hash_free(&ctx->paths);
 		free(ctx);
 		return -ENOMEM;
 	}
@@ -37,6 +38,7 @@ int umpath_ctx_new(const struct umpath_ctx_opts *opts, struct umpath_ctx **ret_c
 	}
 	if (r < 0) {
 		name_hash_free(&ctx->paths);
+		name_hash_free(&ctx->mem_names);
 		pthread_mutex_destroy(&ctx->maps_lock);
 		pthread_mutex_destroy(&ctx->lock);
 		free(ctx);
@@ -56,6 +58,7 @@ void umpath_ctx_free(struct umpath_ctx *ctx)
 	um_mem_stores_free(ctx);
 	um_hw_handlers_free(ctx);
 	name_hash_free(&ctx->paths);
+	name_hash_free(&ctx->mem_names);
 	pthread_mutex_destroy(&ctx->maps_lock);
 	pthread_mutex_destroy(&ctx->lock);
 	free(ctx);

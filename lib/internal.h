@@ -243,6 +243,7 @@ struct umpath_ctx {
 	struct name_hash paths;		/* open paths by name; guarded by lock */
 	struct list_head hw_handlers;	/* guarded by lock */
 	struct list_head mem_stores;	/* guarded by lock (mem transport) */
+	struct name_hash mem_names;	/* their paths by name; guarded by lock */
 	struct umpath_fence_hook fence_hook;	/* guarded by lock */
 	/* Every map, for um_path_settled().  Order: maps_lock, then a map's
 	 * lock; lock is never taken inside maps_lock. */
