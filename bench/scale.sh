@@ -29,6 +29,12 @@ if [ "$(ulimit -n)" -lt "$want" ] && ! ulimit -n "$want" 2>/dev/null; then
   ulimit -n "$(ulimit -Hn)"
   echo "bench/scale: $N maps need $want descriptors, the limit is $(ulimit -n)" >&2
 fi
+# Two mappings a file path (its ring's): the kernel refuses more than
+# vm.max_map_count in all, and an open past it fails with ENOMEM.
+maps=$(cat /proc/sys/vm/max_map_count 2>/dev/null || echo 0)
+if [ -z "$MEM" ] && [ "$maps" -lt $((8 * N + 1024)) ]; then
+  echo "bench/scale: $N maps need $((8 * N + 1024)) mappings, vm.max_map_count is $maps" >&2
+fi
 T=$(mktemp -d)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$T"; }

@@ -26,9 +26,11 @@
  * on submission, a hung path cannot use up the slots or CQ of a healthy one,
  * and close() drains exactly the I/O of the path it closes.  The cost is
  * two descriptors (file, ring; a third, O_DIRECT, once the directio checker
- * probes it) and 8 KiB of ring memory per path: thousands of paths need
- * RLIMIT_NOFILE raised (and, on kernels before 5.12, RLIMIT_MEMLOCK, which
- * rings were charged to).  The loop watches the ring's own descriptor, no
+ * probes it) and 8 KiB of ring memory in two mappings per path: thousands
+ * of paths need RLIMIT_NOFILE raised, more than about 32,000 (8,000 maps
+ * of 4) vm.max_map_count (65,530 by default: mmap then fails, and so does
+ * the open, with ENOMEM), and kernels before 5.12 RLIMIT_MEMLOCK, which
+ * rings were charged to.  The loop watches the ring's own descriptor, no
  * eventfd: an io_uring fd polls readable while its CQ holds CQEs (or the
  * kernel holds overflowed ones), and the watch is level-triggered, so a
  * reap that leaves some behind is simply called again.
@@ -1256,7 +1258,10 @@ static int file_open(struct umpath_ctx *ctx, struct um_path *p)
 	params.cq_entries = FILE_CQ_ENTRIES;
 	r = io_uring_queue_init_params(FILE_SQ_ENTRIES, &fp->ring, &params);
 	if (r < 0) {
-		um_detail_set("cannot set up io_uring: %s", strerror(-r));
+		/* ENOMEM: mmap past vm.max_map_count (two mappings a
+		 * ring), or, before 5.12, past RLIMIT_MEMLOCK. */
+		um_detail_set("cannot set up io_uring: %s%s", strerror(-r),
+			      r == -ENOMEM ? " (vm.max_map_count or RLIMIT_MEMLOCK reached?)" : "");
 		fp->ring.ring_fd = -1;
 		goto fail;	/* -ENOSYS, -EPERM: io_uring disabled or filtered */
 	}
