@@ -102,8 +102,12 @@ threads=$(ls "/proc/$pid/task" | wc -l)
 ls_start=$(date +%s.%N)
 [ "$(u ls | wc -l)" -ge "$N" ] || { echo "bench/scale: umpath ls lists fewer than $N maps" >&2; exit 1; }
 ls_end=$(date +%s.%N)
+# At rest: what the checkers' probes of 4 N paths cost the daemon.
+cpu() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+c0=$(cpu); sleep 5; c1=$(cpu)
+rest=$(awk -v a="$c0" -v b="$c1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (b - a) / hz / 5 * 100 }')
 awk -v n="$N" -v s="$start" -v e="$end" -v r="$rss_kb" -v b="$base" -v f="$fds" -v t="$threads" \
-    -v ls="$ls_start" -v le="$ls_end" -v mem="$MEM" -v sk="$stores_kb" -v ss="$STORE" 'BEGIN {
+    -v ls="$ls_start" -v le="$ls_end" -v rest="$rest" -v mem="$MEM" -v sk="$stores_kb" -v ss="$STORE" 'BEGIN {
   goal = n <= 1000 ? 64 : 512
   if (mem) {
     printf "maps %d x 4 mem paths (one %d KiB store a map)\n", n, ss / 1024
@@ -117,4 +121,5 @@ awk -v n="$N" -v s="$start" -v e="$end" -v r="$rss_kb" -v b="$base" -v f="$fds" 
   printf "  fds          %8d\n", f
   printf "  threads      %8d\n", t
   printf "  umpath ls    %8.3f s   (goal <= 1 s)\n", le - ls
+  printf "  CPU at rest  %8.1f %% of a CPU (over 5 s after ls: the checkers)\n", rest
 }'
