@@ -19,8 +19,12 @@ int umpath_ctx_new(const struct umpath_ctx_opts *opts, struct umpath_ctx **ret_c
 	if (!ctx)
 		return -ENOMEM;
 	um_ioclock_init();	/* not at the first I/O */
+	if (name_hash_init(&ctx->paths) < 0 || name_hash_init(&ctx->mem_names) < 0) {
+		name_hash_free(&ctx->paths);
+		free(ctx);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&ctx->lock, NULL);
-	list_init(&ctx->paths);
 	list_init(&ctx->hw_handlers);
 	list_init(&ctx->mem_stores);
 	pthread_mutex_init(&ctx->maps_lock, NULL);
@@ -35,6 +39,8 @@ int umpath_ctx_new(const struct umpath_ctx_opts *opts, struct umpath_ctx **ret_c
 			um_workers_free(ctx->writers);
 	}
 	if (r < 0) {
+		name_hash_free(&ctx->paths);
+		name_hash_free(&ctx->mem_names);
 		pthread_mutex_destroy(&ctx->maps_lock);
 		pthread_mutex_destroy(&ctx->lock);
 		free(ctx);
@@ -53,6 +59,8 @@ void umpath_ctx_free(struct umpath_ctx *ctx)
 	um_workers_free(ctx->writers);
 	um_mem_stores_free(ctx);
 	um_hw_handlers_free(ctx);
+	name_hash_free(&ctx->paths);
+	name_hash_free(&ctx->mem_names);
 	pthread_mutex_destroy(&ctx->maps_lock);
 	pthread_mutex_destroy(&ctx->lock);
 	free(ctx);

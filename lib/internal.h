@@ -13,6 +13,7 @@
 #include <umpath/umpath-mem.h>
 
 #include "list.h"
+#include "namehash.h"
 
 #define UM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -135,7 +136,7 @@ enum um_scsi_dir {
 
 /* An open path, shared by every table and map naming the same string. */
 struct um_path {
-	struct list_head node;		/* in ctx->paths, guarded by ctx->lock */
+	struct name_node node;		/* in ctx->paths by name, guarded by ctx->lock */
 	unsigned refs;			/* guarded by ctx->lock */
 	struct umpath_ctx *ctx;
 	char *name;
@@ -241,9 +242,10 @@ void um_workers_free(struct um_workers *w);
 
 struct umpath_ctx {
 	pthread_mutex_t lock;
-	struct list_head paths;		/* guarded by lock */
+	struct name_hash paths;		/* open paths by name; guarded by lock */
 	struct list_head hw_handlers;	/* guarded by lock */
 	struct list_head mem_stores;	/* guarded by lock (mem transport) */
+	struct name_hash mem_names;	/* their paths by name; guarded by lock */
 	struct umpath_fence_hook fence_hook;	/* guarded by lock */
 	/* Every map, for um_path_settled().  Order: maps_lock, then a map's
 	 * lock; lock is never taken inside maps_lock. */

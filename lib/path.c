@@ -42,6 +42,13 @@ int um_path_check(struct umpath_ctx *ctx, const char *name)
 	return -ENOENT;
 }
 
+static struct um_path *path_find_locked(struct umpath_ctx *ctx, const char *name)
+{
+	struct name_node *e = name_hash_find(&ctx->paths, name);
+
+	return e ? container_of(e, struct um_path, node) : NULL;
+}
+
 int um_path_get(struct umpath_ctx *ctx, const char *name, bool new_user,
 		struct um_path **ret_path)
 {
@@ -50,18 +57,17 @@ int um_path_get(struct umpath_ctx *ctx, const char *name, bool new_user,
 	int r;
 
 	pthread_mutex_lock(&ctx->lock);
-	list_for_each_entry(p, &ctx->paths, node) {
-		if (!strcmp(p->name, name)) {
-			p->refs++;
-			pthread_mutex_unlock(&ctx->lock);
-			r = new_user && p->tp->attach ? p->tp->attach(p) : 0;
-			if (r < 0) {
-				um_path_put(p);
-				return r;
-			}
-			*ret_path = p;
-			return 0;
+	p = path_find_locked(ctx, name);
+	if (p) {
+		p->refs++;
+		pthread_mutex_unlock(&ctx->lock);
+		r = new_user && p->tp->attach ? p->tp->attach(p) : 0;
+		if (r < 0) {
+			um_path_put(p);
+			return r;
 		}
+		*ret_path = p;
+		return 0;
 	}
 	pthread_mutex_unlock(&ctx->lock);
 
@@ -88,19 +94,18 @@ int um_path_get(struct umpath_ctx *ctx, const char *name, bool new_user,
 
 	/* Another thread may have opened the same path meanwhile: keep one. */
 	pthread_mutex_lock(&ctx->lock);
-	struct um_path *q;
-	list_for_each_entry(q, &ctx->paths, node) {
-		if (!strcmp(q->name, name)) {
-			q->refs++;
-			pthread_mutex_unlock(&ctx->lock);
-			tp->close(p);
-			free(p->name);
-			free(p);
-			*ret_path = q;
-			return 0;
-		}
+	struct um_path *q = path_find_locked(ctx, name);
+	if (q) {
+		q->refs++;
+		pthread_mutex_unlock(&ctx->lock);
+		tp->close(p);
+		free(p->name);
+		free(p);
+		*ret_path = q;
+		return 0;
 	}
-	list_add_tail(&p->node, &ctx->paths);
+	p->node.name = p->name;
+	name_hash_add(&ctx->paths, &p->node);
 	pthread_mutex_unlock(&ctx->lock);
 	*ret_path = p;
 	return 0;
@@ -124,7 +129,7 @@ void um_path_put(struct um_path *p)
 	pthread_mutex_lock(&ctx->lock);
 	last = --p->refs == 0;
 	if (last)
-		list_del_init(&p->node);
+		name_hash_del(&ctx->paths, &p->node);
 	pthread_mutex_unlock(&ctx->lock);
 	if (!last)
 		return;
@@ -265,16 +270,6 @@ void um_path_io_stats_read(struct um_path *p, struct umpath_path_io_stats *ret)
 		ret->lat_count += ret->lat_buckets[b] = atomic_load(&p->st_lat_hist[b]);
 }
 
-static struct um_path *path_find_locked(struct umpath_ctx *ctx, const char *name)
-{
-	struct um_path *p;
-
-	list_for_each_entry(p, &ctx->paths, node)
-		if (!strcmp(p->name, name))
-			return p;
-	return NULL;
-}
-
 int umpath_path_stats(struct umpath_ctx *ctx, const char *name, struct umpath_path_stats *ret)
 {
 	struct um_path *p;
@@ -338,13 +333,11 @@ int umpath_path_probe(struct umpath_ctx *ctx, const char *name,
 		return -ENOMEM;
 	/* Only paths some map has open: a probe never opens a new one. */
 	pthread_mutex_lock(&ctx->lock);
-	list_for_each_entry(p, &ctx->paths, node) {
-		if (!strcmp(p->name, name)) {
-			p->refs++;
-			pp->p = p;
-			r = 0;
-			break;
-		}
+	p = path_find_locked(ctx, name);
+	if (p) {
+		p->refs++;
+		pp->p = p;
+		r = 0;
 	}
 	pthread_mutex_unlock(&ctx->lock);
 	if (r) {

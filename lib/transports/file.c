@@ -25,15 +25,21 @@
  * in-flight bound and its own lock, so paths never contend with each other
  * on submission, a hung path cannot use up the slots or CQ of a healthy one,
  * and close() drains exactly the I/O of the path it closes.  The cost is
- * three descriptors (file, ring, eventfd) and 8 KiB of ring memory
- * per path: thousands of paths need RLIMIT_NOFILE raised (and, on kernels
- * before 5.12, RLIMIT_MEMLOCK, which rings were charged to).
+ * two descriptors (file, ring; a third, O_DIRECT, once the directio checker
+ * probes it) and 8 KiB of ring memory in two mappings per path: thousands
+ * of paths need RLIMIT_NOFILE raised, more than about 32,000 (8,000 maps
+ * of 4) vm.max_map_count (65,530 by default: mmap then fails, and so does
+ * the open, with ENOMEM), and kernels before 5.12 RLIMIT_MEMLOCK, which
+ * rings were charged to.  The loop watches the ring's own descriptor, no
+ * eventfd: an io_uring fd polls readable while its CQ holds CQEs (or the
+ * kernel holds overflowed ones), and the watch is level-triggered, so a
+ * reap that leaves some behind is simply called again.
  *
  * Submission runs on the caller's thread under fp->lock (it guards the SQ
  * and the CQ).  Ops that complete inline during submission (page-cache
  * hits) are reaped right there by the submitting thread, so their done()
- * costs no thread hop; the ring's eventfd wakes the loop thread for the
- * rest (and, harmlessly, for those too: it then finds nothing to reap).
+ * costs no thread hop; the ring's descriptor wakes the loop thread for
+ * the rest (and, harmlessly, for those too: it then finds nothing to reap).
  * The ring is set up
  * without COOP_TASKRUN/DEFER_TASKRUN: completions of I/O submitted by a
  * client thread must be posted even while that thread is idle.  Submitting
@@ -89,7 +95,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -167,7 +172,6 @@ struct file_path {
 	 * that fd may share.  -1 until then. */
 	_Atomic int dfd;
 	char *fname;
-	int efd;			/* the ring's eventfd, watched by the loop */
 	bool bdev, ro;
 	bool force_async;		/* IOSQE_ASYNC on every op (file_trusts_nowait) */
 	bool try_nowait;		/* page-cache fast path (file_submit_nowait) */
@@ -714,7 +718,7 @@ static void file_reap_unlock(struct file_path *fp, struct list_head *out)
 	file_finish_all(fp, out, &redo);
 }
 
-/* Runs on the loop thread when the ring's eventfd fires. */
+/* Runs on the loop thread when the ring's descriptor polls readable. */
 static void file_reap(struct file_path *fp)
 {
 	struct list_head out, redo;
@@ -727,16 +731,14 @@ static void file_reap(struct file_path *fp)
 	file_finish_all(fp, &out, &redo);
 }
 
+/* Nothing to read or clear: the ring stays readable until its CQ is
+ * empty (file_reap_locked empties it and flushes an overflow), and the
+ * level-triggered watch calls again if a CQE came meanwhile.  Readable
+ * with nothing to reap (another thread reaped first) is harmless. */
 static void file_ring_event(void *opaque, uint32_t events)
 {
-	struct file_path *fp = opaque;
-	uint64_t v;
-	ssize_t r;
-
-	/* Read first: a CQE posted after this read signals again. */
-	r = read(fp->efd, &v, sizeof(v));
-	(void)r;	/* EAGAIN: a spurious wakeup; reap anyway */
-	file_reap(fp);
+	(void)events;
+	file_reap(opaque);
 }
 
 /* The link timeout of an op that io_uring hands to its io-wq workers is
@@ -1161,8 +1163,6 @@ static void file_free(struct file_path *fp)
 		return;
 	if (fp->ring.ring_fd >= 0)
 		io_uring_queue_exit(&fp->ring);
-	if (fp->efd >= 0)
-		close(fp->efd);
 	if (fp->fd >= 0)
 		close(fp->fd);
 	if (atomic_load(&fp->dfd) >= 0)
@@ -1214,7 +1214,6 @@ static int file_open(struct umpath_ctx *ctx, struct um_path *p)
 		goto fail;
 	}
 	fp->ctx = ctx;
-	fp->efd = -1;
 	atomic_init(&fp->dfd, -1);
 	fp->ring.ring_fd = -1;
 	fp->ro = spec.ro;
@@ -1259,7 +1258,10 @@ static int file_open(struct umpath_ctx *ctx, struct um_path *p)
 	params.cq_entries = FILE_CQ_ENTRIES;
 	r = io_uring_queue_init_params(FILE_SQ_ENTRIES, &fp->ring, &params);
 	if (r < 0) {
-		um_detail_set("cannot set up io_uring: %s", strerror(-r));
+		/* ENOMEM: mmap past vm.max_map_count (two mappings a
+		 * ring), or, before 5.12, past RLIMIT_MEMLOCK. */
+		um_detail_set("cannot set up io_uring: %s%s", strerror(-r),
+			      r == -ENOMEM ? " (vm.max_map_count or RLIMIT_MEMLOCK reached?)" : "");
 		fp->ring.ring_fd = -1;
 		goto fail;	/* -ENOSYS, -EPERM: io_uring disabled or filtered */
 	}
@@ -1276,15 +1278,7 @@ static int file_open(struct umpath_ctx *ctx, struct um_path *p)
 	fp->wwork.fn = file_write_work;
 	pthread_once(&file_zeroes_once, file_zeroes_init);
 
-	fp->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (fp->efd < 0) {
-		r = -errno;
-		goto fail;
-	}
-	r = io_uring_register_eventfd(&fp->ring, fp->efd);
-	if (r < 0)
-		goto fail;
-	r = um_loop_add_fd(ctx->loop, fp->efd, EPOLLIN, file_ring_event, fp);
+	r = um_loop_add_fd(ctx->loop, fp->ring.ring_fd, EPOLLIN, file_ring_event, fp);
 	if (r < 0)
 		goto fail;
 	fp->fname = spec.path;
@@ -1316,7 +1310,7 @@ static void file_barrier_fn(struct um_timer *t)
 }
 
 /* Return once the loop thread has finished whatever it was doing: after
- * um_loop_del_fd, it may still be inside (or about to enter) our eventfd
+ * um_loop_del_fd, it may still be inside (or about to enter) our ring's
  * callback with fp, since del_fd does not wait for a running callback.  The
  * loop runs one callback at a time, so a timer armed now runs after it. */
 static void file_loop_barrier(struct umpath_loop *loop)
@@ -1346,7 +1340,7 @@ static void file_drain(struct file_path *fp)
 	file_lock(fp);
 	fp->closing = true;
 	while (!file_idle_locked(fp)) {
-		struct pollfd pfd = { .fd = fp->efd, .events = POLLIN };
+		struct pollfd pfd = { .fd = fp->ring.ring_fd, .events = POLLIN };
 
 		if (!on_loop) {
 			fp->lock_held = false;
@@ -1372,7 +1366,7 @@ static void file_close(struct um_path *p)
 	struct umpath_loop *loop = fp->ctx->loop;
 
 	file_drain(fp);
-	um_loop_del_fd(loop, fp->efd);
+	um_loop_del_fd(loop, fp->ring.ring_fd);
 	if (!um_loop_is_current(loop))
 		file_loop_barrier(loop);
 	um_timer_cancel(loop, &fp->timer);

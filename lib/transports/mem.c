@@ -14,6 +14,7 @@ struct mem_store;
 struct mem_path {
 	struct mem_store *store;
 	char *name;			/* without the "mem:" prefix */
+	struct name_node hnode;		/* in ctx->mem_names, guarded by ctx->lock */
 	enum umpath_mem_fault fault;	/* written under store->lock (__atomic_store_n);
 					 * mem_submit() reads it without, for online */
 	unsigned arg;			/* delay in us, or errno; guarded by store->lock */
@@ -43,21 +44,23 @@ static const char *mem_strip(const char *name)
 	return strncmp(name, "mem:", 4) ? name : name + 4;
 }
 
-/* Caller holds ctx->lock. */
+/* Caller holds ctx->lock.  A name is in at most one store (bare or not),
+ * so "mem:NAME" finds it in any and NAME only in a bare one. */
 static struct mem_path *mem_find_locked(struct umpath_ctx *ctx, const char *name)
 {
-	struct mem_store *s;
-	bool prefixed = !strncmp(name, "mem:", 4);
-	const char *bare = mem_strip(name);
+	struct name_node *e = name_hash_find(&ctx->mem_names, mem_strip(name));
+	struct mem_path *mp = e ? container_of(e, struct mem_path, hnode) : NULL;
 
-	list_for_each_entry(s, &ctx->mem_stores, node) {
-		if (!prefixed && !s->bare)
-			continue;
-		for (unsigned i = 0; i < s->nr; i++)
-			if (!strcmp(s->paths[i].name, bare))
-				return &s->paths[i];
-	}
-	return NULL;
+	if (mp && strncmp(name, "mem:", 4) && !mp->store->bare)
+		return NULL;
+	return mp;
+}
+
+/* Caller holds ctx->lock: off the names, which a new store may take. */
+static void mem_store_unname_locked(struct mem_store *s)
+{
+	for (unsigned i = 0; i < s->nr; i++)
+		name_hash_del(&s->ctx->mem_names, &s->paths[i].hnode);
 }
 
 static struct mem_path *mem_find(struct umpath_ctx *ctx, const char *name)
@@ -267,7 +270,7 @@ int umpath_mem_store_new(struct umpath_ctx *ctx, uint64_t size, unsigned nr,
 	if (!nr || !size)
 		return -EINVAL;
 	for (unsigned i = 0; i < nr; i++) {
-		if (!names[i] || !*mem_strip(names[i]) || mem_find(ctx, names[i]))
+		if (!names[i] || !*mem_strip(names[i]))
 			return -EEXIST;
 	}
 	s = calloc(1, sizeof(*s) + nr * sizeof(s->paths[0]));
@@ -291,11 +294,24 @@ int umpath_mem_store_new(struct umpath_ctx *ctx, uint64_t size, unsigned nr,
 		mp->name = strdup(mem_strip(names[i]));
 		if (!mp->name)
 			goto fail;
+		mp->hnode.name = mp->name;
 		list_init(&mp->held);
 		list_init(&mp->delayed);
 		um_timer_init(&mp->timer, mem_delay_fire);
 	}
+	/* Taken under the lock that adds them: two stores never share a
+	 * name, whether given with "mem:" or not, nor does one twice. */
+	r = -EEXIST;
 	pthread_mutex_lock(&ctx->lock);
+	for (unsigned i = 0; i < nr; i++) {
+		if (name_hash_find(&ctx->mem_names, s->paths[i].name)) {
+			while (i--)
+				name_hash_del(&ctx->mem_names, &s->paths[i].hnode);
+			pthread_mutex_unlock(&ctx->lock);
+			goto fail;
+		}
+		name_hash_add(&ctx->mem_names, &s->paths[i].hnode);
+	}
 	list_add_tail(&s->node, &ctx->mem_stores);
 	pthread_mutex_unlock(&ctx->lock);
 	return 0;
@@ -363,6 +379,7 @@ void umpath_mem_reset(struct umpath_ctx *ctx)
 	list_for_each_entry_safe(s, n, &ctx->mem_stores, node) {
 		/* One still open goes at its last close: its names are free
 		 * for a new store at once. */
+		mem_store_unname_locked(s);
 		if (s->opens) {
 			list_del_init(&s->node);
 			s->forgotten = true;
