@@ -9,8 +9,8 @@
 # selector, dispatch, the mem path's inline completion, end_io, release,
 # done()), divided by the number of submits.  The goal of 10 M ops/s per
 # core leaves 100 ns an op.  Instructions are not all of it: a clock read
-# or an atomic read-modify-write costs far more than its count (585
-# instructions took ~87 ns, 736 took ~160 ns; docs/engine.md), so
+# or an atomic read-modify-write costs far more than its count (592
+# instructions took ~64 ns, 583 took ~87 ns, 736 ~160 ns; docs/engine.md), so
 # build/bench/engine's wall-clock figures are the goal's measure.
 #
 #   bench/engine-ir.sh [--quick] [BUILD_DIR]     (default build/)

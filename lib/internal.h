@@ -134,6 +134,26 @@ enum um_scsi_dir {
  * (O_DIRECT): the directio checker's. */
 #define UM_TIO_DIRECT (1u << 30)
 
+/* A path's I/O counters.  A completed I/O adds to one bucket of lat_hist,
+ * whose sum is the count of completed I/Os; in flight are started less
+ * that count. */
+struct um_path_counters {
+	_Atomic uint64_t started, errors, path_errors, lat_ns_sum;
+	_Atomic uint64_t read_bytes, write_bytes;	/* bytes: their sum */
+	_Atomic uint64_t lat_hist[UM_LAT_BUCKETS];	/* by log2(ns) */
+};
+
+/* plain: c has one writer (who holds the lock its readers' values come
+ * after): a load and a store, no atomic read-modify-write (~6 ns). */
+static inline void um_counter_add(_Atomic uint64_t *c, uint64_t v, bool plain)
+{
+	if (plain)
+		atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+				      memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(c, v, memory_order_relaxed);
+}
+
 /* An open path, shared by every table and map naming the same string. */
 struct um_path {
 	struct name_node node;		/* in ctx->paths by name, guarded by ctx->lock */
@@ -148,13 +168,15 @@ struct um_path {
 	/* Flush fan-out: a path is dirty while write_gen != flushed_gen. */
 	_Atomic uint64_t write_gen;
 	_Atomic uint64_t flushed_gen;
-	/* Statistics, kept by the engine around every transport I/O. */
-	/* Each atomic operation is ~6 ns of an I/O: a completion adds to
-	 * one bucket of st_lat_hist, whose sum is the count of completed
-	 * I/Os; in flight are st_started less that count. */
-	_Atomic uint64_t st_started, st_errors, st_lat_ns_sum;	/* bytes: read + write */
-	_Atomic uint64_t st_read_bytes, st_write_bytes, st_path_errors;
-	_Atomic uint64_t st_lat_hist[UM_LAT_BUCKETS];	/* by log2(ns) */
+	/* Statistics, kept by the engine around every transport I/O.  Four
+	 * atomic additions an I/O were a third of the engine's time
+	 * (docs/engine.md), so one user of the path - a pgpath, one table's
+	 * use of it, usually the only one - owns the counting: it counts in
+	 * its own counters with plain stores, under its map's lock.  Any
+	 * other user at the same time adds to shared atomically, and so do
+	 * the owner's counts when it goes. */
+	struct um_path_counters shared;
+	struct um_path_counters *owner;	/* guarded by ctx->lock */
 	/* Hedged reads (io.c, docs/read-hedge.md): hedges sent here that
 	 * answered first / did not; reads here that were hedged elsewhere. */
 	_Atomic uint64_t st_hedges_won, st_hedges_lost, st_hedged;
@@ -180,9 +202,15 @@ bool um_path_exists(struct umpath_ctx *ctx, const char *name);
 /* 0 if name exists; else -ENOENT, with the transport's reason as the
  * error detail (an unknown mem: name is not a missing file). */
 int um_path_check(struct umpath_ctx *ctx, const char *name);
-/* The path's counters as umpath_path_stats() gives them. */
-void um_path_stats_read(struct um_path *p, struct umpath_path_stats *ret);
-void um_path_io_stats_read(struct um_path *p, struct umpath_path_io_stats *ret);
+/* The path's counters as umpath_path_stats() gives them: the attached
+ * counters' and those gone.  Caller holds ctx->lock. */
+void um_path_stats_read_locked(struct um_path *p, struct umpath_path_stats *ret);
+void um_path_io_stats_read_locked(struct um_path *p, struct umpath_path_io_stats *ret);
+/* A user of p asks to own its counting in own: true if it does now (no
+ * other user does).  Its writes to own must stop before the next call. */
+bool um_path_counters_claim(struct um_path *p, struct um_path_counters *own);
+/* A user that may own p's counting goes: own's counts move to p->shared. */
+void um_path_counters_release(struct um_path *p, struct um_path_counters *own);
 /* The bucket of a latency in the histograms above (by log2(ns)). */
 unsigned um_lat_bucket(uint64_t ns);
 /* The 99th percentile of a histogram of n buckets (the upper bound of its

@@ -185,36 +185,47 @@ static struct pgpath *next_dirty_locked(struct multipath *m, struct pgpath *afte
 	return NULL;
 }
 
+/* Counted started, under the map lock. */
+static void path_started_locked(struct pgpath *pgpath)
+{
+	bool plain;
+	struct um_path_counters *c = pgpath_counters(pgpath, &plain);
+
+	um_counter_add(&c->started, 1, plain);
+}
+
 static void dispatch_to_locked(struct umpath_map *map, struct mp_req *rq, struct pgpath *pgpath)
 {
 	rq->pgpath = pgpath;
 	rq->start_ns = um_io_ns();
 	rq->tio_out = true;
 	map->inflight++;
-	atomic_fetch_add_explicit(&pgpath->path->st_started, 1, memory_order_relaxed);
+	path_started_locked(pgpath);
 }
 
-/* p99: the read feeds the path's window of recent read latencies, which
- * only read_hedge auto reads (it costs two atomic operations a read). */
-static void path_account(struct um_path *p, const struct um_tio *tio, int err, uint64_t start_ns,
-			 bool p99)
+/* Under the map lock, which its counters' owner needs.  p99: the read
+ * feeds the path's window of recent read latencies, which only read_hedge
+ * auto reads (it costs two atomic operations a read). */
+static void path_account_locked(struct pgpath *pgpath, const struct um_tio *tio, int err,
+				uint64_t lat, bool p99)
 {
-	if (tio->op == UMPATH_OP_READ || tio->op == UMPATH_OP_WRITE) {
-		/* st_bytes is their sum, added when read (path.c). */
-		atomic_fetch_add_explicit(tio->op == UMPATH_OP_READ ? &p->st_read_bytes :
-					  &p->st_write_bytes, tio->length, memory_order_relaxed);
-	}
-	if (err) {
-		atomic_fetch_add_explicit(&p->st_errors, 1, memory_order_relaxed);
-		if (umpath_is_path_error(err))
-			atomic_fetch_add_explicit(&p->st_path_errors, 1, memory_order_relaxed);
-	}
-	uint64_t lat = um_io_since(start_ns);
+	bool plain;
+	struct um_path_counters *c = pgpath_counters(pgpath, &plain);
 
-	atomic_fetch_add_explicit(&p->st_lat_ns_sum, lat, memory_order_relaxed);
-	atomic_fetch_add_explicit(&p->st_lat_hist[um_lat_bucket(lat)], 1, memory_order_relaxed);
+	map_assert_locked(pgpath->pg->m->map);
+	if (tio->op == UMPATH_OP_READ)
+		um_counter_add(&c->read_bytes, tio->length, plain);
+	else if (tio->op == UMPATH_OP_WRITE)
+		um_counter_add(&c->write_bytes, tio->length, plain);
+	if (err) {
+		um_counter_add(&c->errors, 1, plain);
+		if (umpath_is_path_error(err))
+			um_counter_add(&c->path_errors, 1, plain);
+	}
+	um_counter_add(&c->lat_ns_sum, lat, plain);
+	um_counter_add(&c->lat_hist[um_lat_bucket(lat)], 1, plain);
 	if (p99 && !err && tio->op == UMPATH_OP_READ)
-		um_path_read_latency(p, lat);
+		um_path_read_latency(pgpath->path, lat);
 }
 
 /* The kernel's multipath_clone_and_map.  remap: the request was mapped
@@ -433,7 +444,7 @@ static void hedge_timer_fn(struct um_timer *t)
 		h->start_ns = um_io_ns();
 		to->pg->ps.type->start_io(&to->pg->ps, &to->ps, (size_t)h->tio.length);
 		map->inflight++;
-		atomic_fetch_add_explicit(&to->path->st_started, 1, memory_order_relaxed);
+		path_started_locked(to);
 		atomic_fetch_add_explicit(&rq->pgpath->path->st_hedged, 1, memory_order_relaxed);
 		rq->hedge = h;
 	}
@@ -487,8 +498,10 @@ static void hedge_leg_done(struct mp_req *rq, struct mp_hedge *h, int err)
 	bool requeue;
 	int final = 0;
 
-	path_account(pgpath->path, tio, err, start_ns, rq->hedge_ms == UMPATH_READ_HEDGE_AUTO);
+	uint64_t lat = um_io_since(start_ns);
+
 	map_lock(map);
+	path_account_locked(pgpath, tio, err, lat, rq->hedge_ms == UMPATH_READ_HEDGE_AUTO);
 	if (!--map->inflight)
 		map_wake_locked(map);
 	if (h)
@@ -658,6 +671,7 @@ static void req_tio_done(struct um_tio *tio, int err)
 	struct umpath_io *io = NULL;
 	struct fence_call fence = { 0 };
 	bool requeue = false, retry = false;
+	uint64_t lat;
 
 	if (rq->hedge_ms) {
 		/* After this, rq->hedge is stable: only the timer sets it. */
@@ -669,8 +683,9 @@ static void req_tio_done(struct um_tio *tio, int err)
 		if (!err)	/* no other leg: the data is the client's now */
 			memcpy(rq->io->buf, tio->buf, (size_t)tio->length);
 	}
-	path_account(pgpath->path, tio, err, rq->start_ns, rq->hedge_ms == UMPATH_READ_HEDGE_AUTO);
+	lat = um_io_since(rq->start_ns);
 	map_lock(map);
+	path_account_locked(pgpath, tio, err, lat, rq->hedge_ms == UMPATH_READ_HEDGE_AUTO);
 	if (!--map->inflight)
 		map_wake_locked(map);
 	rq->tio_out = false;

@@ -1198,6 +1198,19 @@ int umpath_map_suspend(struct umpath_map *map, unsigned flags)
 	return 0;
 }
 
+/* After a swap, with the old table gone: paths the old table counted for
+ * (path.c, um_path.owner) are counted by the new one's, with plain stores. */
+static void claim_counters_locked(struct multipath *m)
+{
+	struct priority_group *pg;
+	struct pgpath *p;
+
+	list_for_each_entry(pg, &m->priority_groups, list)
+		list_for_each_entry(p, &pg->pgpaths, list)
+			if (!p->owns_counters)
+				p->owns_counters = um_path_counters_claim(p->path, &p->own);
+}
+
 int umpath_map_resume(struct umpath_map *map)
 {
 	struct multipath *old = NULL;
@@ -1236,7 +1249,12 @@ int umpath_map_resume(struct umpath_map *map)
 	list_splice_tail_init(&map->held, &map->queued);
 	map->kick = true;
 	map_unlock(map);
-	mp_table_free(old);
+	if (old) {
+		mp_table_free(old);
+		map_lock(map);
+		claim_counters_locked(map->live);
+		map_unlock(map);
+	}
 	return 0;
 }
 

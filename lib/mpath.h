@@ -77,7 +77,19 @@ struct pgpath {
 	bool activating;		/* guarded by map lock: activate queued/running */
 	bool activate_called;		/* guarded by map lock: the handler has it */
 	void *target_ctx;		/* the target type's per-path state, or NULL */
+	/* Its I/O is counted in own, with plain stores under the map lock,
+	 * while it owns the path's counting (um_path.owner), else
+	 * atomically in the path's shared counters. */
+	struct um_path_counters own;
+	bool owns_counters;		/* guarded by map lock */
 };
+
+/* The counters pgpath's I/O goes to; plain: with plain stores. */
+static inline struct um_path_counters *pgpath_counters(struct pgpath *p, bool *plain)
+{
+	*plain = p->owns_counters;
+	return p->owns_counters ? &p->own : &p->path->shared;
+}
 
 struct priority_group {
 	struct list_head list;		/* in m->priority_groups */

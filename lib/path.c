@@ -227,47 +227,107 @@ void um_path_read_latency(struct um_path *p, uint64_t ns)
 	}
 }
 
-void um_path_stats_read(struct um_path *p, struct umpath_path_stats *ret)
-{
-	uint64_t ios = 0, started;
-	uint64_t hist[UM_LAT_BUCKETS], p99;
+/* The plain sum of a path's counters. */
+struct counts {
+	uint64_t started, errors, path_errors, lat_ns_sum, read_bytes, write_bytes;
+	uint64_t lat_hist[UM_LAT_BUCKETS];
+};
 
+static void counts_add(struct counts *sum, struct um_path_counters *c)
+{
 	/* The completed first: an I/O is started before it completes, so
-	 * started read after them is never below their count. */
+	 * started read after them is not below their count (the reader
+	 * clamps it anyway: relaxed loads promise no order). */
 	for (unsigned b = 0; b < UM_LAT_BUCKETS; b++)
-		ios += hist[b] = atomic_load(&p->st_lat_hist[b]);
-	started = atomic_load(&p->st_started);
-	p99 = um_lat_p99(hist, UM_LAT_BUCKETS);
+		sum->lat_hist[b] += atomic_load_explicit(&c->lat_hist[b], memory_order_relaxed);
+	sum->errors += atomic_load_explicit(&c->errors, memory_order_relaxed);
+	sum->path_errors += atomic_load_explicit(&c->path_errors, memory_order_relaxed);
+	sum->lat_ns_sum += atomic_load_explicit(&c->lat_ns_sum, memory_order_relaxed);
+	sum->read_bytes += atomic_load_explicit(&c->read_bytes, memory_order_relaxed);
+	sum->write_bytes += atomic_load_explicit(&c->write_bytes, memory_order_relaxed);
+	sum->started += atomic_load_explicit(&c->started, memory_order_relaxed);
+}
+
+/* Caller holds ctx->lock: the owner does not change meanwhile. */
+static void counts_read_locked(struct um_path *p, struct counts *sum)
+{
+	*sum = (struct counts){ 0 };
+	counts_add(sum, &p->shared);
+	if (p->owner)
+		counts_add(sum, p->owner);
+}
+
+bool um_path_counters_claim(struct um_path *p, struct um_path_counters *own)
+{
+	bool mine;
+
+	pthread_mutex_lock(&p->ctx->lock);
+	if (!p->owner)
+		p->owner = own;
+	mine = p->owner == own;
+	pthread_mutex_unlock(&p->ctx->lock);
+	return mine;
+}
+
+void um_path_counters_release(struct um_path *p, struct um_path_counters *own)
+{
+	struct counts sum = { 0 };
+
+	pthread_mutex_lock(&p->ctx->lock);
+	if (p->owner == own) {
+		/* Its writer is done: no I/O of its table is left, and its
+		 * map's lock was released after the last. */
+		counts_add(&sum, own);
+		for (unsigned b = 0; b < UM_LAT_BUCKETS; b++)
+			um_counter_add(&p->shared.lat_hist[b], sum.lat_hist[b], false);
+		um_counter_add(&p->shared.errors, sum.errors, false);
+		um_counter_add(&p->shared.path_errors, sum.path_errors, false);
+		um_counter_add(&p->shared.lat_ns_sum, sum.lat_ns_sum, false);
+		um_counter_add(&p->shared.read_bytes, sum.read_bytes, false);
+		um_counter_add(&p->shared.write_bytes, sum.write_bytes, false);
+		um_counter_add(&p->shared.started, sum.started, false);
+		p->owner = NULL;
+	}
+	pthread_mutex_unlock(&p->ctx->lock);
+}
+
+void um_path_stats_read_locked(struct um_path *p, struct umpath_path_stats *ret)
+{
+	struct counts c;
+	uint64_t ios = 0;
+
+	counts_read_locked(p, &c);
+	for (unsigned b = 0; b < UM_LAT_BUCKETS; b++)
+		ios += c.lat_hist[b];
 	*ret = (struct umpath_path_stats){
 		.ios = ios,
-		.bytes = atomic_load(&p->st_read_bytes) + atomic_load(&p->st_write_bytes),
-		.errors = atomic_load(&p->st_errors),
-		.inflight = started > ios ? (uint32_t)(started - ios) : 0,
-		.mean_latency_ns = ios ? atomic_load(&p->st_lat_ns_sum) / ios : 0,
-		.p99_latency_ns = p99,
+		.bytes = c.read_bytes + c.write_bytes,
+		.errors = c.errors,
+		.inflight = c.started > ios ? (uint32_t)(c.started - ios) : 0,
+		.mean_latency_ns = ios ? c.lat_ns_sum / ios : 0,
+		.p99_latency_ns = um_lat_p99(c.lat_hist, UM_LAT_BUCKETS),
 		.aborts = um_iscsi_aborts(p),
 	};
 }
 
-void um_path_io_stats_read(struct um_path *p, struct umpath_path_io_stats *ret)
+void um_path_io_stats_read_locked(struct um_path *p, struct umpath_path_io_stats *ret)
 {
-	uint64_t errors = atomic_load(&p->st_errors), path_errors = atomic_load(&p->st_path_errors);
+	struct counts c;
 
+	counts_read_locked(p, &c);
 	*ret = (struct umpath_path_io_stats){
-		.read_bytes = atomic_load(&p->st_read_bytes),
-		.write_bytes = atomic_load(&p->st_write_bytes),
-		.path_errors = path_errors,
-		/* errors is read first: never below path_errors read after */
-		.target_errors = errors > path_errors ? errors - path_errors : 0,
-		.lat_sum_ns = atomic_load(&p->st_lat_ns_sum),
+		.read_bytes = c.read_bytes,
+		.write_bytes = c.write_bytes,
+		.path_errors = c.path_errors,
+		.target_errors = c.errors > c.path_errors ? c.errors - c.path_errors : 0,
+		.lat_sum_ns = c.lat_ns_sum,
 		.hedges_won = atomic_load(&p->st_hedges_won),
 		.hedges_lost = atomic_load(&p->st_hedges_lost),
 		.hedged_reads = atomic_load(&p->st_hedged),
 	};
-	/* lat_count from the buckets read, not st_ios: a histogram's count
-	 * is the sum of its buckets. */
+	/* A histogram's count is the sum of its buckets. */
 	for (unsigned b = 0; b < UM_LAT_BUCKETS; b++)
-		ret->lat_count += ret->lat_buckets[b] = atomic_load(&p->st_lat_hist[b]);
+		ret->lat_count += ret->lat_buckets[b] = c.lat_hist[b];
 }
 
 int umpath_path_stats(struct umpath_ctx *ctx, const char *name, struct umpath_path_stats *ret)
@@ -277,7 +337,7 @@ int umpath_path_stats(struct umpath_ctx *ctx, const char *name, struct umpath_pa
 	pthread_mutex_lock(&ctx->lock);
 	p = path_find_locked(ctx, name);
 	if (p)
-		um_path_stats_read(p, ret);
+		um_path_stats_read_locked(p, ret);
 	pthread_mutex_unlock(&ctx->lock);
 	return p ? 0 : -ENOENT;
 }
@@ -289,7 +349,7 @@ int umpath_path_io_stats(struct umpath_ctx *ctx, const char *name, struct umpath
 	pthread_mutex_lock(&ctx->lock);
 	p = path_find_locked(ctx, name);
 	if (p)
-		um_path_io_stats_read(p, ret);
+		um_path_io_stats_read_locked(p, ret);
 	pthread_mutex_unlock(&ctx->lock);
 	return p ? 0 : -ENOENT;
 }

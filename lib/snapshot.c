@@ -153,8 +153,10 @@ static int snapshot_walk_locked(struct umpath_map *map, struct umpath_snapshot *
 					.active = p->is_active,
 					.fail_count = p->fail_count,
 				};
-				um_path_stats_read(p->path, &sn->stats);
-				um_path_io_stats_read(p->path, &snap_io(snap)[np]);
+				pthread_mutex_lock(&map->ctx->lock);	/* after the map's */
+				um_path_stats_read_locked(p->path, &sn->stats);
+				um_path_io_stats_read_locked(p->path, &snap_io(snap)[np]);
+				pthread_mutex_unlock(&map->ctx->lock);
 				sn->io_stats = &snap_io(snap)[np];
 			}
 			e.p = p;

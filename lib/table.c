@@ -192,6 +192,8 @@ void mp_pgpath_free(struct pgpath *p)
 {
 	if (!p)
 		return;
+	if (p->path)
+		um_path_counters_release(p->path, &p->own);
 	um_path_put(p->path);
 	free(p);
 }
@@ -277,6 +279,8 @@ int mp_pgpath_open(struct multipath *m, struct pgpath *p, const char *name)
 		r = um_path_get(m->ctx, name, !map_holds_path(m->map, name), &p->path);
 	if (r < 0)
 		path_detail(name, r);
+	else if (!m->check_only)
+		p->owns_counters = um_path_counters_claim(p->path, &p->own);
 	return r;
 }
 

@@ -454,6 +454,49 @@ static void test_zero_length_io(void)
 
 static void test_concurrent_io_with_faults(void);
 
+/* A path's counters are summed over every map and table that uses it,
+ * survive a reload that drops it from one map (the old table's counts go
+ * to the path), and leave nothing in flight. */
+static void test_path_stats_across_tables(void)
+{
+	struct umpath_ctx *ctx = t_ctx(2, SIZE, 0);
+	struct umpath_map *m1 = t_map(ctx, "0 0 1 1 round-robin 0 2 1 p0 1 p0 1");
+	struct umpath_map *m2;
+	struct umpath_path_stats st;
+	struct umpath_path_io_stats io;
+	static unsigned char buf[BS];
+	char err[256] = "";
+
+	CHECK_EQ_INT(umpath_map_new(ctx, "t2", "0 0 1 1 round-robin 0 1 1 p0 1", 0, err,
+				    sizeof(err), &m2), 0);
+	for (unsigned i = 0; i < 10; i++)
+		CHECK_EQ_INT(t_sync(m1, UMPATH_OP_READ, 0, BS, buf), 0);
+	for (unsigned i = 0; i < 5; i++)
+		CHECK_EQ_INT(t_sync(m2, UMPATH_OP_WRITE, 0, BS, buf), 0);
+	CHECK_EQ_INT(umpath_path_stats(ctx, "p0", &st), 0);
+	CHECK_EQ_INT(st.ios, 15);
+	CHECK_EQ_INT(st.bytes, 15 * BS);
+	CHECK_EQ_INT(st.inflight, 0);
+	CHECK_EQ_INT(st.errors, 0);
+
+	CHECK_EQ_INT(umpath_map_load(m1, "0 0 1 1 round-robin 0 1 1 p1 1", err, sizeof(err)), 0);
+	CHECK_EQ_INT(umpath_map_suspend(m1, 0), 0);
+	CHECK_EQ_INT(umpath_map_resume(m1), 0);
+	CHECK_EQ_INT(t_sync(m1, UMPATH_OP_READ, 0, BS, buf), 0);
+	CHECK_EQ_INT(umpath_path_stats(ctx, "p0", &st), 0);
+	CHECK_EQ_INT(st.ios, 15);
+	CHECK_EQ_INT(st.inflight, 0);
+	CHECK_EQ_INT(umpath_path_io_stats(ctx, "p0", &io), 0);
+	CHECK_EQ_INT(io.read_bytes, 10 * BS);
+	CHECK_EQ_INT(io.write_bytes, 5 * BS);
+	CHECK_EQ_INT(io.lat_count, 15);
+	CHECK_EQ_INT(umpath_path_stats(ctx, "p1", &st), 0);
+	CHECK_EQ_INT(st.ios, 1);
+	umpath_map_free(m2);
+	umpath_map_free(m1);
+	umpath_ctx_free(ctx);
+}
+
 int main(void)
 {
 	test_failover_keeps_data();
@@ -470,6 +513,7 @@ int main(void)
 	test_trim_and_zeroes();
 	test_zero_length_io();
 	test_concurrent_io_with_faults();
+	test_path_stats_across_tables();
 	printf("test-map-io: all passed\n");
 	return 0;
 }
