@@ -56,9 +56,9 @@ rss() { awk '/^VmRSS/ { print $2 }' "/proc/$pid/status"; }
 # process a map.  PROGRESS=K prints the time every K maps, so that a run
 # too slow to finish still yields figures.
 run() {
-  /usr/bin/python3 - "$T/ctl" "${MEM:-$T/f}" "$N" "$1" "${PROGRESS:-0}" <<'PY'
+  /usr/bin/python3 - "$T/ctl" "${MEM:-$T/f}" "$N" "$1" "${PROGRESS:-0}" "$STORE" <<'PY'
 import socket, sys, time
-ctl, d, n, what, every = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+ctl, d, n, what, every, store = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), sys.argv[6]
 mem = d == "1"
 st = "service-time 0 4 2"
 def request(words):
@@ -74,7 +74,7 @@ def request(words):
 t0 = time.monotonic()
 for i in range(n):
     if what == "stores":
-        request(["mem", "store", "4096"] + [f"m{i}.{k}" for k in range(4)])
+        request(["mem", "store", store] + [f"m{i}.{k}" for k in range(4)])
         continue
     if mem:
         paths = " ".join(f"mem:m{i}.{k} 1 1" for k in range(4))

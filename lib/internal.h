@@ -202,8 +202,8 @@ bool um_path_exists(struct umpath_ctx *ctx, const char *name);
 /* 0 if name exists; else -ENOENT, with the transport's reason as the
  * error detail (an unknown mem: name is not a missing file). */
 int um_path_check(struct umpath_ctx *ctx, const char *name);
-/* The path's counters as umpath_path_stats() gives them: the attached
- * counters' and those gone.  Caller holds ctx->lock. */
+/* The path's counters as umpath_path_stats() gives them: its shared
+ * counters and its owner's added.  Caller holds ctx->lock. */
 void um_path_stats_read_locked(struct um_path *p, struct umpath_path_stats *ret);
 void um_path_io_stats_read_locked(struct um_path *p, struct umpath_path_io_stats *ret);
 /* A user of p asks to own its counting in own: true if it does now (no

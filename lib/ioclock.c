@@ -1,6 +1,5 @@
 /* ioclock.c - calibration of the I/O clock (ioclock.h). */
 #include <pthread.h>
-#include <stdbool.h>
 
 #include "ioclock.h"
 #include "selector.h"	/* um_now_ns */
@@ -11,7 +10,6 @@
 
 _Atomic uint64_t um_ioclock_mult;
 static pthread_once_t ioclock_once = PTHREAD_ONCE_INIT;
-static bool ioclock_tsc;
 
 /* Long enough that the two clocks' read costs (tens of ns) are < 0.1 % of
  * it, short enough not to be noticed at a process's first I/O. */
@@ -37,7 +35,6 @@ static void ioclock_calibrate(void)
 	/* A counter from 50 MHz to 20 GHz, or it is not believed. */
 	if (mult < (1ull << 32) / 20 || mult > (20ull << 32))
 		return;
-	ioclock_tsc = true;
 	atomic_store_explicit(&um_ioclock_mult, mult, memory_order_release);
 #endif
 }
@@ -45,17 +42,16 @@ static void ioclock_calibrate(void)
 uint64_t um_io_ns_slow(void)
 {
 	um_ioclock_init();
-#if defined(__x86_64__)
-	if (ioclock_tsc)
+	/* Calibrated now: the TSC if that set a factor, else CLOCK_MONOTONIC. */
+	if (atomic_load_explicit(&um_ioclock_mult, memory_order_acquire))
 		return um_io_ns();
-#endif
 	return um_now_ns();
 }
 
 const char *um_ioclock_name(void)
 {
 	um_ioclock_init();
-	return ioclock_tsc ? "tsc" : "monotonic";
+	return atomic_load(&um_ioclock_mult) ? "tsc" : "monotonic";
 }
 
 uint64_t um_io_ns_fn(void)

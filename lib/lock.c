@@ -1,5 +1,4 @@
 /* lock.c - the slow paths of the map's lock (lock.h): futex waits. */
-#include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>

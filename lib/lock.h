@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* Both are free / unsignalled when zeroed. */
 struct um_lock {
 	_Atomic uint32_t v;
 };
@@ -24,9 +25,6 @@ struct um_lock {
 struct um_cond {
 	_Atomic uint32_t seq;	/* bumped by every broadcast */
 };
-
-#define UM_LOCK_INIT { 0 }
-#define UM_COND_INIT { 0 }
 
 void um_lock_wait(struct um_lock *l);
 void um_lock_wake(struct um_lock *l);

@@ -783,7 +783,6 @@ static uint64_t file_sweep_locked(struct file_path *fp, uint64_t now)
 	return next;
 }
 
-/* FIFO deadlines, EAGAIN retries, refused submissions, the sweep. */
 /* End with -ETIMEDOUT the I/O of a by-deadline list (the FIFO, the
  * writers' wq) whose deadline has passed: none of it has started. */
 static void file_expire(struct list_head *list, uint64_t now, struct list_head *out)
@@ -809,6 +808,7 @@ static uint64_t file_earliest(struct list_head *list, uint64_t due)
 	return !due || head < due ? head : due;
 }
 
+/* FIFO deadlines, EAGAIN retries, refused submissions, the sweep. */
 static void file_timer_fn(struct um_timer *t)
 {
 	struct file_path *fp = container_of(t, struct file_path, timer);
