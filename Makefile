@@ -7,7 +7,8 @@
 #   make demo     the main job: a live multipath device while paths fail
 #   make fuzz     every libFuzzer target for FUZZ_SECONDS each (build-fuzz/, clang)
 #   make chaos    the chaos soak for CHAOS_SECONDS (CHAOS_SEED to replay a run)
-#   make bench    the benchmarks: engine (ops/s, instructions per I/O),
+#   make bench    the benchmarks: the engine's primitives (clock reads,
+#                 atomics, locks), engine (ops/s, instructions per I/O),
 #                 1,000 maps' memory, NBD export and iSCSI vs their peers
 #   make bench-vm umpath-ublk vs umpath's NBD export + nbd-client vs
 #                 dm-multipath in the Linux 6.12 guest: ratios only
@@ -72,6 +73,7 @@ demo: all
 # bench/failover.sh draws into the build directory here; run it by hand
 # (bash bench/failover.sh build) to redraw docs/failover.png.
 bench: all
+	$(BUILD)/bench/primitives
 	$(BUILD)/bench/engine
 	bash bench/engine-ir.sh $(BUILD)
 	bash bench/scale.sh 1000 $(BUILD)
