@@ -268,6 +268,13 @@ unsigned um_workers_threads(struct um_workers *w);
 /* Joins the threads: no work may be given after, and what is queued runs. */
 void um_workers_free(struct um_workers *w);
 
+/* Inline calls (inline.c): the guard this thread's submitter allowed, now
+ * taken (NULL: make no blocking call here), with the path's backoff word
+ * (um_now_ns before which it makes no inline call; a claim sets it), and
+ * the call's end: false if the submitter's watcher claimed it meanwhile. */
+struct umpath_inline *um_inline_begin(_Atomic uint64_t *backoff);
+bool um_inline_end(struct umpath_inline *g);
+
 struct umpath_ctx {
 	pthread_mutex_t lock;
 	struct name_hash paths;		/* open paths by name; guarded by lock */

@@ -8,7 +8,12 @@
  *  - the map completes it on whichever thread the path's transport
  *    completes on, and that thread sends the reply at once (writev of the
  *    header and data under the connection's lock); only when the socket is
- *    full do replies wait in a queue that the worker drains on EPOLLOUT.
+ *    full do replies wait in a queue that the worker drains on EPOLLOUT;
+ *  - a buffered write to a local file the worker's thread makes itself
+ *    (inline, umpath_inline_allow), and a watcher replaces a thread that
+ *    blocks there for over NBD_INLINE_STUCK_NS: the replacement takes over
+ *    the worker, and the blocked thread, once its write returns, leaves the
+ *    worker alone and waits as a spare (docs/writes.md).
  *
  * A malformed request (bad magic, oversized write) closes that connection
  * only; a bad offset or length gets NBD_EINVAL.  Simple replies only.
@@ -30,6 +35,16 @@
 #include "nbd-int.h"
 
 static void conn_free(struct nbd_conn *c);
+
+/* The thread record of the worker thread running this, NULL elsewhere. */
+static _Thread_local struct nbd_thr *nbd_self;
+
+/* This thread was replaced while blocked in an inline write (its watcher
+ * claimed the write): it must leave its connection and worker alone. */
+static bool self_replaced(void)
+{
+	return nbd_self && umpath_inline_claimed(&nbd_self->guard);
+}
 
 /* ---- helpers ------------------------------------------------------- */
 
@@ -424,8 +439,32 @@ static struct nbd_req *slot_take(struct nbd_conn *c)
 	return rq;
 }
 
+static void watch_wake(struct nbd_export *e);
+
+/* req_start for a write whose payload is in: this thread may make the
+ * write itself (file transport, umpath_inline_allow).  false if it blocked
+ * there long enough to be replaced: c and the worker are the replacement's
+ * now. */
+static bool req_start_inline(struct nbd_conn *c, struct nbd_req *rq, int early_err)
+{
+	struct nbd_thr *t = nbd_self;
+	bool replaced;
+
+	if (early_err || !t || !c->e->inline_writes || (rq->flags & NBD_CMD_FLAG_FUA)) {
+		req_start(c, rq, early_err);
+		return true;
+	}
+	if (!atomic_load_explicit(&c->e->watch_on, memory_order_relaxed))
+		watch_wake(c->e);
+	umpath_inline_allow(&t->guard);
+	req_start(c, rq, 0);
+	replaced = umpath_inline_claimed(&t->guard);
+	umpath_inline_allow(NULL);
+	return !replaced;
+}
+
 /* Parse the requests in the receive buffer.  false: stop for now (out of
- * slots, or the connection's input ended). */
+ * slots, or the connection's input ended, or this thread was replaced). */
 static bool conn_parse(struct nbd_conn *c)
 {
 	while (!c->in_dead) {
@@ -442,7 +481,8 @@ static bool conn_parse(struct nbd_conn *c)
 			if (c->payload_got < rq->len)
 				return true;	/* more payload to come */
 			c->cur = NULL;
-			req_start(c, rq, c->discard ? -EINVAL : 0);
+			if (!req_start_inline(c, rq, c->discard ? -EINVAL : 0))
+				return false;	/* replaced: c is another thread's */
 			continue;
 		}
 		if (c->rlen - c->rpos < NBD_REQUEST_SIZE)
@@ -538,8 +578,11 @@ static void conn_input(struct nbd_conn *c)
 		size_t *got;
 		ssize_t r;
 
-		if (!conn_parse(c))
+		if (!conn_parse(c)) {
+			if (self_replaced())
+				return;
 			break;
+		}
 		if (c->cur && !c->discard && c->rpos == c->rlen) {
 			/* A large write payload goes straight into its slot. */
 			got = &c->payload_got;
@@ -656,8 +699,11 @@ static void conn_event(struct nbd_conn *c, uint32_t events, struct list_head *de
 		}
 		pthread_mutex_unlock(&c->lock);
 	}
-	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
 		conn_input(c);
+		if (self_replaced())
+			return;
+	}
 	conn_abort_cur(c);
 	pthread_mutex_lock(&c->lock);
 	bool closable = c->in_dead && !c->inflight && !c->closed;
@@ -666,19 +712,32 @@ static void conn_event(struct nbd_conn *c, uint32_t events, struct list_head *de
 		list_add_tail(&c->dead_node, dead);	/* freed after this batch */
 }
 
-static void *worker_thread(void *arg)
+/* Free the connections closed in this batch. */
+static void free_dead(struct list_head *dead)
 {
-	struct worker *w = arg;
+	struct nbd_conn *c, *n;
+
+	list_for_each_entry_safe(c, n, dead, dead_node) {
+		list_del_init(&c->dead_node);
+		conn_free(c);
+	}
+}
+
+/* Serve w's connections until w stops (false) or this thread, blocked in
+ * an inline write, has been replaced (true). */
+static bool worker_run(struct nbd_thr *t, struct worker *w)
+{
 	struct epoll_event evs[64];
+	uint32_t kick_events = EPOLLIN;
 
 	for (;;) {
 		struct list_head dead;
-		struct nbd_conn *c, *n;
+		struct nbd_conn *c;
 		int nev;
 
 		nev = epoll_wait(w->epfd, evs, 64, -1);
 		if (nev < 0 && errno != EINTR)
-			break;
+			return false;
 		list_init(&dead);
 		for (int i = 0; i < nev; i++) {
 			if (!evs[i].data.ptr) {
@@ -693,6 +752,17 @@ static void *worker_thread(void *arg)
 			pthread_mutex_unlock(&c->lock);
 			if (!closed)
 				conn_event(c, evs[i].events, &dead);
+			if (self_replaced()) {
+				free_dead(&dead);
+				return true;
+			}
+		}
+		/* A replacement's first round: every connection, as events the
+		 * replaced thread took from epoll may be lost with it (replies
+		 * waiting for EPOLLOUT too). */
+		if (t->rescan) {
+			kick_events |= EPOLLOUT;
+			t->rescan = false;
 		}
 		/* Connections kicked by completions or by room in their map's
 		 * pool: take them one at a time, so that a new kick can queue a
@@ -718,15 +788,199 @@ static void *worker_thread(void *arg)
 			bool closed = c->closed;
 			pthread_mutex_unlock(&c->lock);
 			if (!closed)
-				conn_event(c, EPOLLIN, &dead);
+				conn_event(c, kick_events, &dead);
+			if (self_replaced()) {
+				free_dead(&dead);
+				return true;
+			}
 		}
-		list_for_each_entry_safe(c, n, &dead, dead_node) {
-			list_del_init(&c->dead_node);
-			conn_free(c);
-		}
+		kick_events = EPOLLIN;
+		free_dead(&dead);
 		if (stop)
-			break;
+			return false;
 	}
+}
+
+/* A thread of the export: serves its worker; once replaced and back from
+ * the blocked write, waits as a spare for a worker to serve, or ends. */
+static void *thr_main(void *arg)
+{
+	struct nbd_thr *t = arg;
+	struct nbd_export *e = t->e;
+
+	nbd_self = t;
+	pthread_mutex_lock(&e->thr_lock);
+	for (;;) {
+		while (!t->w && !e->thr_stop)
+			pthread_cond_wait(&e->thr_cond, &e->thr_lock);
+		if (!t->w)
+			break;
+		struct worker *w = t->w;
+
+		pthread_mutex_unlock(&e->thr_lock);
+		umpath_inline_allow(&t->guard);	/* unclaimed again */
+		umpath_inline_allow(NULL);
+		bool replaced = worker_run(t, w);
+		pthread_mutex_lock(&e->thr_lock);
+		t->w = NULL;
+		if (!replaced || e->thr_stop || !list_empty(&e->spares))
+			break;	/* one spare is enough: the watcher starts more */
+		list_add_tail(&t->spare_node, &e->spares);
+	}
+	t->exited = true;
+	e->nthrs--;
+	pthread_mutex_unlock(&e->thr_lock);
+	return NULL;
+}
+
+/* A new thread, spare until given a worker (NULL: none); thr_lock held. */
+static struct nbd_thr *thr_new_locked(struct nbd_export *e, struct worker *w)
+{
+	struct nbd_thr *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->e = e;
+	t->w = w;
+	list_init(&t->spare_node);
+	if (pthread_create(&t->thread, NULL, thr_main, t)) {
+		free(t);
+		return NULL;
+	}
+	list_add_tail(&t->node, &e->thrs);
+	e->nthrs++;
+	if (!w)
+		list_add_tail(&t->spare_node, &e->spares);
+	return t;
+}
+
+/* Join and free the threads that ended (all of them at stop). */
+static void thr_reap(struct nbd_export *e, bool all)
+{
+	struct nbd_thr *t, *n;
+	struct list_head done;
+
+	list_init(&done);
+	pthread_mutex_lock(&e->thr_lock);
+	list_for_each_entry_safe(t, n, &e->thrs, node)
+		if (all || t->exited) {
+			list_del_init(&t->node);
+			list_add_tail(&t->node, &done);
+		}
+	pthread_mutex_unlock(&e->thr_lock);
+	list_for_each_entry_safe(t, n, &done, node) {
+		pthread_join(t->thread, NULL);
+		free(t);
+	}
+}
+
+/* ---- the watcher: replaces a thread blocked in an inline write ------- */
+
+static void watch_wake(struct nbd_export *e)
+{
+	pthread_mutex_lock(&e->thr_lock);
+	if (!atomic_load(&e->watch_on)) {
+		atomic_store(&e->watch_on, true);
+		pthread_cond_signal(&e->watch_cond);
+	}
+	pthread_mutex_unlock(&e->thr_lock);
+}
+
+/* w's thread t is blocked in an inline write: give w to a spare (started
+ * if none waits) and claim t's write, which tells t, when its call
+ * returns, that w is no longer its.  thr_lock held. */
+static void watch_replace_locked(struct nbd_export *e, struct worker *w, struct nbd_thr *t)
+{
+	struct nbd_thr *s = NULL;
+	struct nbd_conn *c;
+	uint64_t one = 1;
+
+	if (!list_empty(&e->spares)) {
+		s = list_first_entry(&e->spares, struct nbd_thr, spare_node);
+	} else if (e->nthrs < e->nworkers + NBD_MAX_SPARE_THREADS) {
+		s = thr_new_locked(e, NULL);
+	}
+	if (!s) {
+		um_log("nbd: a worker thread is blocked in a write and no thread is left to replace it (%u running): its connections wait",
+		       e->nthrs);
+		return;
+	}
+	if (!umpath_inline_claim(&t->guard, NBD_INLINE_STUCK_NS))
+		return;	/* it came back meanwhile; s stays spare */
+	list_del_init(&s->spare_node);
+	s->rescan = true;
+	s->w = w;
+	w->thr = s;
+	um_log("nbd: a worker thread blocked in a write for over %u ms: replaced (%lu so far); the path makes no inline writes for 1 s",
+	       NBD_INLINE_STUCK_NS / 1000000u, atomic_fetch_add(&e->takeovers, 1) + 1);
+	/* Every connection of w to the new thread's first round. */
+	pthread_mutex_lock(&e->lock);
+	list_for_each_entry(c, &e->conns, node) {
+		if (c->w != w)
+			continue;
+		pthread_mutex_lock(&w->lock);
+		if (!c->kick_queued) {
+			c->kick_queued = true;
+			list_add_tail(&c->kick_node, &w->kicked);
+		}
+		pthread_mutex_unlock(&w->lock);
+	}
+	pthread_mutex_unlock(&e->lock);
+	if (write(w->efd, &one, sizeof(one)) < 0) {
+		/* the counter is full: the worker wakes anyway */
+	}
+	pthread_cond_broadcast(&e->thr_cond);
+}
+
+/* Looks every NBD_WATCH_NS while inline writes are being made, sleeps
+ * after NBD_WATCH_IDLE periods without one (req_start_inline wakes it). */
+static void *watch_main(void *arg)
+{
+	struct nbd_export *e = arg;
+	uint64_t last_calls = 0;
+	unsigned quiet = 0;
+
+	pthread_mutex_lock(&e->thr_lock);
+	while (!e->thr_stop) {
+		if (!atomic_load(&e->watch_on)) {
+			pthread_cond_wait(&e->watch_cond, &e->thr_lock);
+			quiet = 0;
+			continue;
+		}
+		struct timespec ts;
+		uint64_t due = umpath_now_ns() + NBD_WATCH_NS, calls = 0;
+		bool busy = false;
+
+		ts.tv_sec = (time_t)(due / 1000000000u);
+		ts.tv_nsec = (long)(due % 1000000000u);
+		pthread_cond_timedwait(&e->watch_cond, &e->thr_lock, &ts);
+		if (e->thr_stop)
+			break;
+		for (unsigned i = 0; i < e->nworkers; i++) {
+			struct worker *w = &e->workers[i];
+			struct nbd_thr *t = w->thr;
+
+			if (!t)
+				continue;
+			uint64_t ns = umpath_inline_busy_ns(&t->guard);
+
+			calls += umpath_inline_calls(&t->guard);
+			busy |= ns > 0;
+			if (ns >= NBD_INLINE_STUCK_NS)
+				watch_replace_locked(e, w, t);
+		}
+		if (calls == last_calls && !busy) {
+			if (++quiet >= NBD_WATCH_IDLE)
+				atomic_store(&e->watch_on, false);
+		} else {
+			quiet = 0;
+		}
+		last_calls = calls;
+		pthread_mutex_unlock(&e->thr_lock);
+		thr_reap(e, false);
+		pthread_mutex_lock(&e->thr_lock);
+	}
+	pthread_mutex_unlock(&e->thr_lock);
 	return NULL;
 }
 
@@ -797,9 +1051,14 @@ int nbd_conn_start(struct nbd_export *e, int fd, struct umd_map *m, gnutls_sessi
 
 int nbd_workers_start(struct nbd_export *e)
 {
-	unsigned started = 0;
-	int r;
+	const char *env = getenv("UMPATH_NBD_INLINE");
 
+	e->inline_writes = !env || strcmp(env, "0");
+	pthread_mutex_init(&e->thr_lock, NULL);
+	pthread_cond_init(&e->thr_cond, NULL);
+	um_cond_init_monotonic(&e->watch_cond);
+	list_init(&e->thrs);
+	list_init(&e->spares);
 	e->workers = calloc(e->nworkers, sizeof(*e->workers));
 	if (!e->workers)
 		return -ENOMEM;
@@ -820,14 +1079,21 @@ int nbd_workers_start(struct nbd_export *e)
 		if (w->epfd < 0 || w->efd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->efd, &ev) < 0)
 			return -errno;
 	}
-	for (; started < e->nworkers; started++) {
-		r = -pthread_create(&e->workers[started].thread, NULL, worker_thread,
-				    &e->workers[started]);
-		if (r) {
-			nbd_workers_stop(e, started);
-			return r;
+	pthread_mutex_lock(&e->thr_lock);
+	for (unsigned i = 0; i < e->nworkers; i++) {
+		e->workers[i].thr = thr_new_locked(e, &e->workers[i]);
+		if (!e->workers[i].thr) {
+			pthread_mutex_unlock(&e->thr_lock);
+			nbd_workers_stop(e, i);
+			return -EAGAIN;
 		}
 	}
+	pthread_mutex_unlock(&e->thr_lock);
+	if (pthread_create(&e->watch_thread, NULL, watch_main, e)) {
+		nbd_workers_stop(e, e->nworkers);
+		return -EAGAIN;
+	}
+	e->watch_started = true;
 	return 0;
 }
 
@@ -843,8 +1109,19 @@ void nbd_workers_stop(struct nbd_export *e, unsigned n)
 		if (write(w->efd, &one, sizeof(one)) < 0) {
 			/* the counter is full: the worker wakes anyway */
 		}
-		pthread_join(w->thread, NULL);
 	}
+	pthread_mutex_lock(&e->thr_lock);
+	e->thr_stop = true;
+	pthread_cond_broadcast(&e->thr_cond);
+	pthread_cond_broadcast(&e->watch_cond);
+	pthread_mutex_unlock(&e->thr_lock);
+	if (e->watch_started) {
+		pthread_join(e->watch_thread, NULL);
+		e->watch_started = false;
+	}
+	/* A thread blocked in a write is waited for, as the writer threads
+	 * are: its I/O still holds the map. */
+	thr_reap(e, true);
 }
 
 void nbd_workers_free(struct nbd_export *e)
@@ -860,4 +1137,7 @@ void nbd_workers_free(struct nbd_export *e)
 	}
 	free(e->workers);
 	e->workers = NULL;
+	pthread_mutex_destroy(&e->thr_lock);
+	pthread_cond_destroy(&e->thr_cond);
+	pthread_cond_destroy(&e->watch_cond);
 }

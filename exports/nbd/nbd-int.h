@@ -35,6 +35,10 @@
 #define MAX_OPTIONS 64
 #define MAX_OPTION_LEN 4096u
 #define DEFAULT_WORKERS 2
+#define NBD_INLINE_STUCK_NS 10000000u	/* an inline write blocked this long: replace its thread */
+#define NBD_WATCH_NS 5000000u		/* the watcher's period while inline writes happen */
+#define NBD_WATCH_IDLE 20u		/* periods without one: the watcher sleeps */
+#define NBD_MAX_SPARE_THREADS 32u	/* threads beyond the workers' (blocked or parked) */
 
 struct nbd_acl;
 struct nbd_conn;
@@ -55,14 +59,31 @@ struct nbd_req {
 	size_t out_len, out_off;	/* reply bytes to send, sent */
 };
 
+/* A worker: an epoll set of connections and the thread serving it.  The
+ * thread reads requests and, for buffered writes to local files, makes the
+ * write itself (inline, umpath_inline_allow).  One blocked in such a write
+ * longer than NBD_INLINE_STUCK_NS is replaced by another thread (the
+ * export's watcher, connection.c), so that a hung path holds a thread, not
+ * the worker's connections. */
 struct worker {
 	struct nbd_export *e;
 	int epfd;
 	int efd;			/* kicks: a connection has work for us */
-	pthread_t thread;
+	struct nbd_thr *thr;		/* serving now; guarded by e->thr_lock */
 	pthread_mutex_t lock;
 	struct list_head kicked;	/* guarded by lock */
 	bool stop;			/* guarded by lock */
+};
+
+struct nbd_thr {
+	struct list_head node;		/* in e->thrs; guarded by e->thr_lock */
+	struct list_head spare_node;	/* in e->spares while it has no worker */
+	struct nbd_export *e;
+	pthread_t thread;
+	struct worker *w;		/* served, NULL: parked; guarded by e->thr_lock */
+	bool rescan;			/* a replacement: look at every connection first */
+	bool exited;			/* guarded by e->thr_lock: to be joined */
+	struct umpath_inline guard;	/* its inline write, watched */
 };
 
 struct nbd_conn {
@@ -113,6 +134,18 @@ struct nbd_export {
 	unsigned nacl;
 	struct worker *workers;
 	unsigned nworkers;
+	bool inline_writes;		/* UMPATH_NBD_INLINE, default on */
+	pthread_mutex_t thr_lock;
+	pthread_cond_t thr_cond;	/* a parked thread got a worker, or stop */
+	pthread_cond_t watch_cond;	/* the watcher: inline writes began, or stop */
+	struct list_head thrs;		/* every nbd_thr not yet joined; guarded by thr_lock */
+	struct list_head spares;	/* nbd_thr without a worker; guarded by thr_lock */
+	unsigned nthrs;			/* in thrs and not exited; guarded by thr_lock */
+	bool thr_stop;			/* guarded by thr_lock */
+	atomic_bool watch_on;		/* the watcher looks every NBD_WATCH_NS */
+	pthread_t watch_thread;
+	bool watch_started;
+	atomic_ulong takeovers;		/* threads replaced for a blocked write */
 	atomic_uint next_worker;
 	atomic_bool stopping;
 	pthread_mutex_t lock;

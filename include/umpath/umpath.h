@@ -192,6 +192,37 @@ struct umpath_io {
  * which grows as I/O needs it up to pool_size, could not grow). */
 int umpath_map_submit(struct umpath_map *map, struct umpath_io *io);
 
+/* Inline I/O (docs/writes.md).  A transport hands a call that blocks (a
+ * buffered write to ext4 waits for the page cache, and for the disk when
+ * the cache is full or a block must be read first) to a thread of its own,
+ * so that a hung path holds that thread and not the caller's.  A caller
+ * that can stand in for a blocked thread lets the transport make the call
+ * on the submitting thread instead, inside umpath_map_submit: no hand-off,
+ * and the data is still in this CPU's cache.  The guard, zeroed before
+ * first use, is the caller's; umpath_inline_allow(g) before a submit
+ * allows one such call (NULL forbids them again).  Another thread of the
+ * caller watches the guard: umpath_inline_claim(g, ns) returns 1 once for
+ * a call running longer than ns, and the caller then goes on without the
+ * blocked thread, which finds umpath_inline_claimed(g) is 1 when its
+ * submit returns and must leave what it was doing to the other thread.
+ * The I/O itself completes as usual (done() on the blocked thread, when
+ * its call returns).  Buffered writes to local files and block devices
+ * that have writer threads use this; FUA writes and everything else never
+ * do. */
+struct umpath_inline {
+	uint64_t priv_state;	/* 0 idle, 1 in a call, 2 claimed */
+	uint64_t priv_since;	/* umpath_now_ns() when the call began */
+	uint64_t priv_calls;	/* calls begun */
+	void *priv_backoff;	/* the path's, while in a call */
+};
+void umpath_inline_allow(struct umpath_inline *g);
+int umpath_inline_claim(struct umpath_inline *g, uint64_t older_than_ns);
+int umpath_inline_claimed(const struct umpath_inline *g);
+/* How long g's call has been running, 0 if none (then whether any are
+ * made: the count of calls begun with g). */
+uint64_t umpath_inline_busy_ns(const struct umpath_inline *g);
+uint64_t umpath_inline_calls(const struct umpath_inline *g);
+
 /* Back-pressure: a caller told -EAGAIN waits for room in the map's request
  * pool with a one-shot waiter instead of sleeping or polling.  The waiter
  * is the caller's memory; the library links it while it is armed. */

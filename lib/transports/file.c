@@ -201,6 +201,9 @@ struct file_path {
 	struct um_work wwork;		/* this path in the writers' queue */
 	bool wqueued;			/* wwork is in the writers' queue; guarded by lock */
 	unsigned wrunning;		/* writers taking their turn with it; guarded by lock */
+	/* No inline writes before this (um_now_ns): one blocked long enough
+	 * for its submitter to go on without it (um_inline_begin). */
+	_Atomic uint64_t inline_after;
 };
 
 /* Written once, then only read: the source of STEP_ZERO_WRITE.  Touched at
@@ -896,7 +899,7 @@ static bool file_submit_nowait(struct file_path *fp, struct um_tio *tio)
  * writers: on the others (FUSE, NFS) a write may hang, and the ring's
  * cancellation is the better tool. */
 
-/* The write, on a writer thread, no lock held: 0 or -errno. */
+/* The write, on a writer thread or inline, no lock held: 0 or -errno. */
 static int file_write_sync(struct file_path *fp, struct um_tio *tio)
 {
 	int flags = tio->flags & UMPATH_IO_FUA ? RWF_DSYNC : 0, err = 0;
@@ -1001,9 +1004,29 @@ static void file_write_work(struct um_work *work)
 	}
 }
 
+/* The write on the submitting thread, where its submitter allowed it
+ * (umpath_inline_allow): no hand-off to a writer, and the data is still in
+ * this CPU's cache.  Not FUA writes (they wait for the device by design),
+ * nor on a path that blocked an inline write in the last second
+ * (UM_INLINE_BACKOFF_NS).  true if tio is done. */
+static bool file_write_inline(struct file_path *fp, struct um_tio *tio)
+{
+	uint64_t after = atomic_load_explicit(&fp->inline_after, memory_order_relaxed);
+	struct umpath_inline *g;
+	int err;
+
+	if ((tio->flags & UMPATH_IO_FUA) || (after && um_now_ns() < after) ||
+	    !(g = um_inline_begin(&fp->inline_after)))
+		return false;
+	err = file_write_sync(fp, tio);
+	um_inline_end(g);
+	tio->done(tio, err);
+	return true;
+}
+
 /* Give a buffered write to the writer threads: it waits in the path's wq
  * (its deadline kept by the path's timer, as in the FIFO) until one takes
- * it. */
+ * it.  Or make it inline (file_write_inline). */
 static void file_submit_pool(struct file_path *fp, struct um_tio *tio)
 {
 	struct list_head out;
@@ -1011,6 +1034,8 @@ static void file_submit_pool(struct file_path *fp, struct um_tio *tio)
 
 	list_init(&out);
 	tio->tp_time_ns = um_now_ns() + (uint64_t)fp->ctx->io_timeout_ms * 1000000u;
+	if (file_write_inline(fp, tio))
+		return;
 	file_lock(fp);
 	if (fp->closing) {
 		file_finish(&out, tio, -ENXIO);
