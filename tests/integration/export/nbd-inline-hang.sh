@@ -10,7 +10,10 @@
 # be answered at once (by the thread that replaced the blocked one), the
 # log must say a thread was replaced, and after nbdkit resumes the blocked
 # write ends (past io_timeout: retried on B) with its data on the image.
-# With UMPATH_NBD_INLINE=0 the same I/O goes to the writer threads.
+# Twice: the second time (A reinstated, past the path's 1 s back-off) the
+# replaced thread of the first is the spare that takes over.  With
+# UMPATH_NBD_INLINE=0 the same I/O goes to the writer threads, and the
+# whole-block write waits behind the blocked one until io_timeout.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need nbdkit nbdfuse fusermount3 python3
@@ -40,13 +43,23 @@ LOOPS+=("$A")
 start_daemon --io-timeout 2 --policy path_checker=none --nbd "unix:$T/nbd.sock" \
   --map lun="0 0 2 1 round-robin 0 1 1 $A 1 round-robin 0 1 1 $IMG 1"
 
-timeout 60 python3 - "$(dirname "$0")" "$T/nbd.sock" "$T/p.ctl" "$IMG" "$MODE" <<'PY' || fail "I/O through the export (above)"
+# round: the hung write's offset; the second round, a second after the
+# first (the path's back-off), gets a spare thread back to work.
+for round in 1 2; do
+if [ $round = 2 ]; then
+  sleep 1.2
+  u message lun reinstate_path "$A" >/dev/null || fail "reinstate $A"
+  u message lun switch_group 1 >/dev/null || fail "switch_group 1"	# no failback by default
+fi
+timeout 60 python3 - "$(dirname "$0")" "$T/nbd.sock" "$T/p.ctl" "$IMG" "$MODE" "$round" <<'PY' || fail "round $round: I/O through the export (above)"
 import os, signal, socket, sys, time
 signal.signal(signal.SIGTERM, lambda *_: sys.exit("killed: timeout"))	# resume nbdkit first
 sys.path.insert(0, sys.argv[1])
 import nbdwire as w
 
-sock, ctl, img, mode = sys.argv[2:]
+sock, ctl, img, mode, rnd = sys.argv[2:]
+hung_off = (int(rnd) * 2 + 2 << 20) + 512	# 4 MiB + 512, then 6 MiB + 512
+whole_off = (int(rnd) + 11) << 20	# 12 MiB, then 13 MiB
 
 def pause(c):
     s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(ctl)
@@ -64,10 +77,10 @@ pause("p")
 try:
     t0 = time.monotonic()
     hung = b"\xa5" * 512
-    s.sendall(w.request(w.CMD_WRITE, (4 << 20) + 512, 512, 10, payload=hung))
+    s.sendall(w.request(w.CMD_WRITE, hung_off, 512, 10, payload=hung))
     time.sleep(0.05)
     s.sendall(w.request(w.CMD_READ, 0, 4096, 11))
-    s.sendall(w.request(w.CMD_WRITE, 12 << 20, 4096, 12, payload=b"\x5a" * 4096))
+    s.sendall(w.request(w.CMD_WRITE, whole_off, 4096, 12, payload=b"\x5a" * 4096))
     got = {}
     while len(got) < 2:
         err, cookie = w.reply_header(s)
@@ -91,25 +104,28 @@ finally:
 err, cookie = w.reply_header(s)
 print("blocked write: err %d after %.3f s" % (err, time.monotonic() - t0))
 assert (err, cookie) == (0, 10), (err, cookie)
-s.sendall(w.request(w.CMD_READ, (4 << 20) + 512, 512, 13))
+s.sendall(w.request(w.CMD_READ, hung_off, 512, 13))
 assert w.reply_header(s) == (0, 13)
 assert w.recvn(s, 512) == hung, "the blocked write's data is not read back"
 s.sendall(w.request(w.CMD_DISC, 0, 0, 14))
 s.close()
 with open(img, "rb") as f:
-    f.seek((4 << 20) + 512)
+    f.seek(hung_off)
     assert f.read(512) == hung, "the blocked write's data is not on the image"
 PY
-# The whole-block write is in A's page cache (A failed before writing it
+done
+# The whole-block writes is in A's page cache (A failed before writing it
 # back): on the image once written back (not sync: a hung device
 # elsewhere on the machine would hold it).
 blockdev --flushbufs "$A" || fail "blockdev --flushbufs $A"
-cmp -s -n 4096 -i $((12 << 20)):0 "$IMG" <(head -c 4096 /dev/zero | tr '\0' '\132') ||
-  fail "the whole-block write is not on the image after sync"
+for m in 12 13; do
+  cmp -s -n 4096 -i $((m << 20)):0 "$IMG" <(head -c 4096 /dev/zero | tr '\0' '\132') ||
+    fail "the whole-block write at $m MiB is not on the image after the flush"
+done
 
 if [ "$MODE" = inline ]; then
-  grep -q "nbd: a worker thread blocked in a write for over 10 ms: replaced" "$LOG" ||
-    fail "no thread was replaced: the write did not block inline"
+  grep -q "nbd: a worker thread blocked in a write for over 10 ms: replaced (2 so far)" "$LOG" ||
+    fail "not two threads replaced: $(grep -c 'worker thread blocked' "$LOG")"
 else
   ! grep -q "worker thread blocked" "$LOG" || fail "a thread was replaced with UMPATH_NBD_INLINE=0"
 fi
