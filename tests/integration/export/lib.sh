@@ -47,3 +47,26 @@ s.sendall(sys.argv[2].encode())
 print(s.recv(1).decode())
 PY
 }
+
+# pausable_loop IMAGE: a block device that hangs on demand, in $A: a loop
+# device over a FUSE file (nbdfuse) that nbdkit serves from IMAGE through
+# its pause filter (pause_ctl "$T/p.ctl" p|r).  Cleaned up at exit: nbdkit
+# resumed, the loop device detached, the FUSE file unmounted.  Skips where
+# FUSE, loop devices or the tools are missing.  (Not run in $(...).)
+pausable_loop()
+{
+	need nbdkit nbdfuse fusermount3 losetup
+	[ -w /dev/fuse ] || skip "/dev/fuse not usable"
+	nbdkit --filter=pause null --version >/dev/null 2>&1 || skip "nbdkit pause filter missing"
+	mkdir "$T/mnt"
+	EXTRA_CLEANUP="${EXTRA_CLEANUP:-}"'
+[ -S "$T/p.ctl" ] && pause_ctl "$T/p.ctl" r >/dev/null 2>&1
+[ -n "${A:-}" ] && losetup -d "$A" 2>/dev/null
+fusermount3 -u "$T/mnt" 2>/dev/null || true'
+	nbdfuse "$T/mnt/disk" [ nbdkit --exit-with-parent --filter=pause file "$1" \
+		pause-control="$T/p.ctl" ] &
+	BG_PIDS+=($!); disown $!
+	wait_for test -e "$T/mnt/disk" || fail "nbdfuse did not start"
+	A=$(losetup -f --show "$T/mnt/disk" 2>"$T/losetup.err") ||
+		{ A=; skip "losetup not permitted here: $(cat "$T/losetup.err")"; }
+}

@@ -16,27 +16,12 @@
 # whole-block write waits behind the blocked one until io_timeout.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-need nbdkit nbdfuse fusermount3 python3
-[ -w /dev/fuse ] || skip "/dev/fuse not usable"
-nbdkit --filter=pause null --version >/dev/null 2>&1 || skip "nbdkit pause filter missing"
+need python3
 MODE=${3:-inline}
 
 IMG=$T/lun.img
 head -c 16M /dev/urandom >"$IMG"
-MNT=$T/mnt
-mkdir "$MNT"
-LOOPS=()
-EXTRA_CLEANUP='[ -S "$T/p.ctl" ] && pause_ctl "$T/p.ctl" r >/dev/null 2>&1;
-for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null; done
-fusermount3 -u "$MNT" 2>/dev/null || true'
-nbdfuse "$MNT/disk" [ nbdkit --exit-with-parent --filter=pause file "$IMG" \
-  pause-control="$T/p.ctl" ] &
-BG_PIDS+=($!); disown $!
-wait_for test -e "$MNT/disk" || fail "nbdfuse did not start"
-command -v losetup >/dev/null || skip "no losetup"
-A=$(losetup -f --show "$MNT/disk" 2>"$T/losetup.err") ||
-  skip "losetup not permitted here: $(cat "$T/losetup.err")"
-LOOPS+=("$A")
+pausable_loop "$IMG"
 
 [ "$MODE" = writers ] && export UMPATH_NBD_INLINE=0
 

@@ -12,26 +12,12 @@
 # end with no more threads than its bound.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-need nbdkit nbdfuse fusermount3 fio python3
-[ -w /dev/fuse ] || skip "/dev/fuse not usable"
-nbdkit --filter=pause null --version >/dev/null 2>&1 || skip "nbdkit pause filter missing"
+need fio python3
 
 IMG=$T/lun.img
 truncate -s 64M "$IMG"
-MNT=$T/mnt
-mkdir "$MNT"
-LOOPS=()
-EXTRA_CLEANUP='[ -n "${PAUSER:-}" ] && kill "$PAUSER" 2>/dev/null; [ -S "$T/p.ctl" ] && pause_ctl "$T/p.ctl" r >/dev/null 2>&1;
-for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null; done
-fusermount3 -u "$MNT" 2>/dev/null || true'
-nbdfuse "$MNT/disk" [ nbdkit --exit-with-parent --filter=pause file "$IMG" \
-  pause-control="$T/p.ctl" ] &
-BG_PIDS+=($!); disown $!
-wait_for test -e "$MNT/disk" || fail "nbdfuse did not start"
-command -v losetup >/dev/null || skip "no losetup"
-A=$(losetup -f --show "$MNT/disk" 2>"$T/losetup.err") ||
-  skip "losetup not permitted here: $(cat "$T/losetup.err")"
-LOOPS+=("$A")
+EXTRA_CLEANUP='[ -n "${PAUSER:-}" ] && kill "$PAUSER" 2>/dev/null'
+pausable_loop "$IMG"
 
 start_daemon --io-timeout 5 --policy path_checker=none --nbd "unix:$T/nbd.sock" \
   --map lun="0 0 2 1 round-robin 0 1 1 $A 1 round-robin 0 1 1 $IMG 1"
