@@ -454,12 +454,17 @@ static bool req_start_inline(struct nbd_conn *c, struct nbd_req *rq, int early_e
 		req_start(c, rq, early_err);
 		return true;
 	}
-	if (!atomic_load_explicit(&c->e->watch_on, memory_order_relaxed))
+	/* Said before watch_on is read, and the watcher reads it after it
+	 * clears watch_on (both sequentially consistent): it never sleeps
+	 * while a call it did not see may begin. */
+	atomic_store(&t->allowing, true);
+	if (!atomic_load(&c->e->watch_on))
 		watch_wake(c->e);
 	umpath_inline_allow(&t->guard);
 	req_start(c, rq, 0);
 	replaced = umpath_inline_claimed(&t->guard);
 	umpath_inline_allow(NULL);
+	atomic_store_explicit(&t->allowing, false, memory_order_relaxed);
 	return !replaced;
 }
 
@@ -970,8 +975,18 @@ static void *watch_main(void *arg)
 				watch_replace_locked(e, w, t);
 		}
 		if (calls == last_calls && !busy) {
-			if (++quiet >= NBD_WATCH_IDLE)
+			if (++quiet >= NBD_WATCH_IDLE) {
 				atomic_store(&e->watch_on, false);
+				for (unsigned i = 0; i < e->nworkers; i++) {
+					struct nbd_thr *t = e->workers[i].thr;
+
+					if (t && atomic_load(&t->allowing)) {
+						atomic_store(&e->watch_on, true);
+						quiet = 0;
+						break;
+					}
+				}
+			}
 		} else {
 			quiet = 0;
 		}

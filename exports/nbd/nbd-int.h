@@ -84,6 +84,7 @@ struct nbd_thr {
 	bool rescan;			/* a replacement: look at every connection first */
 	bool exited;			/* guarded by e->thr_lock: to be joined */
 	struct umpath_inline guard;	/* its inline write, watched */
+	atomic_bool allowing;		/* around a submit that may write inline */
 };
 
 struct nbd_conn {
