@@ -38,7 +38,6 @@ struct umpath_inline *um_inline_begin(_Atomic uint64_t *backoff)
 	inl_allowed = NULL;	/* one call: a retry done() makes goes elsewhere */
 	g->priv_backoff = (void *)backoff;
 	__atomic_store_n(&g->priv_since, um_now_ns(), __ATOMIC_RELAXED);
-	__atomic_fetch_add(&g->priv_calls, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&g->priv_state, INL_BUSY, __ATOMIC_RELEASE);
 	return g;
 }
@@ -51,12 +50,22 @@ bool um_inline_end(struct umpath_inline *g)
 					   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
+uint64_t umpath_inline_busy_ns(const struct umpath_inline *g)
+{
+	uint64_t now, since;
+
+	if (__atomic_load_n(&g->priv_state, __ATOMIC_ACQUIRE) != INL_BUSY)
+		return 0;
+	now = um_now_ns();
+	since = __atomic_load_n(&g->priv_since, __ATOMIC_RELAXED);
+	return now > since ? now - since : 1;	/* a newer call's start: just begun */
+}
+
 int umpath_inline_claim(struct umpath_inline *g, uint64_t older_than_ns)
 {
-	uint64_t busy = INL_BUSY;
+	uint64_t busy = INL_BUSY, ns = umpath_inline_busy_ns(g);
 
-	if (__atomic_load_n(&g->priv_state, __ATOMIC_ACQUIRE) != INL_BUSY ||
-	    um_now_ns() - __atomic_load_n(&g->priv_since, __ATOMIC_RELAXED) < older_than_ns)
+	if (!ns || ns < older_than_ns)
 		return 0;
 	if (!__atomic_compare_exchange_n(&g->priv_state, &busy, INL_CLAIMED, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
@@ -71,20 +80,4 @@ int umpath_inline_claim(struct umpath_inline *g, uint64_t older_than_ns)
 int umpath_inline_claimed(const struct umpath_inline *g)
 {
 	return __atomic_load_n(&g->priv_state, __ATOMIC_ACQUIRE) == INL_CLAIMED;
-}
-
-uint64_t umpath_inline_busy_ns(const struct umpath_inline *g)
-{
-	uint64_t now, since;
-
-	if (__atomic_load_n(&g->priv_state, __ATOMIC_ACQUIRE) != INL_BUSY)
-		return 0;
-	now = um_now_ns();
-	since = __atomic_load_n(&g->priv_since, __ATOMIC_RELAXED);
-	return now > since ? now - since : 1;	/* a newer call's start: just begun */
-}
-
-uint64_t umpath_inline_calls(const struct umpath_inline *g)
-{
-	return __atomic_load_n(&g->priv_calls, __ATOMIC_RELAXED);
 }

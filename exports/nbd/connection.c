@@ -75,13 +75,20 @@ static uint32_t nbd_errno(int err)
 	}
 }
 
+/* Wake w's thread out of epoll_wait. */
+static void worker_wake(struct worker *w)
+{
+	uint64_t one = 1;
+	ssize_t r = write(w->efd, &one, sizeof(one));
+
+	(void)r;	/* a full counter is a pending wake-up anyway */
+}
+
 /* Ask the worker to look at c.  Called with c->lock held, so that once the
  * worker has closed c (under c->lock) nobody kicks it any more. */
 static void worker_kick_locked(struct nbd_conn *c)
 {
 	struct worker *w = c->w;
-	uint64_t one = 1;
-	ssize_t r;
 
 	pthread_mutex_lock(&w->lock);
 	if (!c->kick_queued) {
@@ -89,8 +96,7 @@ static void worker_kick_locked(struct nbd_conn *c)
 		list_add_tail(&c->kick_node, &w->kicked);
 	}
 	pthread_mutex_unlock(&w->lock);
-	r = write(w->efd, &one, sizeof(one));
-	(void)r;	/* a full counter is a pending wake-up anyway */
+	worker_wake(w);
 }
 
 /* EPOLLIN while we take requests, EPOLLOUT while replies wait; the
@@ -898,7 +904,6 @@ static void watch_replace_locked(struct nbd_export *e, struct worker *w, struct 
 {
 	struct nbd_thr *s = NULL;
 	struct nbd_conn *c;
-	uint64_t one = 1;
 
 	if (!list_empty(&e->spares)) {
 		s = list_first_entry(&e->spares, struct nbd_thr, spare_node);
@@ -917,7 +922,7 @@ static void watch_replace_locked(struct nbd_export *e, struct worker *w, struct 
 	s->w = w;
 	w->thr = s;
 	um_log("nbd: a worker thread blocked in a write for over %u ms: replaced (%lu so far); the path makes no inline writes for 1 s",
-	       NBD_INLINE_STUCK_NS / 1000000u, atomic_fetch_add(&e->takeovers, 1) + 1);
+	       NBD_INLINE_STUCK_NS / 1000000u, ++e->takeovers);
 	/* Every connection of w to the new thread's first round. */
 	pthread_mutex_lock(&e->lock);
 	list_for_each_entry(c, &e->conns, node) {
@@ -931,18 +936,16 @@ static void watch_replace_locked(struct nbd_export *e, struct worker *w, struct 
 		pthread_mutex_unlock(&w->lock);
 	}
 	pthread_mutex_unlock(&e->lock);
-	if (write(w->efd, &one, sizeof(one)) < 0) {
-		/* the counter is full: the worker wakes anyway */
-	}
+	worker_wake(w);
 	pthread_cond_broadcast(&e->thr_cond);
 }
 
 /* Looks every NBD_WATCH_NS while inline writes are being made, sleeps
- * after NBD_WATCH_IDLE periods without one (req_start_inline wakes it). */
+ * after NBD_WATCH_IDLE looks that found none running (the next one's
+ * req_start_inline wakes it). */
 static void *watch_main(void *arg)
 {
 	struct nbd_export *e = arg;
-	uint64_t last_calls = 0;
 	unsigned quiet = 0;
 
 	pthread_mutex_lock(&e->thr_lock);
@@ -953,7 +956,7 @@ static void *watch_main(void *arg)
 			continue;
 		}
 		struct timespec ts;
-		uint64_t due = umpath_now_ns() + NBD_WATCH_NS, calls = 0;
+		uint64_t due = umpath_now_ns() + NBD_WATCH_NS;
 		bool busy = false;
 
 		ts.tv_sec = (time_t)(due / 1000000000u);
@@ -969,12 +972,11 @@ static void *watch_main(void *arg)
 				continue;
 			uint64_t ns = umpath_inline_busy_ns(&t->guard);
 
-			calls += umpath_inline_calls(&t->guard);
 			busy |= ns > 0;
 			if (ns >= NBD_INLINE_STUCK_NS)
 				watch_replace_locked(e, w, t);
 		}
-		if (calls == last_calls && !busy) {
+		if (!busy) {
 			if (++quiet >= NBD_WATCH_IDLE) {
 				atomic_store(&e->watch_on, false);
 				for (unsigned i = 0; i < e->nworkers; i++) {
@@ -990,7 +992,6 @@ static void *watch_main(void *arg)
 		} else {
 			quiet = 0;
 		}
-		last_calls = calls;
 		pthread_mutex_unlock(&e->thr_lock);
 		thr_reap(e, false);
 		pthread_mutex_lock(&e->thr_lock);
@@ -1116,14 +1117,11 @@ void nbd_workers_stop(struct nbd_export *e, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
 		struct worker *w = &e->workers[i];
-		uint64_t one = 1;
 
 		pthread_mutex_lock(&w->lock);
 		w->stop = true;
 		pthread_mutex_unlock(&w->lock);
-		if (write(w->efd, &one, sizeof(one)) < 0) {
-			/* the counter is full: the worker wakes anyway */
-		}
+		worker_wake(w);
 	}
 	pthread_mutex_lock(&e->thr_lock);
 	e->thr_stop = true;

@@ -37,7 +37,7 @@
 #define DEFAULT_WORKERS 2
 #define NBD_INLINE_STUCK_NS 10000000u	/* an inline write blocked this long: replace its thread */
 #define NBD_WATCH_NS 5000000u		/* the watcher's period while inline writes happen */
-#define NBD_WATCH_IDLE 20u		/* periods without one: the watcher sleeps */
+#define NBD_WATCH_IDLE 20u		/* looks finding none running: the watcher sleeps */
 #define NBD_MAX_SPARE_THREADS 32u	/* threads beyond the workers' (blocked or parked) */
 
 struct nbd_acl;
@@ -146,7 +146,7 @@ struct nbd_export {
 	atomic_bool watch_on;		/* the watcher looks every NBD_WATCH_NS */
 	pthread_t watch_thread;
 	bool watch_started;
-	atomic_ulong takeovers;		/* threads replaced for a blocked write */
+	unsigned long takeovers;	/* threads replaced for a blocked write; guarded by thr_lock */
 	atomic_uint next_worker;
 	atomic_bool stopping;
 	pthread_mutex_t lock;

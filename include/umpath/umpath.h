@@ -212,16 +212,13 @@ int umpath_map_submit(struct umpath_map *map, struct umpath_io *io);
 struct umpath_inline {
 	uint64_t priv_state;	/* 0 idle, 1 in a call, 2 claimed */
 	uint64_t priv_since;	/* umpath_now_ns() when the call began */
-	uint64_t priv_calls;	/* calls begun */
 	void *priv_backoff;	/* the path's, while in a call */
 };
 void umpath_inline_allow(struct umpath_inline *g);
 int umpath_inline_claim(struct umpath_inline *g, uint64_t older_than_ns);
 int umpath_inline_claimed(const struct umpath_inline *g);
-/* How long g's call has been running, 0 if none (then whether any are
- * made: the count of calls begun with g). */
+/* How long g's call has been running, 0 if none. */
 uint64_t umpath_inline_busy_ns(const struct umpath_inline *g);
-uint64_t umpath_inline_calls(const struct umpath_inline *g);
 
 /* Back-pressure: a caller told -EAGAIN waits for room in the map's request
  * pool with a one-shot waiter instead of sleeping or polling.  The waiter
